@@ -1,0 +1,155 @@
+//! Arguments, global options, and the map from errors to exit codes.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+
+use crate::commands;
+use crate::output::Out;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "duet",
+    version,
+    about = "A journal for two: write for yourselves, share with each other, sync device to device.",
+    long_about = None,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Where this device keeps its journal [default: the platform's data directory]
+    #[arg(long, global = true, env = "DUET_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// Print machine-readable JSON instead of text
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Relay used to reach the partner when no direct path works: disabled, default, or a URL
+    #[arg(long, global = true, env = "DUET_RELAY", value_name = "MODE")]
+    pub relay: Option<String>,
+    /// Local address to listen on, e.g. 0.0.0.0:0 or 127.0.0.1:4433
+    #[arg(long, global = true, env = "DUET_BIND", value_name = "ADDR")]
+    pub bind: Option<String>,
+    /// Say more about what happens (repeat for more)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Print only data and errors
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create this device's identity and an empty journal
+    Init(commands::init::InitArgs),
+    /// Write a journal entry (no text opens $EDITOR, `-` reads stdin)
+    Write(commands::write::WriteArgs),
+    /// Write a note of thanks to your partner
+    Thanks(commands::write::ThanksArgs),
+    /// List items, newest first
+    List(commands::list::ListArgs),
+    /// Show one item in full
+    Show(commands::show::ShowArgs),
+    /// Change the text of one of your items
+    Edit(commands::edit::EditArgs),
+    /// Delete one of your items
+    Delete(commands::edit::DeleteArgs),
+    /// Star an item (yours or your partner's); --off removes the star
+    Star(commands::edit::StarArgs),
+    /// Export everything readable as JSON or Markdown
+    Export(commands::export::ExportArgs),
+    /// Who you are, your partner, counts and store size
+    Status,
+}
+
+pub fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let mut out = Out::new(cli.global.json, cli.global.quiet);
+    match dispatch(cli, &mut out) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            out.error(&e);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn dispatch(cli: Cli, out: &mut Out) -> anyhow::Result<()> {
+    let ctx = Context::new(&cli.global)?;
+    match cli.command {
+        Command::Init(args) => commands::init::run(&ctx, out, args),
+        Command::Write(args) => commands::write::run_write(&ctx, out, args),
+        Command::Thanks(args) => commands::write::run_thanks(&ctx, out, args),
+        Command::List(args) => commands::list::run(&ctx, out, args),
+        Command::Show(args) => commands::show::run(&ctx, out, args),
+        Command::Edit(args) => commands::edit::run_edit(&ctx, out, args),
+        Command::Delete(args) => commands::edit::run_delete(&ctx, out, args),
+        Command::Star(args) => commands::edit::run_star(&ctx, out, args),
+        Command::Export(args) => commands::export::run(&ctx, out, args),
+        Command::Status => commands::status::run(&ctx, out),
+    }
+}
+
+/// What every command needs: where the home is, what time it is.
+pub struct Context {
+    pub home: duet_store::Home,
+    pub global: Global,
+    pub now: jiff::Timestamp,
+    pub tz: jiff::tz::TimeZone,
+}
+
+impl Context {
+    fn new(global: &Global) -> anyhow::Result<Context> {
+        let root = match &global.home {
+            Some(dir) => dir.clone(),
+            None => directories::ProjectDirs::from("", "", "duet")
+                .map(|dirs| dirs.data_dir().to_path_buf())
+                .context("cannot find a data directory for duet; pass --home DIR")?,
+        };
+        // DUET_NOW pins the clock, so tests and demos are reproducible.
+        let now = match std::env::var("DUET_NOW") {
+            Ok(text) if !text.is_empty() => text
+                .parse::<jiff::Timestamp>()
+                .with_context(|| format!("DUET_NOW=`{text}` is not an RFC 3339 time"))?,
+            _ => jiff::Timestamp::now(),
+        };
+        Ok(Context {
+            home: duet_store::Home::new(root),
+            global: global.clone(),
+            now,
+            tz: jiff::tz::TimeZone::system(),
+        })
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.now.as_millisecond()
+    }
+
+    pub fn store(&self) -> anyhow::Result<duet_store::Store> {
+        Ok(duet_store::Store::open(self.home.clone())?)
+    }
+}

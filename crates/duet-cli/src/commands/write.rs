@@ -1,0 +1,134 @@
+//! `duet write` and `duet thanks`: new items.
+
+use std::io::Read;
+
+use anyhow::Context as _;
+use clap::Args;
+use duet_core::{Kind, extract_tags, item::merge_tags, normalize_tag};
+use duet_store::WriteRequest;
+
+use crate::cli::Context;
+use crate::output::{self, Out};
+use crate::{dates, editor};
+
+#[derive(Args, Debug)]
+pub struct WriteArgs {
+    /// The text; `-` reads it from stdin; nothing opens $EDITOR
+    pub text: Vec<String>,
+    /// Add a tag (repeatable); `@word` in the text is a tag too
+    #[arg(long = "tag", short = 't', value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Star it
+    #[arg(long)]
+    pub star: bool,
+    /// When it happened: `yesterday`, `today 08:30`, `2026-11-20 21:00`...
+    #[arg(long, value_name = "WHEN")]
+    pub at: Option<String>,
+    /// Keep it on this device only: never synced
+    #[arg(long)]
+    pub private: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ThanksArgs {
+    /// What you are grateful for; `-` reads stdin; nothing opens $EDITOR
+    pub text: Vec<String>,
+    #[arg(long = "tag", short = 't', value_name = "TAG")]
+    pub tags: Vec<String>,
+    #[arg(long)]
+    pub star: bool,
+    #[arg(long, value_name = "WHEN")]
+    pub at: Option<String>,
+}
+
+pub fn run_write(ctx: &Context, out: &mut Out, args: WriteArgs) -> anyhow::Result<()> {
+    save(ctx, out, Kind::Entry, args)
+}
+
+pub fn run_thanks(ctx: &Context, out: &mut Out, args: ThanksArgs) -> anyhow::Result<()> {
+    let ThanksArgs {
+        text,
+        tags,
+        star,
+        at,
+    } = args;
+    save(
+        ctx,
+        out,
+        Kind::Thanks,
+        WriteArgs {
+            text,
+            tags,
+            star,
+            at,
+            private: false,
+        },
+    )
+}
+
+/// The text of a new item from the arguments, stdin or the editor.
+pub fn read_text(ctx: &Context, text: &[String], initial: &str) -> anyhow::Result<String> {
+    if text.len() == 1 && text[0] == "-" {
+        let mut body = String::new();
+        std::io::stdin()
+            .take(duet_core::BODY_LIMIT as u64 + 1)
+            .read_to_string(&mut body)
+            .context("reading the text from stdin (is it UTF-8?)")?;
+        return Ok(body);
+    }
+    if text.is_empty() {
+        return editor::edit(&ctx.home, initial);
+    }
+    Ok(text.join(" "))
+}
+
+fn save(ctx: &Context, out: &mut Out, kind: Kind, args: WriteArgs) -> anyhow::Result<()> {
+    let store = ctx.store()?;
+    let created_at = match &args.at {
+        Some(when) => dates::at(when, ctx.now, &ctx.tz)?.as_millisecond(),
+        None => ctx.now_ms(),
+    };
+    let mut tags = args
+        .tags
+        .iter()
+        .map(|t| normalize_tag(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let body = read_text(ctx, &args.text, "")?;
+    merge_tags(&mut tags, extract_tags(&body));
+    let item = store.add(
+        WriteRequest {
+            kind: kind.clone(),
+            body,
+            tags,
+            starred: args.star,
+            created_at,
+            private: args.private,
+        },
+        ctx.now_ms(),
+    )?;
+    out.warnings(&store);
+    let partner = store.partner().map(|p| p.name.clone());
+    let listed = duet_store::ListedItem {
+        item,
+        author: duet_core::Author::Me,
+        private: args.private,
+        starred: args.star,
+    };
+    if out.json {
+        return Ok(out.json_value(&output::item_json(
+            &listed,
+            &store.config().name,
+            partner.as_deref(),
+        ))?);
+    }
+    let what = match (&kind, args.private) {
+        (Kind::Thanks, _) => format!(
+            "a thank-you for {}",
+            partner.as_deref().unwrap_or("your partner")
+        ),
+        (_, true) => "a private entry (it stays on this device)".to_owned(),
+        _ => "an entry".to_owned(),
+    };
+    out.line(&format!("Saved {what}: {}", output::short_id(&listed)))?;
+    Ok(())
+}

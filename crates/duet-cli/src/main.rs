@@ -1,0 +1,11 @@
+//! `duet`: a local-first journal for two partners.
+
+mod cli;
+mod commands;
+mod dates;
+mod editor;
+mod output;
+
+fn main() -> std::process::ExitCode {
+    cli::run()
+}

@@ -1,0 +1,195 @@
+//! Everything duet prints: data on stdout (text or JSON), guidance and
+//! errors on stderr, colour only on a terminal and never with NO_COLOR.
+
+use std::io::{self, IsTerminal, Write};
+
+use duet_core::Author;
+use duet_store::ListedItem;
+use jiff::tz::TimeZone;
+use serde_json::json;
+
+use crate::dates;
+
+pub struct Out {
+    pub json: bool,
+    pub quiet: bool,
+    color: bool,
+    err_color: bool,
+}
+
+fn color_allowed(is_tty: bool) -> bool {
+    is_tty
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::env::var("TERM").map_or(true, |t| t != "dumb")
+}
+
+pub enum Style {
+    Dim,
+    Bold,
+    Star,
+    Error,
+    Accent,
+}
+
+impl Out {
+    pub fn new(json: bool, quiet: bool) -> Out {
+        Out {
+            json,
+            quiet,
+            color: color_allowed(io::stdout().is_terminal()),
+            err_color: color_allowed(io::stderr().is_terminal()),
+        }
+    }
+
+    fn paint_if(on: bool, style: Style, text: &str) -> String {
+        if !on || text.is_empty() {
+            return text.to_owned();
+        }
+        let code = match style {
+            Style::Dim => "2",
+            Style::Bold => "1",
+            Style::Star => "33",
+            Style::Error => "31;1",
+            Style::Accent => "36",
+        };
+        format!("\x1b[{code}m{text}\x1b[0m")
+    }
+
+    /// Style text bound for stdout.
+    pub fn paint(&self, style: Style, text: &str) -> String {
+        Self::paint_if(self.color, style, text)
+    }
+
+    /// Write a line of data to stdout.
+    pub fn line(&mut self, text: &str) -> io::Result<()> {
+        let mut stdout = io::stdout().lock();
+        writeln!(stdout, "{text}")?;
+        stdout.flush()
+    }
+
+    pub fn json_value(&mut self, value: &serde_json::Value) -> io::Result<()> {
+        let text = serde_json::to_string_pretty(value).expect("json serializes");
+        self.line(&text)
+    }
+
+    /// Guidance for a person: stderr, silenced by -q.
+    pub fn note(&self, text: &str) {
+        if !self.quiet {
+            eprintln!("{text}");
+        }
+    }
+
+    pub fn warn(&self, text: &str) {
+        eprintln!(
+            "{} {text}",
+            Self::paint_if(self.err_color, Style::Star, "duet: warning:")
+        );
+    }
+
+    pub fn error(&self, e: &anyhow::Error) {
+        // One line: the outermost message, then its causes.
+        let mut msg = e.to_string();
+        for cause in e.chain().skip(1) {
+            let cause = cause.to_string();
+            if !msg.contains(&cause) {
+                msg.push_str(": ");
+                msg.push_str(&cause);
+            }
+        }
+        let msg = msg.replace('\n', " ");
+        eprintln!(
+            "{} {msg}",
+            Self::paint_if(self.err_color, Style::Error, "duet: error:")
+        );
+    }
+
+    pub fn warnings(&self, store: &duet_store::Store) {
+        for w in store.take_warnings() {
+            self.warn(&w.0);
+        }
+    }
+}
+
+pub fn rfc3339(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+/// The JSON form of an item, the same in `list`, `show` and `export`.
+pub fn item_json(l: &ListedItem, my_name: &str, partner_name: Option<&str>) -> serde_json::Value {
+    let author_name = match l.author {
+        Author::Me => my_name,
+        Author::Partner => partner_name.unwrap_or("partner"),
+    };
+    json!({
+        "id": l.item.id.to_string(),
+        "kind": l.item.kind.as_str(),
+        "author": l.author,
+        "author_name": author_name,
+        "created_at": rfc3339(l.item.created_at),
+        "edited_at": l.item.edited_at.map(rfc3339),
+        "body": l.item.body,
+        "tags": l.item.tags,
+        "starred": l.starred,
+        "private": l.private,
+    })
+}
+
+/// Short id shown in lists; any unique prefix is accepted back.
+pub fn short_id(l: &ListedItem) -> String {
+    l.item.id.to_string()[..7].to_owned()
+}
+
+/// First line of the body, cut to `max` characters.
+pub fn summary(body: &str, max: usize) -> String {
+    let first = body
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
+    let more = body.trim().lines().count() > 1;
+    let mut out: String = first.chars().take(max).collect();
+    if first.chars().count() > max || more {
+        out.push('…');
+    }
+    out
+}
+
+pub fn author_name<'a>(l: &ListedItem, me: &'a str, partner: Option<&'a str>) -> &'a str {
+    match l.author {
+        Author::Me => me,
+        Author::Partner => partner.unwrap_or("partner"),
+    }
+}
+
+/// One line of `duet list`.
+pub fn list_line(
+    out: &Out,
+    l: &ListedItem,
+    me: &str,
+    partner: Option<&str>,
+    tz: &TimeZone,
+) -> String {
+    let when = dates::local(l.item.created_at, tz)
+        .strftime("%a %Y-%m-%d %H:%M")
+        .to_string();
+    let star = if l.starred {
+        out.paint(Style::Star, "★")
+    } else {
+        " ".into()
+    };
+    let private = if l.private { " (private)" } else { "" };
+    let tags: String = l.item.tags.iter().map(|t| format!(" #{t}")).collect();
+    format!(
+        "{} {}  {}  {:<7} {:<9}{} {}{}",
+        star,
+        out.paint(Style::Accent, &short_id(l)),
+        out.paint(Style::Dim, &when),
+        l.item.kind.as_str(),
+        author_name(l, me, partner),
+        private,
+        summary(&l.item.body, 72),
+        out.paint(Style::Dim, &tags),
+    )
+}

@@ -1,0 +1,19 @@
+//! duet's core: the journal model, the sync session and the pairing handshake.
+//!
+//! This crate is pure: it never touches a file, a socket or a clock. Time and
+//! randomness come in as arguments so that every behaviour is deterministic
+//! under test. `duet-store` does the files and `duet-net` the sockets.
+
+pub mod bloom;
+pub mod filter;
+pub mod id;
+pub mod item;
+pub mod journal;
+pub mod pairing;
+pub mod volume;
+
+pub use filter::{Author, Filter};
+pub use id::{IdError, ItemId, JournalId, VolumeId};
+pub use item::{BODY_LIMIT, Item, ItemError, Kind, extract_tags, normalize_tag};
+pub use journal::Journal;
+pub use volume::{VOLUME_CAPACITY, Volume, VolumeError};

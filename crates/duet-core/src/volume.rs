@@ -1,0 +1,402 @@
+//! A volume: one Automerge document holding up to [`VOLUME_CAPACITY`] items of
+//! one journal.
+//!
+//! A journal is split into volumes so that a write loads only the open volume,
+//! never the whole history (DESIGN.md §4). Each volume is created by exactly
+//! one device of the journal's owner, under a fresh random id, so no two
+//! devices ever create the same Automerge object independently.
+//!
+//! Document layout (keys of the root map):
+//! - `duet`: format version (`1`)
+//! - `journal`, `volume`: the ids, as base32 strings
+//! - `created_at`: Unix ms
+//! - `items`: map from item id to a map with `kind`, `created_at`,
+//!   `edited_at` (absent until edited), `body` (a plain string, not `Text`:
+//!   nobody co-edits a sentence and `Text` is ~15× slower to load), `tags`
+//!   (list of strings), `starred`, `deleted`.
+//!
+//! A second root map `marks` holds this journal's owner's stars on items of
+//! other journals (the partner's), keyed by item id.
+
+use automerge::{
+    ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, ScalarValueRef,
+    Value, ValueRef, transaction::Transactable,
+};
+
+use crate::id::{ItemId, JournalId, VolumeId};
+use crate::item::{Item, Kind};
+
+/// Items per volume. Loading a volume of this size costs a few milliseconds.
+pub const VOLUME_CAPACITY: usize = 256;
+
+const FORMAT: i64 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VolumeError {
+    #[error("automerge: {0}")]
+    Automerge(#[from] automerge::AutomergeError),
+    #[error("the volume document is missing its `{0}` field (incomplete or not a duet volume)")]
+    Missing(&'static str),
+    #[error("the volume was written by a newer duet (format {0}); upgrade duet to read it")]
+    NewerFormat(i64),
+    #[error("no item {0} in this volume")]
+    NoSuchItem(ItemId),
+}
+
+/// Which fields of an item a change touches.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ItemUpdate {
+    pub body: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub starred: Option<bool>,
+    pub deleted: Option<bool>,
+}
+
+pub struct Volume {
+    doc: AutoCommit,
+    journal: JournalId,
+    id: VolumeId,
+    items: ObjId,
+}
+
+impl Volume {
+    /// Start a new volume. Only the journal owner's devices call this.
+    pub fn create(actor: [u8; 16], journal: JournalId, id: VolumeId, now: i64) -> Volume {
+        let mut doc = AutoCommit::new().with_actor(ActorId::from(actor));
+        doc.put(ROOT, "duet", FORMAT).expect("put on root");
+        doc.put(ROOT, "journal", journal.to_string())
+            .expect("put on root");
+        doc.put(ROOT, "volume", id.to_string())
+            .expect("put on root");
+        doc.put(ROOT, "created_at", now).expect("put on root");
+        let items = doc
+            .put_object(ROOT, "items", ObjType::Map)
+            .expect("put on root");
+        doc.put_object(ROOT, "marks", ObjType::Map)
+            .expect("put on root");
+        doc.commit();
+        Volume {
+            doc,
+            journal,
+            id,
+            items,
+        }
+    }
+
+    /// Wrap a loaded document, checking that it is a duet volume.
+    pub fn from_doc(actor: [u8; 16], mut doc: AutoCommit) -> Result<Volume, VolumeError> {
+        doc.set_actor(ActorId::from(actor));
+        let format = get_i64(&doc, &ROOT, "duet").ok_or(VolumeError::Missing("duet"))?;
+        if format > FORMAT {
+            return Err(VolumeError::NewerFormat(format));
+        }
+        let journal = get_str(&doc, &ROOT, "journal")
+            .and_then(|s| s.parse().ok())
+            .ok_or(VolumeError::Missing("journal"))?;
+        let id = get_str(&doc, &ROOT, "volume")
+            .and_then(|s| s.parse().ok())
+            .ok_or(VolumeError::Missing("volume"))?;
+        let items = get_obj(&doc, &ROOT, "items").ok_or(VolumeError::Missing("items"))?;
+        Ok(Volume {
+            doc,
+            journal,
+            id,
+            items,
+        })
+    }
+
+    /// Load from the bytes of one or more saved documents or incremental saves.
+    pub fn load(actor: [u8; 16], data: &[u8]) -> Result<Volume, VolumeError> {
+        let mut doc = AutoCommit::new();
+        doc.load_incremental(data)?;
+        Volume::from_doc(actor, doc)
+    }
+
+    pub fn id(&self) -> VolumeId {
+        self.id
+    }
+
+    pub fn journal(&self) -> JournalId {
+        self.journal
+    }
+
+    /// When the volume was started (Unix ms).
+    pub fn created_at(&self) -> i64 {
+        get_i64(&self.doc, &ROOT, "created_at").unwrap_or(0)
+    }
+
+    pub fn doc(&self) -> &AutoCommit {
+        &self.doc
+    }
+
+    pub fn doc_mut(&mut self) -> &mut AutoCommit {
+        &mut self.doc
+    }
+
+    pub fn into_doc(self) -> AutoCommit {
+        self.doc
+    }
+
+    pub fn heads(&mut self) -> Vec<ChangeHash> {
+        self.doc.get_heads()
+    }
+
+    /// Everything after `heads`, as an incremental save.
+    pub fn save_after(&mut self, heads: &[ChangeHash]) -> Vec<u8> {
+        self.doc.save_after(heads)
+    }
+
+    /// The whole volume as one compact document.
+    pub fn save(&mut self) -> Vec<u8> {
+        self.doc.save()
+    }
+
+    /// Number of items, deleted ones included (they still occupy the volume).
+    pub fn len(&self) -> usize {
+        self.doc.length(&self.items)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.len() >= VOLUME_CAPACITY
+    }
+
+    pub fn contains(&self, id: ItemId) -> bool {
+        get_obj(&self.doc, &self.items, &id.to_string()).is_some()
+    }
+
+    /// Add a new item as one change.
+    pub fn add(&mut self, item: &Item) -> Result<(), VolumeError> {
+        let key = item.id.to_string();
+        let obj = self.doc.put_object(&self.items, &key, ObjType::Map)?;
+        self.doc.put(&obj, "kind", item.kind.as_str())?;
+        self.doc.put(&obj, "created_at", item.created_at)?;
+        if let Some(edited) = item.edited_at {
+            self.doc.put(&obj, "edited_at", edited)?;
+        }
+        self.doc.put(&obj, "body", item.body.as_str())?;
+        put_tags(&mut self.doc, &obj, &item.tags)?;
+        self.doc.put(&obj, "starred", item.starred)?;
+        self.doc.put(&obj, "deleted", item.deleted)?;
+        self.doc.commit();
+        Ok(())
+    }
+
+    /// Change some fields of an item as one change. `now` becomes `edited_at`
+    /// when the body or tags change.
+    pub fn update(&mut self, id: ItemId, update: &ItemUpdate, now: i64) -> Result<(), VolumeError> {
+        let obj =
+            get_obj(&self.doc, &self.items, &id.to_string()).ok_or(VolumeError::NoSuchItem(id))?;
+        if let Some(body) = &update.body {
+            self.doc.put(&obj, "body", body.as_str())?;
+        }
+        if let Some(tags) = &update.tags {
+            put_tags(&mut self.doc, &obj, tags)?;
+        }
+        if update.body.is_some() || update.tags.is_some() {
+            self.doc.put(&obj, "edited_at", now)?;
+        }
+        if let Some(starred) = update.starred {
+            self.doc.put(&obj, "starred", starred)?;
+        }
+        if let Some(deleted) = update.deleted {
+            self.doc.put(&obj, "deleted", deleted)?;
+        }
+        self.doc.commit();
+        Ok(())
+    }
+
+    /// Read one item.
+    pub fn item(&self, id: ItemId) -> Option<Item> {
+        let obj = get_obj(&self.doc, &self.items, &id.to_string())?;
+        read_item(&self.doc, id, &obj)
+    }
+
+    /// All items, in no particular order. Malformed entries are skipped.
+    pub fn items(&self) -> Vec<Item> {
+        self.doc
+            .map_range(&self.items, ..)
+            .filter_map(|entry| {
+                let id: ItemId = entry.key.parse().ok()?;
+                let ValueRef::Object(ObjType::Map) = entry.value else {
+                    return None;
+                };
+                read_item(&self.doc, id, &entry.id())
+            })
+            .collect()
+    }
+
+    /// Star (or unstar) an item of another journal (the partner's) in this one.
+    /// The mark is the time it was set, negative when unstarred, so the
+    /// latest decision wins when marks from several volumes meet.
+    pub fn set_mark(&mut self, id: ItemId, starred: bool, now: i64) -> Result<(), VolumeError> {
+        let marks = match get_obj(&self.doc, &ROOT, "marks") {
+            Some(marks) => marks,
+            None => self.doc.put_object(ROOT, "marks", ObjType::Map)?,
+        };
+        let at = now.max(1);
+        self.doc
+            .put(&marks, id.to_string(), if starred { at } else { -at })?;
+        self.doc.commit();
+        Ok(())
+    }
+
+    /// This owner's marks on other journals' items: `(id, signed time)`.
+    pub fn marks(&self) -> Vec<(ItemId, i64)> {
+        let Some(marks) = get_obj(&self.doc, &ROOT, "marks") else {
+            return Vec::new();
+        };
+        self.doc
+            .map_range(&marks, ..)
+            .filter_map(|entry| {
+                let id = entry.key.parse().ok()?;
+                match entry.value {
+                    ValueRef::Scalar(ScalarValueRef::Int(t)) => Some((id, t)),
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+}
+
+/// Whether an item is starred once every mark on it is known: the latest mark wins.
+pub fn resolve_marks(marks: impl IntoIterator<Item = i64>) -> Option<bool> {
+    marks
+        .into_iter()
+        .max_by_key(|t| t.unsigned_abs())
+        .map(|t| t > 0)
+}
+
+fn put_tags(doc: &mut AutoCommit, obj: &ObjId, tags: &[String]) -> Result<(), VolumeError> {
+    let list = doc.put_object(obj, "tags", ObjType::List)?;
+    for (i, tag) in tags.iter().enumerate() {
+        doc.insert(&list, i, tag.as_str())?;
+    }
+    Ok(())
+}
+
+fn read_item(doc: &AutoCommit, id: ItemId, obj: &ObjId) -> Option<Item> {
+    let tags = match get_obj(doc, obj, "tags") {
+        Some(list) => (0..doc.length(&list))
+            .filter_map(|i| match doc.get(&list, i).ok().flatten() {
+                Some((Value::Scalar(s), _)) => s.as_str().map(str::to_owned),
+                _ => None,
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    Some(Item {
+        id,
+        kind: Kind::from_stored(&get_str(doc, obj, "kind")?),
+        created_at: get_i64(doc, obj, "created_at")?,
+        edited_at: get_i64(doc, obj, "edited_at"),
+        body: get_str(doc, obj, "body").unwrap_or_default(),
+        tags,
+        starred: get_bool(doc, obj, "starred").unwrap_or(false),
+        deleted: get_bool(doc, obj, "deleted").unwrap_or(false),
+    })
+}
+
+fn get_scalar(doc: &AutoCommit, obj: &ObjId, key: &str) -> Option<ScalarValue> {
+    match doc.get(obj, key).ok().flatten()? {
+        (Value::Scalar(s), _) => Some(s.into_owned()),
+        _ => None,
+    }
+}
+
+fn get_str(doc: &AutoCommit, obj: &ObjId, key: &str) -> Option<String> {
+    match get_scalar(doc, obj, key)? {
+        ScalarValue::Str(s) => Some(s.to_string()),
+        _ => None,
+    }
+}
+
+fn get_i64(doc: &AutoCommit, obj: &ObjId, key: &str) -> Option<i64> {
+    match get_scalar(doc, obj, key)? {
+        ScalarValue::Int(i) => Some(i),
+        ScalarValue::Uint(u) => i64::try_from(u).ok(),
+        ScalarValue::Timestamp(t) => Some(t),
+        _ => None,
+    }
+}
+
+fn get_bool(doc: &AutoCommit, obj: &ObjId, key: &str) -> Option<bool> {
+    match get_scalar(doc, obj, key)? {
+        ScalarValue::Boolean(b) => Some(b),
+        _ => None,
+    }
+}
+
+fn get_obj(doc: &AutoCommit, obj: &ObjId, key: &str) -> Option<ObjId> {
+    match doc.get(obj, key).ok().flatten()? {
+        (Value::Object(_), id) => Some(id),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(n: u8, body: &str) -> Item {
+        Item {
+            id: ItemId([n; 8]),
+            kind: Kind::Entry,
+            created_at: 1_700_000_000_000 + i64::from(n),
+            edited_at: None,
+            body: body.into(),
+            tags: vec!["a".into()],
+            starred: false,
+            deleted: false,
+        }
+    }
+
+    #[test]
+    fn items_survive_save_and_load() {
+        let mut vol = Volume::create([1; 16], JournalId([7; 16]), VolumeId([3; 8]), 5);
+        vol.add(&item(1, "one")).unwrap();
+        vol.add(&item(2, "two")).unwrap();
+        let heads = vol.heads();
+        vol.update(
+            ItemId([1; 8]),
+            &ItemUpdate {
+                body: Some("uno".into()),
+                starred: Some(true),
+                ..Default::default()
+            },
+            99,
+        )
+        .unwrap();
+        let mut bytes = vol.save();
+        let loaded = Volume::load([2; 16], &bytes).unwrap();
+        assert_eq!(loaded.id(), VolumeId([3; 8]));
+        assert_eq!(loaded.journal(), JournalId([7; 16]));
+        let one = loaded.item(ItemId([1; 8])).unwrap();
+        assert_eq!(
+            (one.body.as_str(), one.starred, one.edited_at),
+            ("uno", true, Some(99))
+        );
+        assert_eq!(loaded.len(), 2);
+
+        // incremental: snapshot at `heads` plus what came after
+        let mut early = Volume::load([3; 16], &bytes).unwrap();
+        let _ = early.heads();
+        bytes = vol.save_after(&heads);
+        early.doc_mut().load_incremental(&bytes).unwrap();
+        assert_eq!(early.items().len(), 2);
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(Volume::load([1; 16], b"not automerge").is_err());
+        let mut doc = AutoCommit::new();
+        doc.put(ROOT, "x", 1).unwrap();
+        assert!(matches!(
+            Volume::from_doc([1; 16], doc),
+            Err(VolumeError::Missing("duet"))
+        ));
+    }
+}

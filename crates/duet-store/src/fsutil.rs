@@ -1,0 +1,101 @@
+//! Crash-safe file writes: temp file, fsync, rename, fsync the directory.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+/// Temp files start with this so listings can skip them.
+pub const TEMP_PREFIX: &str = ".tmp.";
+
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    getrandom::fill(&mut buf).expect("the operating system's random source failed");
+    buf
+}
+
+fn temp_name() -> String {
+    let r: [u8; 8] = random_bytes();
+    format!(
+        "{TEMP_PREFIX}{}",
+        r.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
+}
+
+/// Write `bytes` to `dir/name` so that after a crash the file is either
+/// absent or complete. `mode` sets the permission bits of a new file.
+pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> io::Result<()> {
+    write_atomic_inner(dir, name, bytes, mode, true)
+}
+
+/// Like [`write_atomic`] without the fsyncs, for derived caches that can be
+/// rebuilt: never half-written, but may vanish in a power cut.
+pub fn write_cache(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_inner(dir, name, bytes, 0o600, false)
+}
+
+fn write_atomic_inner(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+    mode: u32,
+    durable: bool,
+) -> io::Result<()> {
+    let tmp = dir.join(temp_name());
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
+        file.write_all(bytes)?;
+        if durable {
+            file.sync_all()?;
+        }
+        drop(file);
+        fs::rename(&tmp, dir.join(name))?;
+        if durable {
+            sync_dir(dir)?;
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Create a directory (and parents) with owner-only permissions.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// Remove temp files older than an hour: left behind by a process that was killed.
+pub fn sweep_temp_files(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().starts_with(TEMP_PREFIX) {
+            continue;
+        }
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age.as_secs() > 3600);
+        if old {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}

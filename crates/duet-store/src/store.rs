@@ -1,0 +1,488 @@
+//! The operations commands perform on a home: add, change, find and list items.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use duet_core::filter::newest_first;
+use duet_core::journal::open_volume;
+use duet_core::volume::{ItemUpdate, resolve_marks};
+use duet_core::{Author, Filter, Item, ItemId, JournalId, Kind, Volume, VolumeId};
+
+use crate::fsutil::{random_bytes, sweep_temp_files};
+use crate::index::{IndexFiles, JournalIndex, VolumeIndex};
+use crate::volumes::{COMPACT_AFTER, FileKind, JournalFiles, Listing, LoadedVolume};
+use crate::{Config, Home, Partner, StoreError, Warning};
+
+/// One journal this home can read, and whose it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JournalRef {
+    pub id: JournalId,
+    pub author: Author,
+    pub private: bool,
+}
+
+/// Where an item lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Located {
+    pub id: ItemId,
+    pub journal: JournalRef,
+    pub volume: VolumeId,
+}
+
+/// An item as a reader sees it: with its author and the reader's star.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListedItem {
+    pub item: Item,
+    pub author: Author,
+    pub private: bool,
+    /// For my items, the item's own star; for the partner's, my mark.
+    pub starred: bool,
+}
+
+/// A new item, as a command asks for it.
+#[derive(Clone, Debug)]
+pub struct WriteRequest {
+    pub kind: Kind,
+    pub body: String,
+    pub tags: Vec<String>,
+    pub starred: bool,
+    pub created_at: i64,
+    pub private: bool,
+}
+
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Status {
+    pub mine: BTreeMap<String, usize>,
+    pub partner: BTreeMap<String, usize>,
+    pub private: usize,
+    pub starred: usize,
+    pub volumes: usize,
+    pub store_bytes: u64,
+}
+
+pub struct Store {
+    home: Home,
+    config: Config,
+    partner: Option<Partner>,
+    /// A fresh Automerge actor per process: two processes never share one.
+    actor: [u8; 16],
+    index: IndexFiles,
+    warnings: Mutex<Vec<Warning>>,
+}
+
+impl Store {
+    pub fn open(home: Home) -> Result<Store, StoreError> {
+        let config = home.config()?;
+        let partner = home.partner()?;
+        let index = IndexFiles::new(home.cache_dir());
+        Ok(Store {
+            home,
+            config,
+            partner,
+            actor: random_bytes(),
+            index,
+            warnings: Mutex::default(),
+        })
+    }
+
+    pub fn home(&self) -> &Home {
+        &self.home
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn partner(&self) -> Option<&Partner> {
+        self.partner.as_ref()
+    }
+
+    /// Reload the partner record (after pairing or unpairing).
+    pub fn reload_partner(&mut self) -> Result<(), StoreError> {
+        self.partner = self.home.partner()?;
+        Ok(())
+    }
+
+    pub fn actor(&self) -> [u8; 16] {
+        self.actor
+    }
+
+    /// Problems met so far that did not stop the command.
+    pub fn take_warnings(&self) -> Vec<Warning> {
+        std::mem::take(&mut *self.warnings.lock().expect("warnings lock"))
+    }
+
+    fn warn(&self, more: Vec<Warning>) {
+        if !more.is_empty() {
+            self.warnings.lock().expect("warnings lock").extend(more);
+        }
+    }
+
+    /// The journals this home reads: mine, my private one, the partner's.
+    pub fn journals(&self) -> Vec<JournalRef> {
+        let mut out = vec![
+            JournalRef {
+                id: self.config.journal,
+                author: Author::Me,
+                private: false,
+            },
+            JournalRef {
+                id: self.config.private_journal,
+                author: Author::Me,
+                private: true,
+            },
+        ];
+        if let Some(p) = &self.partner {
+            out.push(JournalRef {
+                id: p.journal,
+                author: Author::Partner,
+                private: false,
+            });
+        }
+        out
+    }
+
+    pub fn files(&self, journal: JournalId) -> JournalFiles {
+        JournalFiles::new(self.home.journal_dir(journal), journal)
+    }
+
+    /// The index of a journal, brought up to date with the files on disk.
+    pub fn fresh_index(&self, journal: JournalId) -> Result<JournalIndex, StoreError> {
+        let files = self.files(journal);
+        let listing = files.list()?;
+        let mut index = self.index.read_manifest(journal);
+        let before = index.volumes.len();
+        index
+            .volumes
+            .retain(|vol, _| listing.volumes.contains_key(vol));
+        let mut changed = index.volumes.len() != before;
+        let stale: Vec<VolumeId> = index.stale(&listing).collect();
+        for vol in stale {
+            let mut warnings = Vec::new();
+            let loaded = files.load(vol, &listing.volumes[&vol], self.actor, &mut warnings)?;
+            self.warn(warnings);
+            changed = true;
+            match loaded {
+                Some(loaded) => {
+                    let old = index.volumes.get(&vol).map(|v| v.key);
+                    let vi = self.reindex(journal, &loaded, old);
+                    index.volumes.insert(vol, vi);
+                }
+                None => {
+                    index.volumes.remove(&vol);
+                }
+            }
+        }
+        if changed {
+            self.index.write_manifest(journal, &index);
+        }
+        Ok(index)
+    }
+
+    fn reindex(
+        &self,
+        journal: JournalId,
+        loaded: &LoadedVolume,
+        old_key: Option<[u8; 16]>,
+    ) -> VolumeIndex {
+        let key = Listing::volume_key(&loaded.files);
+        let (vi, items) = VolumeIndex::build(&loaded.volume, key);
+        self.index.write_items(journal, &vi, &items, old_key);
+        vi
+    }
+
+    /// Load a volume (or start a new one), apply `change`, store the result
+    /// durably and update the index. The single path by which items change.
+    fn modify<T>(
+        &self,
+        journal: JournalId,
+        vol: Option<VolumeId>,
+        now: i64,
+        change: impl FnOnce(&mut Volume) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let files = self.files(journal);
+        let mut warnings = Vec::new();
+        let existing = match vol {
+            Some(vol) => {
+                let listed = files.list()?.volumes.remove(&vol).unwrap_or_default();
+                files.load(vol, &listed, self.actor, &mut warnings)?
+            }
+            None => None,
+        };
+        self.warn(warnings);
+        let mut loaded = match existing {
+            Some(loaded) => loaded,
+            None => {
+                let id = vol.unwrap_or_else(|| VolumeId(random_bytes()));
+                LoadedVolume {
+                    volume: Volume::create(self.actor, journal, id, now),
+                    files: Vec::new(),
+                }
+            }
+        };
+        let is_new = loaded.files.is_empty();
+        let heads = if is_new {
+            Vec::new()
+        } else {
+            loaded.volume.heads()
+        };
+        let result = change(&mut loaded.volume)?;
+        let vol = loaded.volume.id();
+        let file = if is_new {
+            let bytes = loaded.volume.save();
+            files.write(vol, FileKind::Snapshot, &bytes)?
+        } else {
+            let bytes = loaded.volume.save_after(&heads);
+            files.write(vol, FileKind::Chunk, &bytes)?
+        };
+        loaded.files.push(file);
+        loaded.files.sort();
+        if loaded.files.len() >= COMPACT_AFTER {
+            files.compact(&mut loaded)?;
+            sweep_temp_files(&files.dir);
+        }
+        let mut index = self.index.read_manifest(journal);
+        let old = index.volumes.get(&vol).map(|v| v.key);
+        let vi = self.reindex(journal, &loaded, old);
+        index.volumes.insert(vol, vi);
+        self.index.write_manifest(journal, &index);
+        Ok(result)
+    }
+
+    /// Write a new item and return it.
+    pub fn add(&self, req: WriteRequest, now: i64) -> Result<Item, StoreError> {
+        let body = duet_core::item::validate_body(&req.body)?;
+        let journal = if req.private {
+            self.config.private_journal
+        } else {
+            self.config.journal
+        };
+        let item = Item {
+            id: ItemId(random_bytes()),
+            kind: req.kind,
+            created_at: req.created_at,
+            edited_at: None,
+            body,
+            tags: req.tags,
+            starred: req.starred,
+            deleted: false,
+        };
+        let index = self.fresh_index(journal)?;
+        let open = open_volume(index.volumes.values().map(VolumeIndex::summary));
+        self.modify(journal, open, now, |vol| Ok(vol.add(&item)?))?;
+        Ok(item)
+    }
+
+    /// Find the one item whose id starts with `prefix`.
+    pub fn locate(&self, prefix: &str) -> Result<Located, StoreError> {
+        let prefix = prefix.trim().to_lowercase();
+        if prefix.is_empty() {
+            return Err(StoreError::NoSuchItem(prefix));
+        }
+        let mut found: Vec<Located> = Vec::new();
+        for journal in self.journals() {
+            let index = self.fresh_index(journal.id)?;
+            for (vol, vi) in &index.volumes {
+                for id in &vi.ids {
+                    if id.to_string().starts_with(&prefix) {
+                        found.push(Located {
+                            id: *id,
+                            journal,
+                            volume: *vol,
+                        });
+                    }
+                }
+            }
+        }
+        found.sort_by_key(|l| l.id);
+        found.dedup_by_key(|l| l.id);
+        match found.len() {
+            0 => Err(StoreError::NoSuchItem(prefix)),
+            1 => Ok(found[0]),
+            _ => Err(StoreError::Ambiguous {
+                prefix,
+                candidates: found.iter().map(|l| l.id.to_string()).collect(),
+            }),
+        }
+    }
+
+    /// Read a located item with its author and the reader's star.
+    pub fn get(&self, at: &Located) -> Result<ListedItem, StoreError> {
+        let index = self.fresh_index(at.journal.id)?;
+        let vi = index
+            .volumes
+            .get(&at.volume)
+            .ok_or_else(|| StoreError::NoSuchItem(at.id.to_string()))?;
+        let items = self.volume_items(at.journal.id, vi)?;
+        let item = items
+            .into_iter()
+            .find(|i| i.id == at.id)
+            .ok_or_else(|| StoreError::NoSuchItem(at.id.to_string()))?;
+        let marks = self.marks()?;
+        Ok(self.listed(item, at.journal, &marks))
+    }
+
+    /// Change my own item. The partner's items are refused.
+    pub fn update(&self, at: &Located, update: &ItemUpdate, now: i64) -> Result<(), StoreError> {
+        if at.journal.author != Author::Me {
+            return Err(StoreError::NotAuthor(at.id.to_string()));
+        }
+        let mut update = update.clone();
+        if let Some(body) = &update.body {
+            update.body = Some(duet_core::item::validate_body(body)?);
+        }
+        self.modify(at.journal.id, Some(at.volume), now, |vol| {
+            Ok(vol.update(at.id, &update, now)?)
+        })
+    }
+
+    /// Star or unstar any item: mine on the item, the partner's as a mark in my journal.
+    pub fn set_star(&self, at: &Located, on: bool, now: i64) -> Result<(), StoreError> {
+        if at.journal.author == Author::Me {
+            let update = ItemUpdate {
+                starred: Some(on),
+                ..Default::default()
+            };
+            return self.update(at, &update, now);
+        }
+        let journal = self.config.journal;
+        let index = self.fresh_index(journal)?;
+        let open = open_volume(index.volumes.values().map(VolumeIndex::summary));
+        self.modify(journal, open, now, |vol| Ok(vol.set_mark(at.id, on, now)?))
+    }
+
+    fn volume_items(&self, journal: JournalId, vi: &VolumeIndex) -> Result<Vec<Item>, StoreError> {
+        if let Some(items) = self.index.read_items(journal, vi) {
+            return Ok(items);
+        }
+        // The items cache is gone or damaged: rebuild it from the volume.
+        let files = self.files(journal);
+        let listed = files.list()?.volumes.remove(&vi.id).unwrap_or_default();
+        let mut warnings = Vec::new();
+        let loaded = files.load(vi.id, &listed, self.actor, &mut warnings)?;
+        self.warn(warnings);
+        Ok(match loaded {
+            Some(loaded) => {
+                self.reindex(journal, &loaded, None);
+                loaded.volume.items()
+            }
+            None => Vec::new(),
+        })
+    }
+
+    /// My marks on the partner's items, resolved.
+    fn marks(&self) -> Result<HashMap<ItemId, bool>, StoreError> {
+        if self.partner.is_none() {
+            return Ok(HashMap::new());
+        }
+        let index = self.fresh_index(self.config.journal)?;
+        let mut all: HashMap<ItemId, Vec<i64>> = HashMap::new();
+        for vi in index.volumes.values() {
+            for (id, at) in &vi.marks {
+                all.entry(*id).or_default().push(*at);
+            }
+        }
+        Ok(all
+            .into_iter()
+            .filter_map(|(id, ts)| Some((id, resolve_marks(ts)?)))
+            .collect())
+    }
+
+    fn listed(&self, item: Item, journal: JournalRef, marks: &HashMap<ItemId, bool>) -> ListedItem {
+        let starred = match journal.author {
+            Author::Me => item.starred,
+            Author::Partner => marks.get(&item.id).copied().unwrap_or(false),
+        };
+        ListedItem {
+            item,
+            author: journal.author,
+            private: journal.private,
+            starred,
+        }
+    }
+
+    /// Items matching `filter`, newest first, at most `limit`. Reads only the
+    /// volumes that can hold a match, newest first, and stops as soon as no
+    /// older volume can change the answer.
+    pub fn list(
+        &self,
+        filter: &Filter,
+        limit: Option<usize>,
+    ) -> Result<Vec<ListedItem>, StoreError> {
+        let marks = self.marks()?;
+        let mut candidates: Vec<(JournalRef, VolumeIndex)> = Vec::new();
+        for journal in self.journals() {
+            if filter.author.is_some_and(|a| a != journal.author) {
+                continue;
+            }
+            let index = self.fresh_index(journal.id)?;
+            for vi in index.volumes.into_values() {
+                let span = filter.may_match_span(vi.min_created, vi.max_created);
+                let text = filter
+                    .contains
+                    .as_ref()
+                    .is_none_or(|n| vi.bloom.may_contain(n));
+                if vi.len > 0 && span && text {
+                    candidates.push((journal, vi));
+                }
+            }
+        }
+        candidates.sort_by_key(|(_, vi)| std::cmp::Reverse(vi.max_created));
+        let mut out: Vec<ListedItem> = Vec::new();
+        for (n, (journal, vi)) in candidates.iter().enumerate() {
+            for item in self.volume_items(journal.id, vi)? {
+                let listed = self.listed(item, *journal, &marks);
+                if filter.matches(&listed.item, listed.author, listed.starred) {
+                    out.push(listed);
+                }
+            }
+            if let Some(limit) = limit {
+                if out.len() >= limit {
+                    out.sort_by(|a, b| newest_first(&a.item, &b.item));
+                    out.truncate(limit);
+                    let oldest_kept = out.last().map_or(i64::MIN, |l| l.item.created_at);
+                    let next_max = candidates
+                        .get(n + 1)
+                        .map_or(i64::MIN, |(_, v)| v.max_created);
+                    if next_max < oldest_kept {
+                        break;
+                    }
+                }
+            }
+        }
+        out.sort_by(|a, b| newest_first(&a.item, &b.item));
+        if let Some(limit) = limit {
+            out.truncate(limit);
+        }
+        Ok(out)
+    }
+
+    pub fn status(&self) -> Result<Status, StoreError> {
+        let mut status = Status::default();
+        let all = self.list(&Filter::default(), None)?;
+        for l in &all {
+            let counts = match (l.author, l.private) {
+                (Author::Partner, _) => &mut status.partner,
+                (Author::Me, true) => {
+                    status.private += 1;
+                    &mut status.mine
+                }
+                (Author::Me, false) => &mut status.mine,
+            };
+            *counts.entry(l.item.kind.to_string()).or_default() += 1;
+            status.starred += usize::from(l.starred);
+        }
+        for journal in self.journals() {
+            let listing = self.files(journal.id).list()?;
+            status.volumes += listing.volumes.len();
+            let dir = self.home.journal_dir(journal.id);
+            for files in listing.volumes.values() {
+                for f in files {
+                    status.store_bytes +=
+                        std::fs::metadata(dir.join(&f.name)).map_or(0, |m| m.len());
+                }
+            }
+        }
+        Ok(status)
+    }
+}

@@ -1,0 +1,285 @@
+//! The files of one journal: per volume, snapshots and incremental chunks,
+//! each named by the hash of its content.
+//!
+//! `journals/<journal>/<volume>.<hash>.snap` holds a whole volume,
+//! `<volume>.<hash>.chunk` the changes one process added. Two processes that
+//! write at once add two different chunks; nothing is overwritten, so no
+//! write is lost. Compaction writes a new snapshot, then deletes exactly the
+//! files it read, under a per-volume lock.
+
+use std::collections::BTreeMap;
+use std::fs::{self, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use duet_core::{JournalId, Volume, VolumeId};
+
+use crate::fsutil::{self, TEMP_PREFIX, write_atomic};
+use crate::{StoreError, Warning};
+
+/// Compact a volume once it has this many files.
+pub const COMPACT_AFTER: usize = 24;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FileKind {
+    Snapshot,
+    Chunk,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct VolumeFile {
+    pub kind: FileKind,
+    pub hash: String,
+    pub name: String,
+}
+
+/// The content hash that names a file: 128 bits of BLAKE3, base32.
+pub fn content_hash(bytes: &[u8]) -> String {
+    duet_core::id::encode_base32(&blake3::hash(bytes).as_bytes()[..16])
+}
+
+/// The files of every volume of one journal, from one directory listing.
+#[derive(Clone, Debug, Default)]
+pub struct Listing {
+    pub volumes: BTreeMap<VolumeId, Vec<VolumeFile>>,
+}
+
+impl Listing {
+    /// A key that changes whenever a volume's set of files changes.
+    pub fn volume_key(files: &[VolumeFile]) -> [u8; 16] {
+        let mut hasher = blake3::Hasher::new();
+        for f in files {
+            hasher.update(f.name.as_bytes());
+            hasher.update(b"\n");
+        }
+        hasher.finalize().as_bytes()[..16]
+            .try_into()
+            .expect("16 bytes")
+    }
+}
+
+pub struct JournalFiles {
+    pub journal: JournalId,
+    pub dir: PathBuf,
+}
+
+fn parse_name(name: &str) -> Option<(VolumeId, VolumeFile)> {
+    let mut parts = name.split('.');
+    let (vol, hash, ext) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let kind = match ext {
+        "snap" => FileKind::Snapshot,
+        "chunk" => FileKind::Chunk,
+        _ => return None,
+    };
+    Some((
+        vol.parse().ok()?,
+        VolumeFile {
+            kind,
+            hash: hash.to_owned(),
+            name: name.to_owned(),
+        },
+    ))
+}
+
+/// A loaded volume, and the files it was loaded from.
+pub struct LoadedVolume {
+    pub volume: Volume,
+    pub files: Vec<VolumeFile>,
+}
+
+impl JournalFiles {
+    pub fn new(dir: PathBuf, journal: JournalId) -> JournalFiles {
+        JournalFiles { journal, dir }
+    }
+
+    pub fn list(&self) -> Result<Listing, StoreError> {
+        let mut listing = Listing::default();
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(listing),
+            Err(e) => return Err(io_err(&self.dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| io_err(&self.dir, e))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.starts_with(TEMP_PREFIX) {
+                continue;
+            }
+            if let Some((vol, file)) = parse_name(name) {
+                listing.volumes.entry(vol).or_default().push(file);
+            }
+        }
+        for files in listing.volumes.values_mut() {
+            files.sort();
+        }
+        Ok(listing)
+    }
+
+    /// Read and load one volume. Files whose content does not match their
+    /// name, or that automerge rejects, are skipped and reported.
+    pub fn load(
+        &self,
+        vol: VolumeId,
+        files: &[VolumeFile],
+        actor: [u8; 16],
+        warnings: &mut Vec<Warning>,
+    ) -> Result<Option<LoadedVolume>, StoreError> {
+        // A compaction may delete files between our listing and our reads:
+        // list again and retry (the new snapshot holds what was deleted).
+        let mut files = files.to_vec();
+        for _attempt in 0..8 {
+            match self.try_load(vol, &files, actor, warnings) {
+                Ok(loaded) => return Ok(loaded),
+                Err(Vanished) => {
+                    files = self.list()?.volumes.remove(&vol).unwrap_or_default();
+                }
+            }
+        }
+        Err(StoreError::Busy(self.dir.clone()))
+    }
+
+    fn try_load(
+        &self,
+        vol: VolumeId,
+        files: &[VolumeFile],
+        actor: [u8; 16],
+        warnings: &mut Vec<Warning>,
+    ) -> Result<Option<LoadedVolume>, Vanished> {
+        let mut good: Vec<(VolumeFile, Vec<u8>)> = Vec::with_capacity(files.len());
+        for f in files {
+            let path = self.dir.join(&f.name);
+            let bytes = match fs::read(&path) {
+                Ok(bytes) => bytes,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Vanished),
+                Err(e) => {
+                    warnings.push(Warning::unreadable(&path, &e.to_string()));
+                    continue;
+                }
+            };
+            if content_hash(&bytes) != f.hash {
+                warnings.push(Warning::unreadable(
+                    &path,
+                    "its content does not match its name (truncated or damaged)",
+                ));
+                continue;
+            }
+            good.push((f.clone(), bytes));
+        }
+        if good.is_empty() {
+            return Ok(None);
+        }
+        // Fast path: everything in one buffer, snapshots first.
+        let total: usize = good.iter().map(|(_, b)| b.len()).sum();
+        let mut all = Vec::with_capacity(total);
+        for (_, bytes) in &good {
+            all.extend_from_slice(bytes);
+        }
+        let mut doc = automerge::AutoCommit::new();
+        let loaded_files: Vec<VolumeFile>;
+        if doc.load_incremental(&all).is_ok() {
+            loaded_files = good.into_iter().map(|(f, _)| f).collect();
+        } else {
+            // Find the culprit file by file.
+            doc = automerge::AutoCommit::new();
+            let mut ok = Vec::new();
+            for (f, bytes) in good {
+                match doc.load_incremental(&bytes) {
+                    Ok(_) => ok.push(f),
+                    Err(e) => warnings.push(Warning::unreadable(
+                        &self.dir.join(&f.name),
+                        &format!("automerge could not read it: {e}"),
+                    )),
+                }
+            }
+            loaded_files = ok;
+        }
+        match Volume::from_doc(actor, doc) {
+            Ok(volume) if volume.id() == vol && volume.journal() == self.journal => {
+                Ok(Some(LoadedVolume {
+                    volume,
+                    files: loaded_files,
+                }))
+            }
+            Ok(_) => {
+                warnings.push(Warning::volume(
+                    &self.dir,
+                    vol,
+                    "it belongs to another journal",
+                ));
+                Ok(None)
+            }
+            Err(e) => {
+                warnings.push(Warning::volume(&self.dir, vol, &e.to_string()));
+                Ok(None)
+            }
+        }
+    }
+
+    /// Store bytes (a snapshot or incremental save) of a volume durably and
+    /// return the new file's entry.
+    pub fn write(
+        &self,
+        vol: VolumeId,
+        kind: FileKind,
+        bytes: &[u8],
+    ) -> Result<VolumeFile, StoreError> {
+        fsutil::create_private_dir(&self.dir).map_err(|e| io_err(&self.dir, e))?;
+        let hash = content_hash(bytes);
+        let ext = match kind {
+            FileKind::Snapshot => "snap",
+            FileKind::Chunk => "chunk",
+        };
+        let name = format!("{vol}.{hash}.{ext}");
+        if !self.dir.join(&name).exists() {
+            write_atomic(&self.dir, &name, bytes, 0o600)
+                .map_err(|e| io_err(&self.dir.join(&name), e))?;
+        }
+        Ok(VolumeFile { kind, hash, name })
+    }
+
+    /// Replace the files of a loaded volume by one snapshot, if no other
+    /// process is compacting it. Returns the files now holding the volume.
+    pub fn compact(&self, loaded: &mut LoadedVolume) -> Result<Vec<VolumeFile>, StoreError> {
+        let vol = loaded.volume.id();
+        let lock_path = self.dir.join(format!(".lock.{vol}"));
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| io_err(&lock_path, e))?;
+        if lock.try_lock().is_err() {
+            return Ok(loaded.files.clone());
+        }
+        let bytes = loaded.volume.save();
+        let snap = self.write(vol, FileKind::Snapshot, &bytes)?;
+        // The snapshot is durable and holds every change we loaded: now, and
+        // only now, the files we loaded may go.
+        for f in &loaded.files {
+            if f.name != snap.name {
+                match fs::remove_file(self.dir.join(&f.name)) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_err(&self.dir.join(&f.name), e)),
+                }
+            }
+        }
+        fsutil::sync_dir(&self.dir).map_err(|e| io_err(&self.dir, e))?;
+        drop(lock);
+        loaded.files = vec![snap];
+        Ok(loaded.files.clone())
+    }
+}
+
+struct Vanished;
+
+fn io_err(path: &Path, source: io::Error) -> StoreError {
+    StoreError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
