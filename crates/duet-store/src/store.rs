@@ -210,14 +210,19 @@ impl Store {
             None => None,
         };
         self.warn(warnings);
-        let mut loaded = match existing {
-            Some(loaded) => loaded,
-            None => {
-                let id = vol.unwrap_or_else(|| VolumeId(random_bytes()));
-                LoadedVolume {
-                    volume: Volume::create(self.actor, journal, id, now),
-                    files: Vec::new(),
-                }
+        let mut loaded = match (existing, vol) {
+            (Some(loaded), _) => loaded,
+            // Only a brand-new id may be created: starting an existing volume
+            // afresh would fork its root objects.
+            (None, None) => LoadedVolume {
+                volume: Volume::create(self.actor, journal, VolumeId(random_bytes()), now),
+                files: Vec::new(),
+            },
+            (None, Some(vol)) => {
+                return Err(StoreError::Corrupt {
+                    file: files.dir.clone(),
+                    why: format!("volume {vol} cannot be read, so it cannot be changed"),
+                });
             }
         };
         let is_new = loaded.files.is_empty();
