@@ -1,0 +1,363 @@
+//! The sync session: two replicas bring their shared journals level.
+//!
+//! Pure code: the session takes messages and returns messages; documents
+//! come from a [`Replica`] the caller provides (files in `duet-store`,
+//! memory in tests). A driver moves [`Batch`]es in lock-step: the dialer
+//! sends a batch, the listener answers with one, and the session is over
+//! when an empty batch is answered by an empty batch.
+//!
+//! A journal is many volumes, so the session first compares a digest per
+//! journal (`Hello`), then the volumes that changed since the two last
+//! agreed (`Inventory`), and runs Automerge's own sync protocol only on
+//! volumes that differ, with sync state kept per peer between sessions.
+//!
+//! Authority: for each journal the caller says whether this peer may change
+//! it. When it may not (my journal, seen from my partner), incoming changes
+//! are stripped before Automerge sees them, and the Automerge state is
+//! read-only, which also asks the peer not to send any.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use automerge::sync::{self, SyncDoc};
+use automerge::{AutoCommit, ChangeHash};
+
+use crate::id::{JournalId, VolumeId};
+
+pub const SYNC_VERSION: u8 = 1;
+/// Digest of one volume's heads.
+pub type HeadsDigest = [u8; 16];
+
+/// Digest of a set of heads, independent of their order.
+pub fn heads_digest(heads: &[ChangeHash]) -> HeadsDigest {
+    let mut sorted: Vec<&ChangeHash> = heads.iter().collect();
+    sorted.sort();
+    let mut hasher = blake3::Hasher::new_derive_key("duet sync volume heads v1");
+    for h in sorted {
+        hasher.update(&h.0);
+    }
+    hasher.finalize().as_bytes()[..16]
+        .try_into()
+        .expect("16 bytes")
+}
+
+/// Digest of a journal: all of its volumes and their heads.
+pub fn journal_digest(inventory: &BTreeMap<VolumeId, HeadsDigest>) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new_derive_key("duet sync journal v1");
+    for (vol, digest) in inventory {
+        hasher.update(vol.as_bytes());
+        hasher.update(digest);
+    }
+    *hasher.finalize().as_bytes()
+}
+
+/// What a session needs from the documents of one replica.
+pub trait Replica {
+    /// The volumes of a journal and the heads of each. Must reflect changes
+    /// the session made through [`Replica::doc`].
+    fn inventory(&mut self, journal: JournalId) -> BTreeMap<VolumeId, Vec<ChangeHash>>;
+    /// The document of a volume. `create` asks for an empty document when
+    /// the volume is not here yet (the peer is about to send it).
+    fn doc(
+        &mut self,
+        journal: JournalId,
+        volume: VolumeId,
+        create: bool,
+    ) -> Option<&mut AutoCommit>;
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Msg {
+    /// A digest per shared journal.
+    Hello {
+        journals: Vec<(JournalId, [u8; 32])>,
+    },
+    /// Volumes of a journal: all of them (`full`) or only those that changed
+    /// since the last agreement with this peer.
+    Inventory {
+        journal: JournalId,
+        full: bool,
+        volumes: Vec<(VolumeId, HeadsDigest)>,
+    },
+    /// One Automerge sync message for one volume.
+    Volume {
+        journal: JournalId,
+        volume: VolumeId,
+        message: Vec<u8>,
+    },
+}
+
+/// The messages of one lock-step turn.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Batch(pub Vec<Msg>);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SyncError {
+    #[error("the peer speaks sync version {0}; this duet speaks {SYNC_VERSION}: update duet")]
+    Version(u8),
+    #[error("malformed sync message: {0}")]
+    Malformed(&'static str),
+    #[error("the peer sent journal {0}, which is not shared with it")]
+    NotShared(JournalId),
+}
+
+/// What one replica remembers about one peer, per journal.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PeerState {
+    pub journals: BTreeMap<JournalId, JournalPeerState>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JournalPeerState {
+    /// Volume heads both sides had when they last agreed.
+    pub agreed: BTreeMap<VolumeId, HeadsDigest>,
+    /// Automerge sync state per volume (only its durable part).
+    pub automerge: BTreeMap<VolumeId, Vec<u8>>,
+}
+
+/// One journal shared in a session, and whether this peer may change it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shared {
+    pub journal: JournalId,
+    pub accept_changes: bool,
+}
+
+pub struct SyncSession {
+    shared: Vec<Shared>,
+    state: PeerState,
+    active: BTreeMap<(JournalId, VolumeId), sync::State>,
+    sent_full: BTreeSet<JournalId>,
+    /// Journals whose digests matched at hello.
+    level: BTreeSet<JournalId>,
+    rejected: usize,
+}
+
+fn inventory_digests(inv: &BTreeMap<VolumeId, Vec<ChangeHash>>) -> BTreeMap<VolumeId, HeadsDigest> {
+    inv.iter().map(|(v, h)| (*v, heads_digest(h))).collect()
+}
+
+impl SyncSession {
+    pub fn new(shared: Vec<Shared>, state: PeerState) -> SyncSession {
+        SyncSession {
+            shared,
+            state,
+            active: BTreeMap::new(),
+            sent_full: BTreeSet::new(),
+            level: BTreeSet::new(),
+            rejected: 0,
+        }
+    }
+
+    fn share(&self, journal: JournalId) -> Result<Shared, SyncError> {
+        self.shared
+            .iter()
+            .find(|s| s.journal == journal)
+            .copied()
+            .ok_or(SyncError::NotShared(journal))
+    }
+
+    /// The first batch: a digest of every shared journal.
+    pub fn start(&mut self, replica: &mut dyn Replica) -> Batch {
+        let journals = self
+            .shared
+            .iter()
+            .map(|s| {
+                (
+                    s.journal,
+                    journal_digest(&inventory_digests(&replica.inventory(s.journal))),
+                )
+            })
+            .collect();
+        Batch(vec![Msg::Hello { journals }])
+    }
+
+    /// Answer one batch from the peer.
+    pub fn handle(&mut self, replica: &mut dyn Replica, batch: Batch) -> Result<Batch, SyncError> {
+        let mut out = Vec::new();
+        for msg in batch.0 {
+            self.handle_msg(replica, msg, &mut out)?;
+        }
+        Ok(Batch(out))
+    }
+
+    fn handle_msg(
+        &mut self,
+        replica: &mut dyn Replica,
+        msg: Msg,
+        out: &mut Vec<Msg>,
+    ) -> Result<(), SyncError> {
+        match msg {
+            Msg::Hello { journals } => {
+                for (journal, theirs) in journals {
+                    // Journals we do not share with this peer are not discussed.
+                    if self.share(journal).is_err() {
+                        continue;
+                    }
+                    let inv = inventory_digests(&replica.inventory(journal));
+                    if journal_digest(&inv) == theirs {
+                        self.level.insert(journal);
+                        continue;
+                    }
+                    let agreed = self.state.journals.get(&journal).map(|s| &s.agreed);
+                    let full = agreed.is_none_or(BTreeMap::is_empty);
+                    let volumes = inv
+                        .into_iter()
+                        .filter(|(v, d)| full || agreed.and_then(|a| a.get(v)) != Some(d))
+                        .collect();
+                    if full {
+                        self.sent_full.insert(journal);
+                    }
+                    out.push(Msg::Inventory {
+                        journal,
+                        full,
+                        volumes,
+                    });
+                }
+            }
+            Msg::Inventory {
+                journal,
+                full,
+                volumes,
+            } => {
+                let share = self.share(journal)?;
+                let inv = inventory_digests(&replica.inventory(journal));
+                let agreed = self
+                    .state
+                    .journals
+                    .get(&journal)
+                    .map(|s| s.agreed.clone())
+                    .unwrap_or_default();
+                let theirs: BTreeMap<VolumeId, HeadsDigest> = volumes.into_iter().collect();
+                let mut differ: BTreeSet<VolumeId> = BTreeSet::new();
+                for (v, d) in &theirs {
+                    if inv.get(v) != Some(d) {
+                        differ.insert(*v);
+                    }
+                }
+                for (v, d) in &inv {
+                    let changed_here = agreed.get(v) != Some(d);
+                    let they_differ = theirs.get(v).is_some_and(|t| t != d);
+                    let they_lack = full && !theirs.contains_key(v);
+                    if (changed_here && !theirs.get(v).is_some_and(|t| t == d))
+                        || they_differ
+                        || they_lack
+                    {
+                        differ.insert(*v);
+                    }
+                }
+                if differ.is_empty() && !full && !self.sent_full.contains(&journal) {
+                    // Our records of the last agreement disagree: compare everything.
+                    self.sent_full.insert(journal);
+                    out.push(Msg::Inventory {
+                        journal,
+                        full: true,
+                        volumes: inv.into_iter().collect(),
+                    });
+                }
+                for v in differ {
+                    if self.active.contains_key(&(journal, v)) {
+                        continue;
+                    }
+                    let mut state = self.open_state(share, v);
+                    if let Some(doc) = replica.doc(journal, v, share.accept_changes) {
+                        if let Some(m) = doc.sync().generate_sync_message(&mut state) {
+                            out.push(Msg::Volume {
+                                journal,
+                                volume: v,
+                                message: m.encode(),
+                            });
+                        }
+                    }
+                    self.active.insert((journal, v), state);
+                }
+            }
+            Msg::Volume {
+                journal,
+                volume,
+                message,
+            } => {
+                let share = self.share(journal)?;
+                let mut message = sync::Message::decode(&message)
+                    .map_err(|_| SyncError::Malformed("automerge sync message"))?;
+                if !share.accept_changes && !message.changes.is_empty() {
+                    // The peer may not change this journal: drop what it sent.
+                    self.rejected += 1;
+                    message.changes = Vec::<Vec<u8>>::new().into();
+                }
+                let mut state = match self.active.remove(&(journal, volume)) {
+                    Some(state) => state,
+                    None => self.open_state(share, volume),
+                };
+                if let Some(doc) = replica.doc(journal, volume, share.accept_changes) {
+                    // A message automerge rejects ends this volume's exchange, not the session.
+                    let _ = doc.sync().receive_sync_message(&mut state, message);
+                    if let Some(m) = doc.sync().generate_sync_message(&mut state) {
+                        out.push(Msg::Volume {
+                            journal,
+                            volume,
+                            message: m.encode(),
+                        });
+                    }
+                }
+                self.active.insert((journal, volume), state);
+            }
+        }
+        Ok(())
+    }
+
+    fn open_state(&self, share: Shared, volume: VolumeId) -> sync::State {
+        let mut state = self
+            .state
+            .journals
+            .get(&share.journal)
+            .and_then(|j| j.automerge.get(&volume))
+            .and_then(|bytes| sync::State::decode(bytes).ok())
+            .unwrap_or_default();
+        if !share.accept_changes {
+            state.read_only = true;
+        }
+        state
+    }
+
+    /// The volumes this session exchanged Automerge messages about.
+    pub fn touched(&self) -> impl Iterator<Item = (JournalId, VolumeId)> + '_ {
+        self.active.keys().copied()
+    }
+
+    /// How many messages carried changes the peer was not allowed to make.
+    pub fn rejected(&self) -> usize {
+        self.rejected
+    }
+
+    /// End the session and return what to remember about this peer.
+    pub fn finish(mut self, replica: &mut dyn Replica) -> PeerState {
+        for s in &self.shared {
+            let inv = inventory_digests(&replica.inventory(s.journal));
+            let entry = self.state.journals.entry(s.journal).or_default();
+            if self.level.contains(&s.journal) {
+                entry.agreed = inv.clone();
+            }
+            for ((journal, vol), state) in &self.active {
+                if *journal != s.journal {
+                    continue;
+                }
+                entry.automerge.insert(*vol, state.encode());
+                let mine = replica.doc(*journal, *vol, false).map(|d| d.get_heads());
+                match (mine, &state.their_heads) {
+                    (Some(mine), Some(theirs)) if heads_digest(&mine) == heads_digest(theirs) => {
+                        entry.agreed.insert(*vol, heads_digest(&mine));
+                    }
+                    _ => {
+                        entry.agreed.remove(vol);
+                    }
+                }
+            }
+        }
+        self.state
+    }
+}
+
+mod wire;
+pub use wire::{decode_batch, decode_peer_state, encode_batch, encode_peer_state};
+
+#[cfg(test)]
+mod tests;

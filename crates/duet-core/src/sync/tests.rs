@@ -1,0 +1,327 @@
+//! Sessions between in-memory replicas, over a channel that drops,
+//! duplicates and reorders messages.
+
+use std::collections::BTreeMap;
+
+use automerge::{AutoCommit, ChangeHash};
+use proptest::prelude::*;
+
+use super::*;
+use crate::id::{ItemId, JournalId, VolumeId};
+use crate::item::{Item, Kind};
+use crate::volume::{VOLUME_CAPACITY, Volume};
+
+#[derive(Default)]
+struct Mem {
+    docs: BTreeMap<JournalId, BTreeMap<VolumeId, AutoCommit>>,
+}
+
+impl Replica for Mem {
+    fn inventory(&mut self, journal: JournalId) -> BTreeMap<VolumeId, Vec<ChangeHash>> {
+        self.docs
+            .get_mut(&journal)
+            .map(|vols| vols.iter_mut().map(|(v, d)| (*v, d.get_heads())).collect())
+            .unwrap_or_default()
+    }
+
+    fn doc(
+        &mut self,
+        journal: JournalId,
+        volume: VolumeId,
+        create: bool,
+    ) -> Option<&mut AutoCommit> {
+        let vols = self.docs.entry(journal).or_default();
+        if create {
+            Some(vols.entry(volume).or_default())
+        } else {
+            vols.get_mut(&volume)
+        }
+    }
+}
+
+impl Mem {
+    /// Write an item into a journal the way an owner's device does.
+    fn write(&mut self, journal: JournalId, n: u64, actor: u8) -> ItemId {
+        let id = ItemId(n.to_be_bytes());
+        let vols = self.docs.entry(journal).or_default();
+        let open = vols
+            .iter()
+            .filter_map(|(v, d)| {
+                let vol = Volume::from_doc([actor; 16], d.clone()).ok()?;
+                (vol.len() < VOLUME_CAPACITY).then_some(*v)
+            })
+            .next_back();
+        let mut vol = match open {
+            Some(v) => Volume::from_doc([actor; 16], vols.remove(&v).unwrap()).unwrap(),
+            None => Volume::create(
+                [actor; 16],
+                journal,
+                VolumeId((n ^ 0xabcd).to_be_bytes()),
+                0,
+            ),
+        };
+        vol.add(&Item {
+            id,
+            kind: Kind::Entry,
+            created_at: n as i64,
+            edited_at: None,
+            body: format!("item {n}"),
+            tags: vec![],
+            starred: false,
+            deleted: false,
+        })
+        .unwrap();
+        vols.insert(vol.id(), vol.into_doc());
+        id
+    }
+
+    fn items(&self, journal: JournalId) -> Vec<Item> {
+        let mut out: Vec<Item> = self
+            .docs
+            .get(&journal)
+            .into_iter()
+            .flat_map(|vols| vols.values())
+            .filter_map(|d| Volume::from_doc([0; 16], d.clone()).ok())
+            .flat_map(|v| v.items())
+            .collect();
+        out.sort_by_key(|i| i.id);
+        out
+    }
+}
+
+/// A tiny deterministic RNG for the chaos channel.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+/// Pass a batch through the wire encoding and, with chaos, drop, duplicate
+/// and reorder its messages.
+fn transmit(batch: Batch, chaos: &mut Option<Rng>) -> Batch {
+    let mut batch = decode_batch(&encode_batch(&batch)).unwrap();
+    if let Some(rng) = chaos {
+        let mut msgs = Vec::new();
+        for m in batch.0 {
+            if rng.chance(20) {
+                continue;
+            }
+            if rng.chance(15) {
+                msgs.push(m.clone());
+            }
+            msgs.push(m);
+        }
+        if msgs.len() > 1 && rng.chance(30) {
+            let i = (rng.next() as usize) % msgs.len();
+            let j = (rng.next() as usize) % msgs.len();
+            msgs.swap(i, j);
+        }
+        batch = Batch(msgs);
+    }
+    batch
+}
+
+struct Peer {
+    mem: Mem,
+    person: u8,
+    states: BTreeMap<u8, PeerState>,
+}
+
+const JA: JournalId = JournalId([1; 16]);
+const JB: JournalId = JournalId([2; 16]);
+
+fn owner(journal: JournalId) -> u8 {
+    if journal == JA { 1 } else { 2 }
+}
+
+fn shared(me: &Peer, other: &Peer) -> Vec<Shared> {
+    [JA, JB]
+        .into_iter()
+        .map(|journal| Shared {
+            journal,
+            // A peer may change a journal if it belongs to the journal's owner,
+            // or if both devices belong to one person.
+            accept_changes: owner(journal) == other.person || me.person == other.person,
+        })
+        .collect()
+}
+
+/// One lock-step session; returns the number of bytes that crossed.
+fn session(a: &mut Peer, a_id: u8, b: &mut Peer, b_id: u8, mut chaos: Option<Rng>) -> usize {
+    let mut sa = SyncSession::new(shared(a, b), a.states.remove(&b_id).unwrap_or_default());
+    let mut sb = SyncSession::new(shared(b, a), b.states.remove(&a_id).unwrap_or_default());
+    let mut bytes = 0;
+    let mut outgoing = sa.start(&mut a.mem);
+    let mut first = true;
+    for _round in 0..200 {
+        bytes += encode_batch(&outgoing).len();
+        let incoming = transmit(outgoing.clone(), &mut chaos);
+        let mut reply = sb.handle(&mut b.mem, incoming).unwrap();
+        if first {
+            let mut hello = sb.start(&mut b.mem);
+            hello.0.extend(reply.0);
+            reply = hello;
+            first = false;
+        }
+        bytes += encode_batch(&reply).len();
+        if outgoing.0.is_empty() && reply.0.is_empty() {
+            break;
+        }
+        let back = transmit(reply, &mut chaos);
+        outgoing = sa.handle(&mut a.mem, back).unwrap();
+    }
+    a.states.insert(b_id, sa.finish(&mut a.mem));
+    b.states.insert(a_id, sb.finish(&mut b.mem));
+    bytes
+}
+
+fn peer(person: u8) -> Peer {
+    Peer {
+        mem: Mem::default(),
+        person,
+        states: BTreeMap::new(),
+    }
+}
+
+#[test]
+fn two_partners_exchange_journals() {
+    let (mut a, mut b) = (peer(1), peer(2));
+    for n in 0..300 {
+        a.mem.write(JA, n, 1);
+    }
+    for n in 1000..1010 {
+        b.mem.write(JB, n, 2);
+    }
+    session(&mut a, 0, &mut b, 1, None);
+    assert_eq!(a.mem.items(JA), b.mem.items(JA));
+    assert_eq!(a.mem.items(JB), b.mem.items(JB));
+    assert_eq!(b.mem.items(JA).len(), 300);
+
+    // Nothing new: only digests cross.
+    let idle = session(&mut a, 0, &mut b, 1, None);
+    assert!(idle < 300, "an idle sync sent {idle} bytes");
+
+    // One new entry: only its volume is discussed, with saved state.
+    a.mem.write(JA, 5000, 1);
+    let one = session(&mut a, 0, &mut b, 1, None);
+    assert_eq!(b.mem.items(JA).len(), 301);
+    assert!(one < 2000, "one new entry cost {one} bytes");
+}
+
+#[test]
+fn a_partner_cannot_change_my_journal() {
+    let (mut a, mut b) = (peer(1), peer(2));
+    a.mem.write(JA, 1, 1);
+    session(&mut a, 0, &mut b, 1, None);
+    // B forges an item into its replica of A's journal and a whole new volume.
+    b.mem.write(JA, 666, 9);
+    b.mem.docs.get_mut(&JA).unwrap().insert(VolumeId([9; 8]), {
+        let mut v = Volume::create([9; 16], JA, VolumeId([9; 8]), 0);
+        v.add(&Item {
+            id: ItemId([6; 8]),
+            kind: Kind::Entry,
+            created_at: 0,
+            edited_at: None,
+            body: "forged".into(),
+            tags: vec![],
+            starred: false,
+            deleted: false,
+        })
+        .unwrap();
+        v.into_doc()
+    });
+    session(&mut a, 0, &mut b, 1, None);
+    session(&mut b, 1, &mut a, 0, None);
+    let ids: Vec<ItemId> = a.mem.items(JA).iter().map(|i| i.id).collect();
+    assert_eq!(ids, vec![ItemId(1u64.to_be_bytes())]);
+}
+
+#[test]
+fn lost_peer_state_still_converges() {
+    let (mut a, mut b) = (peer(1), peer(2));
+    for n in 0..20 {
+        a.mem.write(JA, n, 1);
+    }
+    session(&mut a, 0, &mut b, 1, None);
+    a.mem.write(JA, 99, 1);
+    // B forgets everything it knew about A (a restored backup of its state).
+    b.states.clear();
+    session(&mut b, 1, &mut a, 0, None);
+    assert_eq!(a.mem.items(JA), b.mem.items(JA));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    /// Three devices (A; B and C belong to one person), random writes and
+    /// sessions over a lossy channel, then a healed network: everyone ends
+    /// with every item its owner wrote, and nobody else's writes leak in.
+    #[test]
+    fn replicas_converge_despite_chaos(
+        steps in proptest::collection::vec((0u8..3, 0u8..3, 0u8..4, any::<u64>()), 1..40)
+    ) {
+        let mut peers = [peer(1), peer(2), peer(2)];
+        let mut n = 0u64;
+        let mut written: BTreeMap<JournalId, usize> = BTreeMap::new();
+        for (x, y, what, seed) in steps {
+            let (x, y) = (x as usize, y as usize);
+            match what {
+                0 | 1 => {
+                    let journal = if peers[x].person == 1 { JA } else { JB };
+                    for _ in 0..(seed % 5 + 1) {
+                        n += 1;
+                        peers[x].mem.write(journal, n, x as u8 + 1);
+                        *written.entry(journal).or_default() += 1;
+                    }
+                }
+                _ if x != y => {
+                    let (lo, hi) = (x.min(y), x.max(y));
+                    let (left, right) = peers.split_at_mut(hi);
+                    let chaos = Some(Rng(seed | 1));
+                    session(&mut left[lo], lo as u8, &mut right[0], hi as u8, chaos);
+                }
+                _ => {}
+            }
+        }
+        // Heal: clean sessions between every pair, twice around.
+        for _ in 0..2 {
+            for (x, y) in [(0, 1), (1, 2), (0, 2)] {
+                let (left, right) = peers.split_at_mut(y);
+                session(&mut left[x], x as u8, &mut right[0], y as u8, None);
+            }
+        }
+        for journal in [JA, JB] {
+            let want = written.get(&journal).copied().unwrap_or(0);
+            for p in &peers {
+                prop_assert_eq!(p.mem.items(journal).len(), want);
+            }
+            prop_assert_eq!(peers[0].mem.items(journal), peers[1].mem.items(journal));
+            prop_assert_eq!(peers[1].mem.items(journal), peers[2].mem.items(journal));
+        }
+    }
+
+    #[test]
+    fn decoders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let _ = decode_batch(&bytes);
+        let _ = decode_peer_state(&bytes);
+    }
+}
+
+#[test]
+fn state_round_trips() {
+    let (mut a, mut b) = (peer(1), peer(2));
+    a.mem.write(JA, 1, 1);
+    session(&mut a, 0, &mut b, 1, None);
+    let state = a.states[&1].clone();
+    assert_eq!(
+        decode_peer_state(&encode_peer_state(&state)).unwrap(),
+        state
+    );
+    assert!(!state.journals[&JA].agreed.is_empty());
+}
