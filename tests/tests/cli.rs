@@ -1,0 +1,932 @@
+//! End to end: every command of the real `duet` binary in normal use, and
+//! every bad input, each in its own temporary home.
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use duet_tests::{NOW, TestEnv};
+
+/// Replace the random parts of human output: the home, then every id
+/// (full, then its 7-character short form) by its rank in `ids`.
+fn redact(env: &TestEnv, text: &str, ids: &[String]) -> String {
+    let mut out = text.replace(&env.home().display().to_string(), "[HOME]");
+    for (n, id) in ids.iter().enumerate() {
+        out = out.replace(id.as_str(), &format!("[id{n}]"));
+        out = out.replace(&id[..7], &format!("[id{n}]"));
+    }
+    out
+}
+
+/// An executable editor script in the test's directory.
+fn editor(env: &TestEnv, name: &str, body: &str) -> PathBuf {
+    let path = env.root().join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+fn item<'a>(items: &'a [serde_json::Value], body: &str) -> &'a serde_json::Value {
+    items
+        .iter()
+        .find(|i| i["body"] == body)
+        .unwrap_or_else(|| panic!("no item `{body}` in {items:#?}"))
+}
+
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| !n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+// ---------------------------------------------------------------- init
+
+#[test]
+fn init_welcomes_and_points_to_the_next_step() {
+    let env = TestEnv::new();
+    let out = env.duet(["init", "--name", "Alex"]).ok();
+    insta::assert_snapshot!(
+        redact(&env, &format!("{}---\n{}", out.stdout, out.stderr), &[]),
+        @r#"
+    Welcome, Alex. Your journal lives in [HOME].
+    ---
+    Write a first line with `duet write "..."`, then pair with your partner: `duet pair invite`.
+    "#
+    );
+    assert!(env.home().join("config.toml").is_file());
+    let json = TestEnv::new();
+    let v = json.duet(["init", "--name", "Sam", "--json"]).ok().json();
+    assert_eq!(v["name"], "Sam");
+    assert_eq!(v["journal"].as_str().unwrap().len(), 26);
+}
+
+#[test]
+fn init_twice_is_refused() {
+    let env = TestEnv::initialized();
+    let out = env.duet(["init", "--name", "Other"]).fails();
+    assert!(
+        out.error_line().contains("already holds a duet journal"),
+        "{}",
+        out.stderr
+    );
+    // The first identity is untouched.
+    assert_eq!(env.duet(["status", "--json"]).ok().json()["name"], "Alex");
+}
+
+#[test]
+fn init_refuses_an_empty_name() {
+    let env = TestEnv::new();
+    env.duet(["init", "--name", "  "]).fails();
+    env.duet(["list"]).fails();
+}
+
+#[test]
+fn every_command_before_init_says_to_run_init() {
+    let env = TestEnv::new();
+    for args in [
+        vec!["list"],
+        vec!["list", "--json"],
+        vec!["write", "hello"],
+        vec!["thanks", "hello"],
+        vec!["show", "abc"],
+        vec!["edit", "abc", "--body", "x"],
+        vec!["delete", "abc"],
+        vec!["star", "abc"],
+        vec!["export", "--format", "json"],
+        vec!["status"],
+    ] {
+        let out = env.duet(&args).fails();
+        assert!(
+            out.error_line().contains("run `duet init"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+}
+
+// ---------------------------------------------------------------- write
+
+#[test]
+fn write_inline_joins_the_words() {
+    let env = TestEnv::initialized();
+    let out = env
+        .duet(["write", "Dinner", "by", "the", "lake", "with", "@Sam"])
+        .ok();
+    let items = env.list_json(&[]);
+    assert_eq!(items.len(), 1);
+    let id = items[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(id.len(), 13);
+    assert_eq!(out.stdout, format!("Saved an entry: {}\n", &id[..7]));
+    assert_eq!(items[0]["body"], "Dinner by the lake with @Sam");
+    assert_eq!(items[0]["tags"], serde_json::json!(["sam"]));
+    assert_eq!(items[0]["kind"], "entry");
+    assert_eq!(items[0]["author"], "me");
+    assert_eq!(items[0]["author_name"], "Alex");
+    assert_eq!(items[0]["created_at"], NOW);
+    assert_eq!(items[0]["edited_at"], serde_json::Value::Null);
+    assert_eq!(items[0]["starred"], false);
+    assert_eq!(items[0]["private"], false);
+}
+
+#[test]
+fn write_reads_stdin_with_a_dash() {
+    let env = TestEnv::initialized();
+    env.duet(["write", "-"])
+        .stdin("from a script\nsecond line\n")
+        .ok();
+    assert_eq!(env.bodies(&[]), vec!["from a script\nsecond line"]);
+}
+
+#[test]
+fn write_without_text_opens_the_editor() {
+    let env = TestEnv::initialized();
+    let script = editor(
+        &env,
+        "ed.sh",
+        "printf 'Written in the editor @cozy\\n' > \"$1\"",
+    );
+    env.duet(["write"]).env("EDITOR", &script).ok();
+    let items = env.list_json(&[]);
+    assert_eq!(items[0]["body"], "Written in the editor @cozy");
+    assert_eq!(items[0]["tags"], serde_json::json!(["cozy"]));
+    // The draft is removed afterwards.
+    let tmp = env.home().join("tmp");
+    assert!(!tmp.exists() || files_in(&tmp).is_empty());
+}
+
+#[test]
+fn visual_wins_over_editor() {
+    let env = TestEnv::initialized();
+    let visual = editor(&env, "visual.sh", "echo from-visual > \"$1\"");
+    let ed = editor(&env, "ed.sh", "echo from-editor > \"$1\"");
+    env.duet(["write"])
+        .env("VISUAL", &visual)
+        .env("EDITOR", &ed)
+        .ok();
+    assert_eq!(env.bodies(&[]), vec!["from-visual"]);
+}
+
+#[test]
+fn editor_failures_save_nothing() {
+    let env = TestEnv::initialized();
+    let empty = editor(&env, "empty.sh", "true");
+    let out = env.duet(["write"]).env("EDITOR", &empty).fails();
+    assert!(out.error_line().contains("empty"), "{}", out.stderr);
+    let failing = editor(&env, "fail.sh", "echo text > \"$1\"; exit 3");
+    let out = env.duet(["write"]).env("EDITOR", &failing).fails();
+    assert!(
+        out.error_line().contains("nothing was saved"),
+        "{}",
+        out.stderr
+    );
+    let out = env.duet(["write"]).fails();
+    assert!(out.error_line().contains("$EDITOR"), "{}", out.stderr);
+    assert!(env.list_json(&[]).is_empty());
+}
+
+#[test]
+fn write_with_tags_star_and_private() {
+    let env = TestEnv::initialized();
+    env.duet([
+        "write",
+        "--tag",
+        "Walk",
+        "-t",
+        "@evening",
+        "--star",
+        "Long walk @walk",
+    ])
+    .ok();
+    let out = env.duet(["write", "--private", "Only for me"]).ok();
+    assert!(
+        out.stdout
+            .starts_with("Saved a private entry (it stays on this device): "),
+        "{}",
+        out.stdout
+    );
+    let items = env.list_json(&[]);
+    let walk = item(&items, "Long walk @walk");
+    assert_eq!(walk["tags"], serde_json::json!(["walk", "evening"]));
+    assert_eq!(walk["starred"], true);
+    let private = item(&items, "Only for me");
+    assert_eq!(private["private"], true);
+    let status = env.duet(["status", "--json"]).ok().json();
+    assert_eq!(status["counts"]["private"], 1);
+    assert_eq!(status["counts"]["starred"], 1);
+}
+
+#[test]
+fn write_at_natural_dates() {
+    let env = TestEnv::initialized();
+    for (at, expected) in [
+        ("yesterday", "2026-11-24T18:00:00Z"),
+        ("today 08:30", "2026-11-25T08:30:00Z"),
+        ("2026-11-20 21:00", "2026-11-20T21:00:00Z"),
+        ("monday", "2026-11-23T18:00:00Z"),
+        ("3 days ago", "2026-11-22T18:00:00Z"),
+        ("2026-11-20T21:00:00+01:00", "2026-11-20T20:00:00Z"),
+    ] {
+        let id = env.write_with(&format!("at {at}"), &["--at", at]);
+        let shown = env.duet(["show", "--json", &id]).ok().json();
+        assert_eq!(shown["created_at"], expected, "--at {at}");
+    }
+}
+
+#[test]
+fn thanks_is_a_note_for_the_partner() {
+    let env = TestEnv::initialized();
+    let out = env.duet(["thanks", "for", "waiting", "up"]).ok();
+    assert!(
+        out.stdout
+            .starts_with("Saved a thank-you for your partner: "),
+        "{}",
+        out.stdout
+    );
+    let items = env.list_json(&[]);
+    assert_eq!(items[0]["kind"], "thanks");
+    assert_eq!(items[0]["body"], "for waiting up");
+    env.duet(["thanks", "-"]).stdin("for the soup").ok();
+    assert_eq!(env.list_json(&["--kind", "thanks"]).len(), 2);
+}
+
+// ---------------------------------------------------------------- list
+
+/// A small journal with one item per filter to tell apart.
+fn journal() -> TestEnv {
+    let env = TestEnv::initialized();
+    env.duet(["write", "--at", "2026-11-01 09:00", "Early November coffee"])
+        .ok();
+    env.duet([
+        "write",
+        "--at",
+        "2026-11-20 21:00",
+        "--tag",
+        "walk",
+        "Long walk by the LAKE",
+    ])
+    .ok();
+    env.duet(["thanks", "--at", "yesterday", "for the soup"])
+        .ok();
+    env.duet([
+        "write",
+        "--star",
+        "--at",
+        "today 08:30",
+        "Morning @walk and @talk",
+    ])
+    .ok();
+    env.duet(["write", "--private", "A secret"]).ok();
+    env
+}
+
+#[test]
+fn list_human_output() {
+    let env = journal();
+    let ids: Vec<String> = env
+        .list_json(&[])
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect();
+    let out = env.duet(["list"]).ok();
+    assert_eq!(out.stderr, "");
+    insta::assert_snapshot!(redact(&env, &out.stdout, &ids), @r"
+      [id0]  Wed 2026-11-25 18:00  entry   Alex      (private) A secret
+    ★ [id1]  Wed 2026-11-25 08:30  entry   Alex      Morning @walk and @talk #walk #talk
+      [id2]  Tue 2026-11-24 18:00  thanks  Alex      for the soup
+      [id3]  Fri 2026-11-20 21:00  entry   Alex      Long walk by the LAKE #walk
+      [id4]  Sun 2026-11-01 09:00  entry   Alex      Early November coffee
+    ");
+}
+
+#[test]
+fn list_is_newest_first() {
+    let env = journal();
+    assert_eq!(
+        env.bodies(&[]),
+        vec![
+            "A secret",
+            "Morning @walk and @talk",
+            "for the soup",
+            "Long walk by the LAKE",
+            "Early November coffee"
+        ]
+    );
+}
+
+#[test]
+fn list_filters() {
+    let env = journal();
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["--kind", "thanks"], &["for the soup"]),
+        (
+            &["--kind", "thanks", "--kind", "entry", "-n", "2"],
+            &["A secret", "Morning @walk and @talk"],
+        ),
+        (
+            &["--tag", "walk"],
+            &["Morning @walk and @talk", "Long walk by the LAKE"],
+        ),
+        (
+            &["--tag", "walk", "--tag", "TALK"],
+            &["Morning @walk and @talk"],
+        ),
+        (&["--tag", "@talk"], &["Morning @walk and @talk"]),
+        (&["--starred"], &["Morning @walk and @talk"]),
+        (&["--contains", "lake"], &["Long walk by the LAKE"]),
+        (&["--contains", "SOUP"], &["for the soup"]),
+        (&["--contains", "nowhere"], &[]),
+        (
+            &["--from", "2026-11-20", "--to", "yesterday"],
+            &["for the soup", "Long walk by the LAKE"],
+        ),
+        (
+            &["--from", "monday"],
+            &["A secret", "Morning @walk and @talk", "for the soup"],
+        ),
+        (&["--to", "2026-11-19"], &["Early November coffee"]),
+        (&["--author", "partner"], &[]),
+        (&["-n", "1"], &["A secret"]),
+        (&["--limit", "0"], &[]),
+    ];
+    for (args, expected) in cases {
+        assert_eq!(&env.bodies(args), expected, "list {args:?}");
+    }
+    assert_eq!(env.bodies(&["--author", "me"]).len(), 5);
+}
+
+#[test]
+fn list_of_an_empty_journal_guides_on_stderr() {
+    let env = TestEnv::initialized();
+    let out = env.duet(["list"]).ok();
+    assert_eq!(out.stdout, "");
+    assert!(out.stderr.contains("duet write"), "{}", out.stderr);
+    assert_eq!(env.duet(["list", "--json"]).ok().stdout.trim(), "[]");
+    let quiet = env.duet(["list", "-q"]).ok();
+    assert_eq!((quiet.stdout.as_str(), quiet.stderr.as_str()), ("", ""));
+}
+
+// ---------------------------------------------------------------- show, edit, delete, star
+
+#[test]
+fn show_by_full_id_and_by_prefix() {
+    let env = TestEnv::initialized();
+    let id = env.write_with("Dinner at @home\nwith candles", &["--at", "yesterday"]);
+    let out = env.duet(["show", &id]).ok();
+    insta::assert_snapshot!(redact(&env, &out.stdout, std::slice::from_ref(&id)), @r"
+    entry [id0] by Alex · Tuesday 24 November 2026, 18:00
+    #home
+
+    Dinner at @home
+    with candles
+    ");
+    for prefix in [&id[..4], &id[..7], &id.to_uppercase()] {
+        let shown = env.duet(["show", "--json", prefix]).ok().json();
+        assert_eq!(shown["id"], id.as_str());
+        assert_eq!(shown["body"], "Dinner at @home\nwith candles");
+    }
+}
+
+#[test]
+fn edit_with_body_and_with_the_editor() {
+    let env = TestEnv::initialized();
+    let id = env.write("first draft");
+    let out = env
+        .duet(["edit", &id[..5], "--body", "second draft @better"])
+        .env("DUET_NOW", "2026-11-26T07:00:00Z")
+        .ok();
+    assert_eq!(out.stdout, format!("Edited {}.\n", &id[..7]));
+    let shown = env.duet(["show", "--json", &id]).ok().json();
+    assert_eq!(shown["body"], "second draft @better");
+    assert_eq!(shown["tags"], serde_json::json!(["better"]));
+    assert_eq!(shown["edited_at"], "2026-11-26T07:00:00Z");
+    assert_eq!(shown["created_at"], NOW);
+
+    let unchanged = env
+        .duet(["edit", &id, "--body", "second draft @better"])
+        .ok();
+    assert_eq!(unchanged.stdout, "No changes.\n");
+
+    // The editor opens on the current text.
+    // (The draft has no final newline; real editors add one on save.)
+    let script = editor(&env, "append.sh", "printf '\\nthird line\\n' >> \"$1\"");
+    env.duet(["edit", &id]).env("EDITOR", &script).ok();
+    let shown = env.duet(["show", "--json", &id]).ok().json();
+    assert_eq!(shown["body"], "second draft @better\nthird line");
+
+    env.duet(["edit", &id, "--body", "-"])
+        .stdin("from stdin")
+        .ok();
+    assert_eq!(env.bodies(&[]), vec!["from stdin"]);
+
+    let json = env
+        .duet(["edit", &id, "--body", "again", "--json"])
+        .ok()
+        .json();
+    assert_eq!(json, serde_json::json!({ "id": id, "action": "edited" }));
+    env.duet(["edit", &id, "--body", "  "]).fails();
+}
+
+#[test]
+fn delete_removes_from_list_and_export() {
+    let env = TestEnv::initialized();
+    let keep = env.write("keep me");
+    let gone = env.write("delete me");
+    let out = env.duet(["delete", &gone]).ok();
+    assert_eq!(out.stdout, format!("Deleted {}.\n", &gone[..7]));
+    assert_eq!(env.bodies(&[]), vec!["keep me"]);
+    let export = env.duet(["export", "--format", "json"]).ok().json();
+    assert_eq!(export["items"].as_array().unwrap().len(), 1);
+    assert_eq!(export["items"][0]["id"], keep.as_str());
+    let status = env.duet(["status", "--json"]).ok().json();
+    assert_eq!(status["counts"]["mine"]["entry"], 1);
+}
+
+#[test]
+fn star_and_unstar() {
+    let env = TestEnv::initialized();
+    let id = env.write("shine");
+    let out = env.duet(["star", &id]).ok();
+    assert_eq!(out.stdout, format!("Starred {}.\n", &id[..7]));
+    assert_eq!(env.bodies(&["--starred"]), vec!["shine"]);
+    let list = env.duet(["list"]).ok();
+    assert!(list.stdout.starts_with('★'), "{}", list.stdout);
+    let out = env.duet(["star", "--off", &id]).ok();
+    assert_eq!(out.stdout, format!("Unstarred {}.\n", &id[..7]));
+    assert!(env.bodies(&["--starred"]).is_empty());
+    let json = env.duet(["star", &id, "--json"]).ok().json();
+    assert_eq!(json["action"], "starred");
+}
+
+// ---------------------------------------------------------------- export, status
+
+#[test]
+fn export_json_oldest_first() {
+    let env = journal();
+    let export = env.duet(["export", "--format", "json"]).ok().json();
+    assert_eq!(export["format"], "duet-export/1");
+    assert_eq!(export["exported_at"], NOW);
+    assert_eq!(export["me"], "Alex");
+    assert_eq!(export["partner"], serde_json::Value::Null);
+    let bodies: Vec<&str> = export["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        bodies,
+        vec![
+            "Early November coffee",
+            "Long walk by the LAKE",
+            "for the soup",
+            "Morning @walk and @talk",
+            "A secret"
+        ]
+    );
+    // Default format is JSON.
+    assert_eq!(env.duet(["export"]).ok().json(), export);
+}
+
+#[test]
+fn export_markdown() {
+    let env = TestEnv::initialized();
+    let a = env.write_with("Long walk", &["--at", "2026-11-20 21:00", "--tag", "walk"]);
+    let b = env.write_with("Soup", &["--star", "--at", "today 08:30"]);
+    let out = env.duet(["export", "--format", "markdown"]).ok();
+    insta::assert_snapshot!(redact(&env, &out.stdout, &[a, b]), @r"
+    # Alex's journal
+
+    ## Friday 20 November 2026
+
+    ### 21:00 · entry · Alex
+
+    Long walk
+
+    #walk
+
+    <!-- id [id0] -->
+
+    ## Wednesday 25 November 2026
+
+    ### 08:30 · entry · Alex ★
+
+    Soup
+
+    <!-- id [id1] -->
+    ");
+}
+
+#[test]
+fn export_to_a_file() {
+    let env = journal();
+    let target = env.root().join("out").join("journal.md");
+    std::fs::create_dir(target.parent().unwrap()).unwrap();
+    let out = env
+        .duet(["export", "--format", "markdown", "--out"])
+        .arg(&target)
+        .ok();
+    assert_eq!(out.stdout, "");
+    assert!(out.stderr.contains("Exported 5 items"), "{}", out.stderr);
+    let stdout = env.duet(["export", "--format", "markdown"]).ok().stdout;
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), stdout);
+
+    let json = env.root().join("journal.json");
+    env.duet(["export", "--format", "json", "--out"])
+        .arg(&json)
+        .ok();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["items"].as_array().unwrap().len(), 5);
+
+    // Relative to the current directory.
+    env.duet(["export", "--out", "rel.json"]).ok();
+    assert!(env.root().join("rel.json").is_file());
+
+    let missing = env.root().join("no").join("such").join("dir.md");
+    env.duet(["export", "--out"]).arg(&missing).fails();
+}
+
+#[test]
+fn status_human_and_json() {
+    let env = journal();
+    let out = env.duet(["status"]).ok();
+    let text = redact(&env, &out.stdout, &[]);
+    let (head, size) = text.split_once("  store: ").unwrap();
+    insta::assert_snapshot!(head, @r"
+    Alex · home [HOME]
+      your journal: 4 entries, 1 thanks
+      of which private (this device only): 1
+      partner: not paired yet (run `duet pair invite`)
+      starred: 1
+    ");
+    assert!(
+        size.ends_with(" in 2 volumes\n") && size.contains('B'),
+        "{size}"
+    );
+    let v = env.duet(["status", "--json"]).ok().json();
+    assert_eq!(v["name"], "Alex");
+    assert_eq!(v["partner"], serde_json::Value::Null);
+    assert_eq!(
+        v["counts"],
+        serde_json::json!({
+            "mine": { "entry": 4, "thanks": 1 },
+            "partner": {},
+            "private": 1,
+            "starred": 1
+        })
+    );
+    assert_eq!(v["volumes"], 2);
+    assert!(v["store_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(v["home"], env.home().display().to_string());
+}
+
+// ---------------------------------------------------------------- bad input
+
+#[test]
+fn unknown_id_is_refused() {
+    let env = TestEnv::initialized();
+    env.write("something");
+    for cmd in ["show", "delete", "star"] {
+        let out = env.duet([cmd, "zzzzzzz"]).fails();
+        assert!(
+            out.error_line().contains("no item matches `zzzzzzz`"),
+            "{}",
+            out.stderr
+        );
+    }
+    env.duet(["edit", "zzzzzzz", "--body", "x"]).fails();
+    env.duet(["show", ""]).fails();
+    env.duet(["show", "not-base32!"]).fails();
+}
+
+#[test]
+fn ambiguous_prefix_lists_the_candidates() {
+    let env = TestEnv::initialized();
+    let mut ids: Vec<String> = Vec::new();
+    // 32 possible first characters: a shared one comes quickly.
+    let (a, b) = loop {
+        assert!(ids.len() < 100, "no two ids share a first character");
+        let id = env.write(&format!("item {}", ids.len()));
+        if let Some(other) = ids.iter().find(|o| o[..1] == id[..1]) {
+            break (other.clone(), id);
+        }
+        ids.push(id);
+    };
+    let prefix = &a[..1];
+    let out = env.duet(["show", prefix]).fails();
+    let line = out.error_line();
+    assert!(line.contains(&format!("`{prefix}` matches ")), "{line}");
+    assert!(line.contains(&a) && line.contains(&b), "{line}");
+    assert!(line.contains("type more of the id"), "{line}");
+    env.duet(["delete", prefix]).fails();
+    env.duet(["edit", prefix, "--body", "x"]).fails();
+    // Nothing was deleted or changed.
+    assert_eq!(env.list_json(&[]).len(), ids.len() + 1);
+}
+
+#[test]
+fn empty_text_is_refused() {
+    let env = TestEnv::initialized();
+    for (args, stdin) in [
+        (vec!["write", ""], ""),
+        (vec!["write", "  ", " "], ""),
+        (vec!["write", "\n\n"], ""),
+        (vec!["write", "-"], ""),
+        (vec!["write", "-"], " \n \n"),
+        (vec!["thanks", ""], ""),
+    ] {
+        let out = env.duet(&args).stdin(stdin).fails();
+        assert!(
+            out.error_line().contains("empty"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    assert!(env.list_json(&[]).is_empty());
+}
+
+#[test]
+fn body_over_one_mib_is_refused_naming_the_limit() {
+    let env = TestEnv::initialized();
+    let out = env
+        .duet(["write", "-"])
+        .stdin(vec![b'x'; 1_048_577])
+        .fails();
+    assert!(
+        out.error_line().contains("1048576 bytes (1 MiB)"),
+        "{}",
+        out.stderr
+    );
+    assert!(env.list_json(&[]).is_empty());
+    // Exactly the limit is fine.
+    env.duet(["write", "-"]).stdin(vec![b'y'; 1_048_576]).ok();
+    let id = env.list_json(&[])[0]["id"].as_str().unwrap().to_owned();
+    let out = env
+        .duet(["edit", &id, "--body", "-"])
+        .stdin(vec![b'z'; 1_048_577])
+        .fails();
+    assert!(out.error_line().contains("1 MiB"), "{}", out.stderr);
+}
+
+#[test]
+fn bad_dates_are_refused() {
+    let env = TestEnv::initialized();
+    for when in ["soon", "25:00", "2026-13-01", "today 8", "x days ago", ""] {
+        let out = env.duet(["write", "--at", when, "text"]).fails();
+        assert!(
+            out.error_line().contains("as a date"),
+            "{when}: {}",
+            out.stderr
+        );
+        env.duet(["list", "--from", when]).fails();
+        env.duet(["list", "--to", when]).fails();
+    }
+    assert!(env.list_json(&[]).is_empty());
+}
+
+#[test]
+fn bad_kind_and_bad_tag_are_refused() {
+    let env = TestEnv::initialized();
+    let out = env.duet(["list", "--kind", "diary"]).fails();
+    assert!(
+        out.error_line().contains("unknown kind `diary`"),
+        "{}",
+        out.stderr
+    );
+    let out = env.duet(["write", "--tag", "two words", "x"]).fails();
+    assert!(out.error_line().contains("is not a tag"), "{}", out.stderr);
+    env.duet(["list", "--tag", "a/b"]).fails();
+}
+
+#[test]
+fn bad_clock_is_refused() {
+    let env = TestEnv::initialized();
+    let out = env.duet(["list"]).env("DUET_NOW", "tuesday").fails();
+    assert!(out.error_line().contains("DUET_NOW"), "{}", out.stderr);
+}
+
+#[test]
+fn usage_errors_exit_2_without_panicking() {
+    let env = TestEnv::initialized();
+    for args in [
+        vec!["frobnicate"],
+        vec!["list", "--bogus"],
+        vec!["list", "-n", "many"],
+        vec!["list", "--author", "neighbour"],
+        vec!["export", "--format", "pdf"],
+        vec!["show"],
+        vec![],
+    ] {
+        let out = env.duet(&args).run();
+        assert_eq!(out.code(), Some(2), "{args:?}: {}", out.stderr);
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    assert_eq!(env.duet(["--help"]).run().code(), Some(0));
+    assert!(env.duet(["--version"]).ok().stdout.starts_with("duet "));
+}
+
+// ---------------------------------------------------------------- damaged store
+
+/// Write `body` and return the journal file it created.
+fn write_new_file(env: &TestEnv, body: &str) -> PathBuf {
+    let dir = env.journal_dir();
+    let before = if dir.exists() { files_in(&dir) } else { vec![] };
+    env.write(body);
+    let mut new: Vec<PathBuf> = files_in(&dir)
+        .into_iter()
+        .filter(|f| !before.contains(f))
+        .collect();
+    assert_eq!(new.len(), 1, "one write, one new file");
+    new.remove(0)
+}
+
+#[test]
+fn a_truncated_chunk_is_reported_by_name_and_the_rest_loads() {
+    let env = TestEnv::initialized();
+    env.duet(["write", "--private", "private and safe"]).ok();
+    let snap = write_new_file(&env, "first");
+    assert!(snap.to_string_lossy().ends_with(".snap"));
+    write_new_file(&env, "second");
+    let last = write_new_file(&env, "third");
+    assert!(last.to_string_lossy().ends_with(".chunk"));
+    let len = std::fs::metadata(&last).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&last)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    // The cache still remembers the item: drop it, as a user may.
+    std::fs::remove_dir_all(env.home().join("cache")).unwrap();
+    let out = env.duet(["list", "--json"]).ok();
+    let name = last.file_name().unwrap().to_string_lossy().into_owned();
+    let warnings = out.warnings();
+    assert!(!warnings.is_empty(), "no warning: {}", out.stderr);
+    assert!(
+        warnings
+            .iter()
+            .all(|w| w.starts_with("duet: warning: skipped ") && w.contains(&name)),
+        "{}",
+        out.stderr
+    );
+    let mut bodies: Vec<String> = out
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["body"].as_str().unwrap().to_owned())
+        .collect();
+    bodies.sort();
+    assert_eq!(bodies, vec!["first", "private and safe", "second"]);
+    // Human list and status still work, and warn.
+    let human = env.duet(["list"]).ok();
+    assert_eq!(human.stdout_lines().len(), 3);
+    assert!(!human.warnings().is_empty());
+    env.duet(["status"]).ok();
+}
+
+#[test]
+fn a_damaged_snapshot_is_reported_and_other_journals_load() {
+    let env = TestEnv::initialized();
+    env.duet(["write", "--private", "private and safe"]).ok();
+    let snap = write_new_file(&env, "first");
+    std::fs::write(&snap, b"garbage, not automerge").unwrap();
+    std::fs::remove_dir_all(env.home().join("cache")).unwrap();
+    let out = env.duet(["list", "--json"]).ok();
+    let name = snap.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        out.warnings().iter().any(|w| w.contains(&name)),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(env.bodies(&[]), vec!["private and safe"]);
+}
+
+#[test]
+#[ignore = "bug: one damaged chunk hides every later item of its volume (their intact chunks depend on it)"]
+fn a_damaged_chunk_hides_only_its_own_item() {
+    let env = TestEnv::initialized();
+    write_new_file(&env, "first");
+    let second = write_new_file(&env, "second");
+    write_new_file(&env, "third");
+    write_new_file(&env, "fourth");
+    std::fs::write(&second, b"damaged").unwrap();
+    std::fs::remove_dir_all(env.home().join("cache")).unwrap();
+    let mut bodies = env.bodies(&[]);
+    bodies.sort();
+    assert_eq!(bodies, vec!["first", "fourth", "third"]);
+}
+
+#[test]
+#[ignore = "bug: a damaged snapshot of the open volume makes every later `duet write` fail"]
+fn writing_still_works_after_a_damaged_snapshot() {
+    let env = TestEnv::initialized();
+    let snap = write_new_file(&env, "first");
+    // The cache still describes the volume (its file names did not change).
+    std::fs::write(&snap, b"garbage, not automerge").unwrap();
+    for _ in 0..2 {
+        env.duet(["write", "written after the damage"]).ok();
+    }
+    assert_eq!(env.bodies(&[]).len(), 2);
+}
+
+#[test]
+#[ignore = "bug: `duet show` prints the same damaged-file warning twice"]
+fn each_warning_is_printed_once() {
+    let env = TestEnv::initialized();
+    let id = env.write("first");
+    write_new_file(&env, "second");
+    let last = write_new_file(&env, "third");
+    std::fs::write(&last, b"damaged").unwrap();
+    std::fs::remove_dir_all(env.home().join("cache")).unwrap();
+    let out = env.duet(["show", &id]).ok();
+    assert_eq!(out.warnings().len(), 1, "{}", out.stderr);
+}
+
+#[test]
+fn the_cache_can_be_deleted_at_any_time() {
+    let env = journal();
+    let before = env.list_json(&[]);
+    std::fs::remove_dir_all(env.home().join("cache")).unwrap();
+    assert_eq!(env.list_json(&[]), before);
+    std::fs::remove_dir_all(env.home().join("cache")).unwrap();
+    env.write("after the cache went");
+    assert_eq!(env.list_json(&[]).len(), 6);
+    // A garbage cache is rebuilt, not trusted.
+    for f in std::fs::read_dir(env.home().join("cache")).unwrap() {
+        let p = f.unwrap().path();
+        if p.is_file() {
+            std::fs::write(&p, b"junk").unwrap();
+        }
+    }
+    let out = env.duet(["list", "--json"]).ok();
+    assert_eq!(out.json().as_array().unwrap().len(), 6);
+}
+
+// ---------------------------------------------------------------- pipes and terminals
+
+#[test]
+fn a_pipe_closed_early_ends_duet_quietly() {
+    let env = TestEnv::initialized();
+    duet_tests::generate::populate(env.home(), 1000, 1_790_000_000_000, 7).unwrap();
+    for args in [
+        &["list"][..],
+        &["list", "--json"],
+        &["export", "--format", "markdown"],
+    ] {
+        let mut child = env.duet(args).spawn(true);
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        assert!(!first.is_empty());
+        drop(stdout); // like `| head -1`
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        let status = child.wait().unwrap();
+        assert!(status.success(), "{args:?}: {status:?} {stderr}");
+        assert_eq!(stderr, "", "{args:?}");
+    }
+    // And the whole output really is bigger than a pipe buffer.
+    let full = env.duet(["list"]).ok();
+    assert_eq!(full.stdout_lines().len(), 1000);
+    assert!(full.stdout.len() > 64 * 1024);
+}
+
+#[test]
+fn piped_output_has_no_escape_codes() {
+    let env = journal();
+    let id = env.list_json(&["--starred"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for args in [
+        vec!["list"],
+        vec!["show", id.as_str()],
+        vec!["status"],
+        vec!["export", "--format", "markdown"],
+        vec!["show", "nosuchid"],
+    ] {
+        // Not a terminal, even though TERM says colours would work.
+        let out = env
+            .duet(&args)
+            .env_remove("NO_COLOR")
+            .env("TERM", "xterm-256color")
+            .run();
+        assert!(
+            !out.stdout.contains("\x1b[") && !out.stderr.contains("\x1b["),
+            "{args:?}: {out:?}"
+        );
+    }
+}
