@@ -1,0 +1,206 @@
+//! Length-prefixed frames: a `u32` big-endian payload length, then the payload.
+//!
+//! The length is checked against the limit before anything is allocated, and the whole read of
+//! one frame runs under a timeout, so a silent or hostile peer costs at most `max` bytes and
+//! `timeout` of waiting.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Largest payload duet ever sends or accepts in one frame (16 MiB).
+pub const MAX_FRAME: usize = 16 * 1024 * 1024;
+
+/// Why a frame could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The announced or offered payload is over the limit.
+    #[error(
+        "the other device sent a {len}-byte message, over the {max}-byte limit; the connection was closed (make sure both devices run the same duet version)"
+    )]
+    TooLarge {
+        /// The announced length.
+        len: u64,
+        /// The limit that applied.
+        max: usize,
+    },
+    /// The stream ended inside a frame.
+    #[error("the connection ended in the middle of a message; check the network and try again")]
+    Truncated,
+    /// Nothing complete arrived in time.
+    #[error(
+        "the other device did not answer within {} seconds; check that it is still running and try again",
+        .0.as_secs()
+    )]
+    TimedOut(Duration),
+    /// The stream failed.
+    #[error("the connection failed: {0}; check the network and try again")]
+    Io(#[from] std::io::Error),
+}
+
+/// Writes one frame and flushes it.
+pub async fn write_frame<W>(send: &mut W, payload: &[u8]) -> Result<(), FrameError>
+where
+    W: AsyncWrite + Unpin + ?Sized,
+{
+    if payload.len() > MAX_FRAME {
+        return Err(FrameError::TooLarge {
+            len: payload.len() as u64,
+            max: MAX_FRAME,
+        });
+    }
+    send.write_all(&(payload.len() as u32).to_be_bytes())
+        .await?;
+    send.write_all(payload).await?;
+    send.flush().await?;
+    Ok(())
+}
+
+/// Reads one frame of at most `max` bytes (never more than [`MAX_FRAME`]) within `timeout`.
+///
+/// Returns `Ok(None)` if the stream ended cleanly before the first byte of a frame.
+pub async fn read_frame<R>(
+    recv: &mut R,
+    max: usize,
+    timeout: Duration,
+) -> Result<Option<Vec<u8>>, FrameError>
+where
+    R: AsyncRead + Unpin + ?Sized,
+{
+    let max = max.min(MAX_FRAME);
+    tokio::time::timeout(timeout, read_frame_inner(recv, max))
+        .await
+        .map_err(|_| FrameError::TimedOut(timeout))?
+}
+
+async fn read_frame_inner<R>(recv: &mut R, max: usize) -> Result<Option<Vec<u8>>, FrameError>
+where
+    R: AsyncRead + Unpin + ?Sized,
+{
+    let mut header = [0u8; 4];
+    let mut filled = 0;
+    while filled < header.len() {
+        let n = recv.read(&mut header[filled..]).await?;
+        if n == 0 {
+            return if filled == 0 {
+                Ok(None)
+            } else {
+                Err(FrameError::Truncated)
+            };
+        }
+        filled += n;
+    }
+    let len = u32::from_be_bytes(header);
+    if len as usize > max {
+        return Err(FrameError::TooLarge {
+            len: u64::from(len),
+            max,
+        });
+    }
+    let mut payload = vec![0u8; len as usize];
+    recv.read_exact(&mut payload)
+        .await
+        .map_err(|err| match err.kind() {
+            std::io::ErrorKind::UnexpectedEof => FrameError::Truncated,
+            _ => FrameError::Io(err),
+        })?;
+    Ok(Some(payload))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: Duration = Duration::from_secs(5);
+
+    #[tokio::test]
+    async fn frames_round_trip_and_end_cleanly() {
+        let (mut a, mut b) = tokio::io::duplex(64);
+        let writer = tokio::spawn(async move {
+            write_frame(&mut a, b"hello").await.unwrap();
+            write_frame(&mut a, b"").await.unwrap();
+            write_frame(&mut a, &[7u8; 1000]).await.unwrap();
+        });
+        assert_eq!(
+            read_frame(&mut b, 2000, T).await.unwrap().unwrap(),
+            b"hello"
+        );
+        assert_eq!(read_frame(&mut b, 2000, T).await.unwrap().unwrap(), b"");
+        assert_eq!(
+            read_frame(&mut b, 2000, T).await.unwrap().unwrap(),
+            vec![7u8; 1000]
+        );
+        writer.await.unwrap();
+        assert!(read_frame(&mut b, 2000, T).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn an_oversized_header_is_refused_before_the_body_is_awaited() {
+        let (mut a, mut b) = tokio::io::duplex(64);
+        // Announce 4 GiB - 1 and then send nothing more, keeping the stream open: a reader that
+        // allocated and waited for the body would time out instead of refusing at once.
+        a.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
+        let err = read_frame(&mut b, MAX_FRAME, Duration::from_secs(30))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, FrameError::TooLarge { len, max } if len == u64::from(u32::MAX) && max == MAX_FRAME),
+            "{err:?}"
+        );
+        drop(a);
+    }
+
+    #[tokio::test]
+    async fn the_caller_limit_applies_and_cannot_exceed_max_frame() {
+        let (mut a, mut b) = tokio::io::duplex(64);
+        write_frame(&mut a, &[1u8; 11]).await.unwrap();
+        let err = read_frame(&mut b, 10, T).await.unwrap_err();
+        assert!(matches!(err, FrameError::TooLarge { len: 11, max: 10 }));
+
+        let (mut a, mut b) = tokio::io::duplex(64);
+        a.write_all(&((MAX_FRAME as u32) + 1).to_be_bytes())
+            .await
+            .unwrap();
+        let err = read_frame(&mut b, usize::MAX, T).await.unwrap_err();
+        assert!(matches!(err, FrameError::TooLarge { max: MAX_FRAME, .. }));
+    }
+
+    #[tokio::test]
+    async fn writing_an_oversized_frame_is_refused() {
+        let (mut a, _b) = tokio::io::duplex(64);
+        let big = vec![0u8; MAX_FRAME + 1];
+        assert!(matches!(
+            write_frame(&mut a, &big).await,
+            Err(FrameError::TooLarge { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_stream_ending_inside_a_frame_is_truncated() {
+        let (mut a, mut b) = tokio::io::duplex(64);
+        a.write_all(&[0, 0]).await.unwrap();
+        drop(a);
+        assert!(matches!(
+            read_frame(&mut b, 100, T).await,
+            Err(FrameError::Truncated)
+        ));
+
+        let (mut a, mut b) = tokio::io::duplex(64);
+        a.write_all(&[0, 0, 0, 10, 1, 2, 3]).await.unwrap();
+        drop(a);
+        assert!(matches!(
+            read_frame(&mut b, 100, T).await,
+            Err(FrameError::Truncated)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_silent_peer_times_out() {
+        let (mut a, mut b) = tokio::io::duplex(64);
+        // Half a header, then silence.
+        a.write_all(&[0, 0]).await.unwrap();
+        let limit = Duration::from_millis(200);
+        let err = read_frame(&mut b, 100, limit).await.unwrap_err();
+        assert!(matches!(err, FrameError::TimedOut(d) if d == limit));
+    }
+}

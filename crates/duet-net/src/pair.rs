@@ -1,0 +1,554 @@
+//! Pairing over the network: drives `duet_core::pairing`'s state machines over one
+//! bidirectional stream on [`PAIR_ALPN`], one frame per message.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use duet_core::pairing::{
+    Abort, Confirm, Invitation, Inviter, Joiner, LocalPeer, PairMessage, PairedPeer, PairingCode,
+    PairingError, Ticket,
+};
+use iroh::Endpoint;
+use iroh::endpoint::{Connection, ConnectionError, Incoming, RecvStream, SendStream, VarInt};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::endpoint::{endpoint_addr, local_contact, observed_contact, remote_endpoint_id};
+use crate::framing::{FrameError, read_frame, write_frame};
+use crate::{Gate, NetError, PAIR_ALPN, close_code};
+
+/// Pairing messages are small; anything bigger is a broken or hostile peer.
+const MAX_PAIR_FRAME: usize = 4 * 1024;
+/// How long a connecting device has to send its join request.
+const JOIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long to wait for the other side to finish before closing the connection.
+const LINGER: Duration = Duration::from_secs(10);
+
+/// Who this device is, as the partner will see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalIdentity {
+    /// The name shown to the partner.
+    pub name: String,
+    /// This person's journal id.
+    pub journal_id: [u8; 16],
+}
+
+/// The partner both people confirmed: what to pin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairedPartner {
+    /// The partner's display name.
+    pub name: String,
+    /// The partner's endpoint id.
+    pub endpoint_id: [u8; 32],
+    /// The partner's journal id.
+    pub journal_id: [u8; 16],
+    /// Direct addresses the partner can be reached at: what it announced, then what this
+    /// connection observed.
+    pub addrs: Vec<SocketAddr>,
+    /// The partner's relay, if known.
+    pub relay_url: Option<String>,
+}
+
+/// Why pairing over the network failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PairError {
+    /// The handshake itself refused (wrong secret, expired, declined, ...).
+    #[error(transparent)]
+    Pairing(#[from] PairingError),
+    /// Nobody completed pairing in time.
+    #[error(
+        "nobody paired within {} seconds; run `duet pair invite` again and have your partner join right away",
+        .0.as_secs()
+    )]
+    TimedOut(Duration),
+    /// The ticket expired before anyone joined.
+    #[error("the ticket expired before anyone joined; run `duet pair invite` again")]
+    TicketExpired,
+    /// The inviting device could not be reached.
+    #[error(
+        "could not reach your partner's device ({0}); check that `duet pair invite` is still running there and that both devices share a network or a relay"
+    )]
+    Unreachable(String),
+    /// The inviting device is reachable but not inviting.
+    #[error(
+        "your partner's device is not inviting right now; ask them to run `duet pair invite` and use the new ticket"
+    )]
+    NoInviteOpen,
+    /// The connection broke mid-handshake.
+    #[error(
+        "the connection to your partner's device broke during pairing ({0}); nothing was paired, start again"
+    )]
+    ConnectionLost(String),
+    /// A frame could not be read or written.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// An address from the ticket could not be used.
+    #[error(transparent)]
+    Net(#[from] NetError),
+    /// The local endpoint stopped.
+    #[error("the network endpoint closed while pairing; start again")]
+    EndpointClosed,
+    /// The confirmation prompt failed.
+    #[error("the confirmation prompt stopped unexpectedly; start again")]
+    PromptFailed,
+    /// The operating system had no randomness to give.
+    #[error("this system could not provide random bytes ({0}); pairing needs them")]
+    Randomness(String),
+}
+
+fn random<const N: usize>() -> Result<[u8; N], PairError> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).map_err(|e| PairError::Randomness(e.to_string()))?;
+    Ok(bytes)
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn local_peer(endpoint: &Endpoint, local: &LocalIdentity) -> LocalPeer {
+    let (addrs, relay_url) = local_contact(endpoint);
+    LocalPeer {
+        endpoint_id: *endpoint.id().as_bytes(),
+        name: local.name.clone(),
+        journal_id: local.journal_id,
+        addrs,
+        relay_url,
+    }
+}
+
+/// One pairing conversation: the connection and its single bi-stream.
+struct Channel {
+    conn: Connection,
+    send: SendStream,
+    recv: RecvStream,
+}
+
+impl Channel {
+    async fn send(&mut self, message: impl Into<PairMessage>) -> Result<(), PairError> {
+        let bytes = message.into().encode();
+        write_frame(&mut self.send, &bytes)
+            .await
+            .map_err(|err| self.explain(err))
+    }
+
+    /// Reads the next message; an `Abort` from the other side becomes its error.
+    async fn recv(&mut self, deadline: Instant) -> Result<PairMessage, PairError> {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let frame = read_frame(&mut self.recv, MAX_PAIR_FRAME, wait)
+            .await
+            .map_err(|err| self.explain(err))?;
+        let Some(bytes) = frame else {
+            return Err(PairError::ConnectionLost(
+                "the other device ended the conversation early".into(),
+            ));
+        };
+        match PairMessage::decode(&bytes) {
+            Ok(PairMessage::Abort(Abort { reason })) => Err(reason.into_error().into()),
+            Ok(message) => Ok(message),
+            Err(err) => {
+                self.abort(&err).await;
+                Err(err.into())
+            }
+        }
+    }
+
+    /// Tells the other side why we stop, if it should know, and lets the message arrive.
+    async fn abort(&mut self, err: &PairingError) {
+        if let Some(reason) = err.abort_reason() {
+            let _ = self.send(Abort { reason }).await;
+        }
+        self.linger().await;
+    }
+
+    /// Ends the conversation without losing our last message: finish our side, then wait
+    /// (bounded) until the other side has finished too, which it does only after reading
+    /// everything it wanted. Closing earlier could discard bytes it has not read yet.
+    async fn linger(&mut self) {
+        let _ = self.send.finish();
+        let drain = async {
+            let mut sink = [0u8; 256];
+            while let Ok(Some(_)) = self.recv.read(&mut sink).await {}
+        };
+        let _ = tokio::time::timeout(LINGER, drain).await;
+        self.conn
+            .close(VarInt::from_u32(close_code::DONE), b"pairing finished");
+    }
+
+    /// Turns a frame error into the most useful pairing error: if the other side closed the
+    /// connection on purpose, say why.
+    fn explain(&self, err: FrameError) -> PairError {
+        match (&err, self.conn.close_reason()) {
+            (FrameError::Io(_) | FrameError::Truncated, Some(reason)) => closed_error(&reason),
+            _ => err.into(),
+        }
+    }
+}
+
+fn closed_error(reason: &ConnectionError) -> PairError {
+    match reason {
+        ConnectionError::ApplicationClosed(close)
+            if close.error_code == VarInt::from_u32(close_code::NOT_ALLOWED) =>
+        {
+            PairError::NoInviteOpen
+        }
+        other => PairError::ConnectionLost(other.to_string()),
+    }
+}
+
+/// The connection close buried in a connect error, if the other side closed on purpose.
+fn find_close<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a ConnectionError> {
+    let mut current = Some(err);
+    while let Some(err) = current {
+        if let Some(close) = err.downcast_ref::<ConnectionError>() {
+            return Some(close);
+        }
+        current = err.source();
+    }
+    None
+}
+
+/// Runs the prompt on a blocking thread so a terminal read does not stall the runtime.
+async fn ask(
+    confirm: impl FnOnce(&PairingCode, &str) -> bool + Send + 'static,
+    code: PairingCode,
+    partner_name: String,
+    deadline: Instant,
+) -> Result<bool, PairError> {
+    let prompt = tokio::task::spawn_blocking(move || confirm(&code, &partner_name));
+    let wait = deadline.saturating_duration_since(Instant::now());
+    match tokio::time::timeout(wait, prompt).await {
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(_)) => Err(PairError::PromptFailed),
+        Err(_) => Err(PairError::TimedOut(wait)),
+    }
+}
+
+/// The confirmation phase, the same on both sides.
+trait ConfirmPhase {
+    fn decide(&mut self, accepted: bool) -> Result<Confirm, PairingError>;
+    fn handle_confirm(&mut self, confirm: &Confirm) -> Result<(), PairingError>;
+    fn finish(self) -> Result<PairedPeer, PairingError>;
+}
+
+macro_rules! confirm_phase {
+    ($t:ty) => {
+        impl ConfirmPhase for $t {
+            fn decide(&mut self, accepted: bool) -> Result<Confirm, PairingError> {
+                <$t>::decide(self, accepted)
+            }
+            fn handle_confirm(&mut self, confirm: &Confirm) -> Result<(), PairingError> {
+                <$t>::handle_confirm(self, confirm)
+            }
+            fn finish(self) -> Result<PairedPeer, PairingError> {
+                <$t>::finish(self)
+            }
+        }
+    };
+}
+confirm_phase!(Inviter);
+confirm_phase!(Joiner);
+
+/// Shows the code, sends our answer, and (if we said yes) waits for the partner's.
+async fn confirm_and_finish<M: ConfirmPhase>(
+    channel: &mut Channel,
+    mut machine: M,
+    code: PairingCode,
+    partner_name: String,
+    confirm: impl FnOnce(&PairingCode, &str) -> bool + Send + 'static,
+    deadline: Instant,
+) -> Result<PairedPeer, PairError> {
+    let accepted = ask(confirm, code, partner_name, deadline).await?;
+    let answer = machine.decide(accepted)?;
+    // If the partner already said no and left, this fails, but its answer may still be waiting
+    // to be read: read it before reporting the failed send.
+    let sent = channel.send(answer).await;
+    if accepted {
+        match channel.recv(deadline).await {
+            Ok(PairMessage::Confirm(theirs)) => {
+                if let Err(err) = machine.handle_confirm(&theirs) {
+                    channel.linger().await;
+                    return Err(err.into());
+                }
+            }
+            Err(err) => return Err(sent.err().unwrap_or(err)),
+            Ok(other) => {
+                let err = PairingError::UnexpectedMessage {
+                    got: other.kind(),
+                    expected: "the partner's confirmation",
+                };
+                channel.abort(&err).await;
+                return Err(err.into());
+            }
+        }
+    }
+    // If both said yes but ours did not go out, the partner pins nothing: neither do we.
+    sent?;
+    channel.linger().await;
+    Ok(machine.finish()?)
+}
+
+fn partner_from(
+    peer: PairedPeer,
+    extra_addrs: impl IntoIterator<Item = SocketAddr>,
+    fallback_relay: Option<String>,
+) -> PairedPartner {
+    let mut addrs = peer.addrs;
+    for addr in extra_addrs {
+        if !addrs.contains(&addr) {
+            addrs.push(addr);
+        }
+    }
+    PairedPartner {
+        name: peer.name,
+        endpoint_id: peer.endpoint_id,
+        journal_id: peer.journal_id,
+        addrs,
+        relay_url: peer.relay_url.or(fallback_relay),
+    }
+}
+
+/// Invites a partner: prints a ticket through `on_ticket`, opens the pairing protocol on
+/// `gate`, and waits for one device to join with it.
+///
+/// `endpoint` must accept [`PAIR_ALPN`] and have `gate` installed as a hook (see
+/// [`crate::bind_endpoint`]); this function runs the endpoint's accept loop, so it must not be
+/// mounted in a `Router` at the same time. `confirm` is called with the code and the partner's
+/// announced name, on a blocking thread; return `true` if the person confirmed the code.
+///
+/// Devices that present a wrong secret are refused and the invite stays open. The first device
+/// that proves the secret uses the ticket up; devices that come after it are told so. The ticket
+/// stops admitting new joiners at `ttl`; the whole call ends by `timeout`.
+pub async fn pair_invite(
+    endpoint: &Endpoint,
+    gate: &Gate,
+    local: &LocalIdentity,
+    ttl: Duration,
+    on_ticket: impl FnOnce(&Ticket),
+    confirm: impl FnOnce(&PairingCode, &str) -> bool + Send + 'static,
+    timeout: Duration,
+) -> Result<PairedPartner, PairError> {
+    let started = Instant::now();
+    let deadline = started + timeout;
+    let expires_in = ttl.min(Duration::from_secs(i64::MAX as u64 / 2));
+    let invitation = Invitation::new(
+        local_peer(endpoint, local),
+        random()?,
+        unix_now().saturating_add(expires_in.as_secs() as i64),
+    )?;
+    let join_deadline = deadline.min(started + expires_in);
+    let invitation = Arc::new(Mutex::new(invitation));
+    let _open = gate.open_invite();
+    on_ticket(&lock(&invitation).ticket());
+
+    type Session<'a> = Pin<Box<dyn Future<Output = Result<PairedPartner, PairError>> + Send + 'a>>;
+    let mut attempts: JoinSet<Option<Admitted>> = JoinSet::new();
+    let mut session: Option<Session<'_>> = None;
+    let mut confirm = Some(confirm);
+    loop {
+        tokio::select! {
+            result = async { session.as_mut().expect("guarded").await }, if session.is_some() => {
+                return result;
+            }
+            incoming = endpoint.accept() => {
+                let Some(incoming) = incoming else {
+                    return Err(PairError::EndpointClosed);
+                };
+                attempts.spawn(admit(incoming, invitation.clone()));
+            }
+            Some(joined) = attempts.join_next(), if !attempts.is_empty() => {
+                let Ok(Some(admitted)) = joined else { continue };
+                match confirm.take() {
+                    Some(confirm) => session = Some(Box::pin(run_invite_session(admitted, confirm, deadline))),
+                    // The invitation lets exactly one joiner through, so this cannot happen.
+                    None => admitted.channel.conn.close(VarInt::from_u32(close_code::PROTOCOL), b"already paired"),
+                }
+            }
+            _ = tokio::time::sleep_until(join_deadline), if session.is_none() => {
+                return Err(if join_deadline < deadline {
+                    PairError::TicketExpired
+                } else {
+                    PairError::TimedOut(timeout)
+                });
+            }
+        }
+    }
+}
+
+fn lock(invitation: &Mutex<Invitation>) -> std::sync::MutexGuard<'_, Invitation> {
+    invitation.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A joiner that proved the secret; the invitation is used up.
+struct Admitted {
+    channel: Channel,
+    inviter: Inviter,
+    partner_name: String,
+}
+
+/// Reads one device's join request and checks it against the invitation. Refusals are sent to
+/// that device and logged; only a valid proof comes back.
+async fn admit(incoming: Incoming, invitation: Arc<Mutex<Invitation>>) -> Option<Admitted> {
+    let handshake = async {
+        let conn = incoming.await.ok()?;
+        let (send, recv) = conn.accept_bi().await.ok()?;
+        Some(Channel { conn, send, recv })
+    };
+    let mut channel = tokio::time::timeout(JOIN_REQUEST_TIMEOUT, handshake)
+        .await
+        .ok()??;
+    if channel.conn.alpn() != PAIR_ALPN {
+        channel
+            .conn
+            .close(VarInt::from_u32(close_code::NOT_ALLOWED), b"not pairing");
+        return None;
+    }
+    let remote = remote_endpoint_id(&channel.conn);
+    let request = match channel.recv(Instant::now() + JOIN_REQUEST_TIMEOUT).await {
+        Ok(PairMessage::JoinRequest(request)) => request,
+        Ok(other) => {
+            let err = PairingError::UnexpectedMessage {
+                got: other.kind(),
+                expected: "a join request",
+            };
+            channel.abort(&err).await;
+            return None;
+        }
+        Err(err) => {
+            tracing::debug!(%err, "a pairing attempt failed before its join request");
+            return None;
+        }
+    };
+    let nonce = random::<32>().ok()?;
+    let accepted = lock(&invitation).accept(remote, &request, unix_now(), nonce);
+    match accepted {
+        Ok((inviter, reply)) => {
+            if let Err(err) = channel.send(reply).await {
+                tracing::warn!(%err, "the joiner left right after proving the secret");
+                return None;
+            }
+            Some(Admitted {
+                channel,
+                inviter,
+                partner_name: request.name,
+            })
+        }
+        Err(err) => {
+            tracing::warn!(%err, remote = %channel.conn.remote_id().fmt_short(), "refused a pairing attempt");
+            channel.abort(&err).await;
+            None
+        }
+    }
+}
+
+async fn run_invite_session(
+    admitted: Admitted,
+    confirm: impl FnOnce(&PairingCode, &str) -> bool + Send + 'static,
+    deadline: Instant,
+) -> Result<PairedPartner, PairError> {
+    let Admitted {
+        mut channel,
+        mut inviter,
+        partner_name,
+    } = admitted;
+    let code = match channel.recv(deadline).await? {
+        PairMessage::Reveal(reveal) => match inviter.handle_reveal(&reveal) {
+            Ok(code) => code,
+            Err(err) => {
+                channel.abort(&err).await;
+                return Err(err.into());
+            }
+        },
+        other => {
+            let err = PairingError::UnexpectedMessage {
+                got: other.kind(),
+                expected: "the joiner's reveal",
+            };
+            channel.abort(&err).await;
+            return Err(err.into());
+        }
+    };
+    let (seen_addrs, seen_relay) = observed_contact(&channel.conn);
+    let peer =
+        confirm_and_finish(&mut channel, inviter, code, partner_name, confirm, deadline).await?;
+    Ok(partner_from(peer, seen_addrs, seen_relay))
+}
+
+/// Joins the partner who showed `ticket`: dials it, runs the handshake, asks `confirm` (on a
+/// blocking thread, with the code and the partner's announced name) and returns the partner if
+/// both people confirmed. The whole call ends by `timeout`.
+pub async fn pair_join(
+    endpoint: &Endpoint,
+    ticket: &Ticket,
+    local: &LocalIdentity,
+    confirm: impl FnOnce(&PairingCode, &str) -> bool + Send + 'static,
+    timeout: Duration,
+) -> Result<PairedPartner, PairError> {
+    let deadline = Instant::now() + timeout;
+    let (mut joiner, request) = Joiner::new(ticket, &local_peer(endpoint, local), random()?)?;
+    let addr = endpoint_addr(
+        &ticket.endpoint_id,
+        &ticket.addrs,
+        ticket.relay_url.as_deref(),
+    )?;
+
+    let connect = async {
+        let conn =
+            endpoint
+                .connect(addr, PAIR_ALPN)
+                .await
+                .map_err(|err| match find_close(&err) {
+                    Some(reason) => closed_error(reason),
+                    None => PairError::Unreachable(err.to_string()),
+                })?;
+        let (send, recv) = match conn.open_bi().await {
+            Ok(stream) => stream,
+            Err(err) => {
+                return Err(match conn.close_reason() {
+                    Some(reason) => closed_error(&reason),
+                    None => PairError::ConnectionLost(err.to_string()),
+                });
+            }
+        };
+        Ok(Channel { conn, send, recv })
+    };
+    let mut channel = tokio::time::timeout_at(deadline, connect)
+        .await
+        .map_err(|_| {
+            PairError::Unreachable(format!("no answer within {} seconds", timeout.as_secs()))
+        })??;
+
+    channel.send(request).await?;
+    let reply = match channel.recv(deadline).await? {
+        PairMessage::InviteReply(reply) => reply,
+        other => {
+            let err = PairingError::UnexpectedMessage {
+                got: other.kind(),
+                expected: "the inviter's reply",
+            };
+            channel.abort(&err).await;
+            return Err(err.into());
+        }
+    };
+    let (reveal, code) = match joiner.handle_reply(&reply) {
+        Ok(step) => step,
+        Err(err) => {
+            channel.abort(&err).await;
+            return Err(err.into());
+        }
+    };
+    channel.send(reveal).await?;
+    let peer =
+        confirm_and_finish(&mut channel, joiner, code, reply.name, confirm, deadline).await?;
+    Ok(partner_from(
+        peer,
+        ticket.addrs.iter().copied(),
+        ticket.relay_url.clone(),
+    ))
+}
