@@ -68,6 +68,15 @@ pub enum Command {
     Export(commands::export::ExportArgs),
     /// Who you are, your partner, counts and store size
     Status,
+    /// Pair with your partner's device (once)
+    #[command(subcommand)]
+    Pair(commands::pair::PairCommand),
+    /// Reach your partner once, sync both journals, and exit
+    Sync(commands::sync::SyncArgs),
+    /// Stay online: accept your partner and push your changes as they happen
+    Serve(commands::serve::ServeArgs),
+    /// Stop syncing with your partner
+    Unpair(commands::unpair::UnpairArgs),
 }
 
 pub fn run() -> ExitCode {
@@ -111,6 +120,10 @@ fn dispatch(cli: Cli, out: &mut Out) -> anyhow::Result<()> {
         Command::Star(args) => commands::edit::run_star(&ctx, out, args),
         Command::Export(args) => commands::export::run(&ctx, out, args),
         Command::Status => commands::status::run(&ctx, out),
+        Command::Pair(cmd) => commands::pair::run(&ctx, out, cmd),
+        Command::Sync(args) => commands::sync::run(&ctx, out, args),
+        Command::Serve(args) => commands::serve::run(&ctx, out, args),
+        Command::Unpair(args) => commands::unpair::run(&ctx, out, args),
     }
 }
 

@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod dates;
 mod editor;
+mod net;
 mod output;
 
 fn main() -> std::process::ExitCode {

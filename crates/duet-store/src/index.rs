@@ -19,7 +19,7 @@ use duet_core::{Item, ItemId, JournalId, Volume, VolumeId};
 use crate::fsutil::{create_private_dir, write_cache};
 use crate::volumes::Listing;
 
-const MAGIC: &[u8; 8] = b"DUETIX\x00\x01";
+const MAGIC: &[u8; 8] = b"DUETIX\x00\x02";
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct VolumeIndex {
@@ -31,12 +31,15 @@ pub struct VolumeIndex {
     pub max_created: i64,
     pub ids: Vec<ItemId>,
     pub marks: Vec<(ItemId, i64)>,
+    /// Automerge heads of the volume: sync compares them without loading it.
+    pub heads: Vec<[u8; 32]>,
     pub bloom: TrigramBloom,
 }
 
 impl VolumeIndex {
     /// Index a loaded volume; also returns its items for the items cache.
-    pub fn build(volume: &Volume, key: [u8; 16]) -> (VolumeIndex, Vec<Item>) {
+    pub fn build(volume: &mut Volume, key: [u8; 16]) -> (VolumeIndex, Vec<Item>) {
+        let heads = volume.heads().iter().map(|h| h.0).collect();
         let items = volume.items();
         let mut bloom = TrigramBloom::default();
         for item in &items {
@@ -51,6 +54,7 @@ impl VolumeIndex {
             max_created: items.iter().map(|i| i.created_at).max().unwrap_or(i64::MIN),
             ids: items.iter().map(|i| i.id).collect(),
             marks: volume.marks(),
+            heads,
             bloom,
         };
         (index, items)
@@ -102,6 +106,10 @@ impl JournalIndex {
                 out.extend_from_slice(id.as_bytes());
                 out.extend_from_slice(&at.to_le_bytes());
             }
+            out.extend_from_slice(&(v.heads.len() as u32).to_le_bytes());
+            for h in &v.heads {
+                out.extend_from_slice(h);
+            }
             out.extend_from_slice(v.bloom.as_bytes());
         }
         out
@@ -130,6 +138,8 @@ impl JournalIndex {
             let marks = (0..m)
                 .map(|_| Some((ItemId(r.array()?), r.i64()?)))
                 .collect::<Option<Vec<_>>>()?;
+            let h = r.u32()? as usize;
+            let heads = (0..h).map(|_| r.array()).collect::<Option<Vec<_>>>()?;
             let bloom = TrigramBloom::from_bytes(r.take(BLOOM_BYTES)?)?;
             volumes.insert(
                 id,
@@ -142,6 +152,7 @@ impl JournalIndex {
                     max_created,
                     ids,
                     marks,
+                    heads,
                     bloom,
                 },
             );
@@ -263,7 +274,8 @@ mod tests {
         })
         .unwrap();
         vol.set_mark(ItemId([9; 8]), true, 77).unwrap();
-        let (vi, items) = VolumeIndex::build(&vol, [5; 16]);
+        let (vi, items) = VolumeIndex::build(&mut vol, [5; 16]);
+        assert_eq!(vi.heads.len(), 1);
         assert_eq!(items.len(), 1);
         assert_eq!(vi.marks, vec![(ItemId([9; 8]), 77)]);
         assert!(vi.bloom.may_contain("lisbon"));

@@ -11,12 +11,14 @@ pub mod home;
 pub mod index;
 pub mod volumes;
 
+mod replica;
 mod store;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use home::{Config, Home, Partner};
+pub use replica::{Arrivals, StoreReplica};
 pub use store::{ListedItem, Located, Status, Store, WriteRequest};
 
 #[derive(Debug, thiserror::Error)]

@@ -163,9 +163,9 @@ impl Store {
             self.warn(warnings);
             changed = true;
             match loaded {
-                Some(loaded) => {
+                Some(mut loaded) => {
                     let old = index.volumes.get(&vol).map(|v| v.key);
-                    let vi = self.reindex(journal, &loaded, old);
+                    let vi = self.reindex(journal, &mut loaded, old);
                     index.volumes.insert(vol, vi);
                 }
                 None => {
@@ -182,13 +182,31 @@ impl Store {
     fn reindex(
         &self,
         journal: JournalId,
-        loaded: &LoadedVolume,
+        loaded: &mut LoadedVolume,
         old_key: Option<[u8; 16]>,
     ) -> VolumeIndex {
+        self.reindex_items(journal, loaded, old_key).0
+    }
+
+    /// Index a loaded volume, cache its items, and return both.
+    pub(crate) fn reindex_items(
+        &self,
+        journal: JournalId,
+        loaded: &mut LoadedVolume,
+        old_key: Option<[u8; 16]>,
+    ) -> (VolumeIndex, Vec<Item>) {
         let key = Listing::volume_key(&loaded.files);
-        let (vi, items) = VolumeIndex::build(&loaded.volume, key);
+        let (vi, items) = VolumeIndex::build(&mut loaded.volume, key);
         self.index.write_items(journal, &vi, &items, old_key);
-        vi
+        (vi, items)
+    }
+
+    pub(crate) fn index_files(&self) -> &IndexFiles {
+        &self.index
+    }
+
+    pub(crate) fn warn_all(&self, more: Vec<Warning>) {
+        self.warn(more);
     }
 
     /// Load a volume (or start a new one), apply `change`, store the result
@@ -248,7 +266,7 @@ impl Store {
         }
         let mut index = self.index.read_manifest(journal);
         let old = index.volumes.get(&vol).map(|v| v.key);
-        let vi = self.reindex(journal, &loaded, old);
+        let vi = self.reindex(journal, &mut loaded, old);
         index.volumes.insert(vol, vi);
         self.index.write_manifest(journal, &index);
         Ok(result)
@@ -367,8 +385,8 @@ impl Store {
         let loaded = files.load(vi.id, &listed, self.actor, &mut warnings)?;
         self.warn(warnings);
         Ok(match loaded {
-            Some(loaded) => {
-                self.reindex(journal, &loaded, None);
+            Some(mut loaded) => {
+                self.reindex(journal, &mut loaded, None);
                 loaded.volume.items()
             }
             None => Vec::new(),

@@ -1,0 +1,187 @@
+//! `duet pair invite` and `duet pair join`.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::time::Duration;
+
+use anyhow::bail;
+use clap::{Args, Subcommand};
+use duet_core::JournalId;
+use duet_core::pairing::{PairingCode, Ticket};
+use duet_net::{Gate, LocalIdentity, PAIR_ALPN, PairedPartner};
+use duet_store::{Partner, Store};
+use serde_json::json;
+
+use crate::cli::Context;
+use crate::net;
+use crate::output::Out;
+
+#[derive(Subcommand, Debug)]
+pub enum PairCommand {
+    /// Show a one-time ticket and wait for your partner to join with it
+    Invite(InviteArgs),
+    /// Join your partner with the ticket their `duet pair invite` shows
+    Join(JoinArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct InviteArgs {
+    /// Confirm the 6-digit code without asking (for scripts)
+    #[arg(long)]
+    pub yes: bool,
+    /// Give up after this many seconds; the ticket expires then too
+    #[arg(long, default_value_t = 600, value_name = "SECS")]
+    pub timeout: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct JoinArgs {
+    /// The ticket, as printed by `duet pair invite`
+    pub ticket: String,
+    /// Confirm the 6-digit code without asking (for scripts)
+    #[arg(long)]
+    pub yes: bool,
+    /// Give up after this many seconds
+    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    pub timeout: u64,
+}
+
+fn check_unpaired(store: &Store) -> anyhow::Result<()> {
+    if let Some(p) = store.partner().filter(|p| !p.unpaired) {
+        bail!(
+            "you are already paired with {}; run `duet unpair` first to pair with someone else",
+            p.name
+        );
+    }
+    Ok(())
+}
+
+fn check_can_confirm(yes: bool) -> anyhow::Result<()> {
+    if !yes && !std::io::stdin().is_terminal() {
+        bail!(
+            "cannot ask you to confirm the code without a terminal; compare the codes by other means and pass --yes"
+        );
+    }
+    Ok(())
+}
+
+/// The confirmation asked on both screens.
+fn confirmer(yes: bool) -> impl FnOnce(&PairingCode, &str) -> bool + Send + 'static {
+    move |code, name| {
+        let shown = code.to_string();
+        let shown = format!("{} {}", &shown[..3], &shown[3..]);
+        if yes {
+            eprintln!(
+                "Pairing code: {shown} (confirmed with --yes). {name}'s screen should show the same."
+            );
+            return true;
+        }
+        eprint!("{name} is connecting. Does their screen show {shown}? [y/N] ");
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        if std::io::stdin().lock().read_line(&mut answer).is_err() {
+            return false;
+        }
+        matches!(answer.trim().to_lowercase().as_str(), "y" | "yes")
+    }
+}
+
+fn local_identity(store: &Store) -> LocalIdentity {
+    LocalIdentity {
+        name: store.config().name.clone(),
+        journal_id: *store.config().journal.as_bytes(),
+    }
+}
+
+fn pin(ctx: &Context, store: &Store, paired: &PairedPartner) -> anyhow::Result<Partner> {
+    let id = duet_net::EndpointId::from_bytes(&paired.endpoint_id)
+        .map_err(|_| anyhow::anyhow!("your partner's device sent an invalid id"))?;
+    let partner = Partner {
+        name: paired.name.clone(),
+        endpoint_id: id.to_string(),
+        journal: JournalId(paired.journal_id),
+        addrs: paired.addrs.iter().map(ToString::to_string).collect(),
+        relay_url: paired.relay_url.clone(),
+        paired_at: ctx.now_ms(),
+        last_sync: None,
+        unpaired: false,
+    };
+    store.home().set_partner(&partner)?;
+    Ok(partner)
+}
+
+fn report(out: &mut Out, partner: &Partner) -> anyhow::Result<()> {
+    if out.json {
+        return Ok(
+            out.json_value(&json!({ "partner": partner.name, "device": partner.endpoint_id }))?
+        );
+    }
+    out.line(&format!("Paired with {}.", partner.name))?;
+    out.note("Run `duet sync` (or keep `duet serve` running) to share your journals.");
+    Ok(())
+}
+
+fn show_ticket(out: &mut Out, ticket: &Ticket) {
+    let text = ticket.encode();
+    // The ticket alone on the first line of stdout, for scripts.
+    let _ = out.line(&text);
+    if std::io::stderr().is_terminal() && !out.quiet {
+        if let Ok(qr) = qrcode::QrCode::new(text.as_bytes()) {
+            let art = qr
+                .render::<qrcode::render::unicode::Dense1x2>()
+                .quiet_zone(true)
+                .build();
+            eprintln!("{art}");
+        }
+    }
+    out.note("Give this ticket to your partner; on their device they run:\n  duet pair join <ticket>\nIt works once. Waiting for them to join...");
+}
+
+pub fn run(ctx: &Context, out: &mut Out, cmd: PairCommand) -> anyhow::Result<()> {
+    let store = ctx.store()?;
+    check_unpaired(&store)?;
+    let rt = net::runtime()?;
+    match cmd {
+        PairCommand::Invite(args) => {
+            check_can_confirm(args.yes)?;
+            let timeout = Duration::from_secs(args.timeout.max(1));
+            let partner = rt.block_on(async {
+                let gate = Gate::new();
+                let ep = net::bind(ctx, &store, vec![PAIR_ALPN.to_vec()], gate.clone()).await?;
+                let result = duet_net::pair_invite(
+                    &ep,
+                    &gate,
+                    &local_identity(&store),
+                    timeout,
+                    |ticket| show_ticket(out, ticket),
+                    confirmer(args.yes),
+                    timeout,
+                )
+                .await;
+                ep.close().await;
+                anyhow::Ok(result?)
+            })?;
+            let partner = pin(ctx, &store, &partner)?;
+            report(out, &partner)
+        }
+        PairCommand::Join(args) => {
+            check_can_confirm(args.yes)?;
+            let ticket = Ticket::decode(&args.ticket)?;
+            let timeout = Duration::from_secs(args.timeout.max(1));
+            let partner = rt.block_on(async {
+                let ep = net::bind(ctx, &store, vec![], Gate::new()).await?;
+                let result = duet_net::pair_join(
+                    &ep,
+                    &ticket,
+                    &local_identity(&store),
+                    confirmer(args.yes),
+                    timeout,
+                )
+                .await;
+                ep.close().await;
+                anyhow::Ok(result?)
+            })?;
+            let partner = pin(ctx, &store, &partner)?;
+            report(out, &partner)
+        }
+    }
+}

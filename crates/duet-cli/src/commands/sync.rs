@@ -1,0 +1,161 @@
+//! `duet sync`: reach the partner once, sync both journals, report, exit.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::bail;
+use clap::Args;
+use duet_net::{Endpoint, Gate, SYNC_ALPN};
+use duet_store::Store;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::cli::Context;
+use crate::net::{self, SessionReport};
+use crate::output::Out;
+
+#[derive(Args, Debug)]
+pub struct SyncArgs {
+    /// Give up if the partner cannot be reached within this many seconds
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub timeout: u64,
+}
+
+/// A progress line on stderr for long syncs, only on a terminal.
+pub fn progress_printer(name: String, quiet: bool) -> impl FnMut(u64) + Send {
+    let on = std::io::stderr().is_terminal() && !quiet;
+    let mut shown = 0u64;
+    move |bytes| {
+        if on && bytes >= 256 * 1024 && bytes - shown >= 64 * 1024 {
+            shown = bytes;
+            eprint!(
+                "\rreceiving from {name}... {:.1} MiB",
+                bytes as f64 / (1024.0 * 1024.0)
+            );
+        }
+    }
+}
+
+/// Accept sync connections from the partner and run a session on each.
+pub fn spawn_acceptor(
+    ep: Endpoint,
+    store: Arc<Store>,
+    now_ms: i64,
+    results: mpsc::Sender<anyhow::Result<SessionReport>>,
+    name: String,
+    quiet: bool,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(incoming) = ep.accept().await {
+            let Ok(conn) = incoming.await else { continue };
+            if conn.alpn() != SYNC_ALPN {
+                conn.close(duet_net::close_code::NOT_ALLOWED.into(), b"not here");
+                continue;
+            }
+            let (store, results, name) = (store.clone(), results.clone(), name.clone());
+            tokio::spawn(async move {
+                let r =
+                    net::session(store, conn, false, now_ms, progress_printer(name, quiet)).await;
+                let _ = results.send(r).await;
+            });
+        }
+    })
+}
+
+/// Dial the partner until a session succeeds or the deadline passes.
+pub async fn dial_once(
+    ep: &Endpoint,
+    store: Arc<Store>,
+    now_ms: i64,
+    name: String,
+    quiet: bool,
+    connect_timeout: Duration,
+) -> anyhow::Result<SessionReport> {
+    let partner = net::require_partner(&store)?;
+    let addr = net::partner_addr(&partner)?;
+    let conn = tokio::time::timeout(connect_timeout, ep.connect(addr, SYNC_ALPN))
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer"))??;
+    net::session(store, conn, true, now_ms, progress_printer(name, quiet)).await
+}
+
+pub fn run(ctx: &Context, out: &mut Out, args: SyncArgs) -> anyhow::Result<()> {
+    let store = Arc::new(ctx.store()?);
+    let partner = net::require_partner(&store)?;
+    let gate = Gate::with_allowed([net::partner_id(&partner)?]);
+    let timeout = Duration::from_secs(args.timeout.max(1));
+    let now_ms = ctx.now_ms();
+    let quiet = out.quiet;
+    let rt = net::runtime()?;
+    let result: anyhow::Result<SessionReport> = rt.block_on(async {
+        let ep = net::bind(ctx, &store, vec![SYNC_ALPN.to_vec()], gate).await?;
+        let (tx, mut rx) = mpsc::channel(4);
+        let acceptor = spawn_acceptor(ep.clone(), store.clone(), now_ms, tx.clone(), partner.name.clone(), quiet);
+        let dialer = {
+            let (ep, store, name) = (ep.clone(), store.clone(), partner.name.clone());
+            tokio::spawn(async move {
+                let deadline = tokio::time::Instant::now() + timeout;
+                let mut last_err = None;
+                while tokio::time::Instant::now() < deadline {
+                    let left = deadline - tokio::time::Instant::now();
+                    match dial_once(&ep, store.clone(), now_ms, name.clone(), quiet, left.min(Duration::from_secs(5))).await {
+                        Ok(report) => {
+                            let _ = tx.send(Ok(report)).await;
+                            return;
+                        }
+                        Err(e) => last_err = Some(e),
+                    }
+                    tokio::time::sleep(Duration::from_millis(300).min(deadline.saturating_duration_since(tokio::time::Instant::now()))).await;
+                }
+                if let Some(e) = last_err {
+                    tracing::debug!("last dial error: {e:#}");
+                }
+            })
+        };
+        // The first session that completes, from either direction, is the answer.
+        let mut failures = Vec::new();
+        let outcome = tokio::time::timeout(timeout + Duration::from_secs(2), async {
+            while let Some(r) = rx.recv().await {
+                match r {
+                    Ok(report) => return Some(report),
+                    Err(e) => failures.push(e),
+                }
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten();
+        dialer.abort();
+        acceptor.abort();
+        ep.close().await;
+        match outcome {
+            Some(report) => Ok(report),
+            None => match failures.pop() {
+                Some(e) => Err(e.context(format!("syncing with {} failed", partner.name))),
+                None => bail!(
+                    "could not reach {} within {} s; is `duet serve` or `duet sync` running on their device, on a network you share?",
+                    partner.name,
+                    timeout.as_secs()
+                ),
+            },
+        }
+    });
+    let report = result?;
+    if std::io::stderr().is_terminal() && !quiet && report.traffic.received >= 256 * 1024 {
+        eprintln!();
+    }
+    out.warnings(&store);
+    if out.json {
+        return Ok(out.json_value(&json!({
+            "partner": partner.name,
+            "new": report.new_items.iter().map(|(k, n)| (k.to_string(), *n)).collect::<std::collections::BTreeMap<_, _>>(),
+            "updated": report.changed_items,
+            "bytes_sent": report.traffic.sent,
+            "bytes_received": report.traffic.received,
+        }))?);
+    }
+    out.line(&report.describe(&partner.name))?;
+    Ok(())
+}

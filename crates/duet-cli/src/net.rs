@@ -1,0 +1,264 @@
+//! What the network commands share: the endpoint, the port this home
+//! listens on, and one sync session with the partner.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use duet_core::sync::{Shared, SyncSession};
+use duet_core::{JournalId, Kind};
+use duet_net::sync::{Traffic, sync_as_dialer, sync_as_listener};
+use duet_net::{Endpoint, EndpointAddr, EndpointId, Gate, NetConfig, RelayMode};
+use duet_store::{Partner, Store, StoreReplica};
+
+use crate::cli::Context;
+
+/// How long one read may wait during a sync before the peer counts as gone.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(20);
+const PORT_FILE: &str = "port";
+
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the network runtime")
+}
+
+pub fn relay_mode(ctx: &Context) -> anyhow::Result<RelayMode> {
+    Ok(ctx
+        .global
+        .relay
+        .as_deref()
+        .unwrap_or("default")
+        .parse::<RelayMode>()?)
+}
+
+fn requested_bind(ctx: &Context) -> anyhow::Result<SocketAddr> {
+    match ctx.global.bind.as_deref() {
+        None => Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0)),
+        Some(text) => text.trim().parse().map_err(|_| {
+            anyhow::anyhow!("`{text}` is not an address to listen on; use IP:PORT such as 0.0.0.0:0 or 127.0.0.1:4433")
+        }),
+    }
+}
+
+fn stored_port(store: &Store) -> Option<u16> {
+    std::fs::read_to_string(store.home().root().join(PORT_FILE))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Bind this device's endpoint. A home keeps one port across runs so the
+/// partner can find it again at the address learned last time; if that port
+/// is taken (a `duet serve` already runs here), any free port will do.
+pub async fn bind(
+    ctx: &Context,
+    store: &Store,
+    alpns: Vec<Vec<u8>>,
+    gate: Gate,
+) -> anyhow::Result<Endpoint> {
+    let relay = relay_mode(ctx)?;
+    let secret_key = store.home().device_key()?;
+    let asked = requested_bind(ctx)?;
+    let preferred = match (asked.port(), stored_port(store)) {
+        (0, Some(port)) => Some(SocketAddr::new(asked.ip(), port)),
+        _ => None,
+    };
+    if let Some(addr) = preferred {
+        let cfg = NetConfig {
+            secret_key,
+            relay: relay.clone(),
+            bind: Some(addr),
+        };
+        if let Ok(ep) = duet_net::bind_endpoint(&cfg, alpns.clone(), gate.clone()).await {
+            return Ok(ep);
+        }
+    }
+    let cfg = NetConfig {
+        secret_key,
+        relay,
+        bind: Some(asked),
+    };
+    let ep = duet_net::bind_endpoint(&cfg, alpns, gate).await?;
+    if stored_port(store).is_none() {
+        if let Some(port) = ep.bound_sockets().first().map(SocketAddr::port) {
+            let _ = duet_store::fsutil::write_atomic(
+                store.home().root(),
+                PORT_FILE,
+                port.to_string().as_bytes(),
+                0o600,
+            );
+        }
+    }
+    Ok(ep)
+}
+
+pub fn partner_id(partner: &Partner) -> anyhow::Result<EndpointId> {
+    partner
+        .endpoint_id
+        .parse::<EndpointId>()
+        .map_err(|_| anyhow::anyhow!("the partner record holds an invalid device id; pair again"))
+}
+
+/// The paired partner, or an error that says what to do.
+pub fn require_partner(store: &Store) -> anyhow::Result<Partner> {
+    match store.partner() {
+        None => bail!(
+            "you are not paired yet; run `duet pair invite` here and `duet pair join TICKET` on your partner's device"
+        ),
+        Some(p) if p.unpaired => bail!(
+            "you unpaired from {}; pair again with `duet pair invite` to sync",
+            p.name
+        ),
+        Some(p) => Ok(p.clone()),
+    }
+}
+
+pub fn partner_addr(partner: &Partner) -> anyhow::Result<EndpointAddr> {
+    let addrs: Vec<SocketAddr> = partner
+        .addrs
+        .iter()
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let id = partner_id(partner)?;
+    Ok(duet_net::endpoint_addr(
+        id.as_bytes(),
+        &addrs,
+        partner.relay_url.as_deref(),
+    )?)
+}
+
+/// What one session brought and cost.
+#[derive(Debug, Default)]
+pub struct SessionReport {
+    pub new_items: std::collections::BTreeMap<Kind, usize>,
+    pub changed_items: usize,
+    pub traffic: Traffic,
+}
+
+impl SessionReport {
+    pub fn describe(&self, partner: &str) -> String {
+        let mut parts: Vec<String> = self
+            .new_items
+            .iter()
+            .map(|(kind, n)| {
+                let noun = match (kind, *n) {
+                    (Kind::Entry, 1) => "new entry".to_owned(),
+                    (Kind::Entry, _) => "new entries".to_owned(),
+                    (Kind::Thanks, 1) => "new note of thanks".to_owned(),
+                    (Kind::Thanks, _) => "new notes of thanks".to_owned(),
+                    (Kind::Checkin, 1) => "new check-in".to_owned(),
+                    (Kind::Checkin, _) => "new check-ins".to_owned(),
+                    (Kind::Answer, 1) => "new answer".to_owned(),
+                    (Kind::Answer, _) => "new answers".to_owned(),
+                    (other, _) => format!("new {other} items"),
+                };
+                format!("{n} {noun}")
+            })
+            .collect();
+        if self.changed_items > 0 {
+            parts.push(format!("{} updated", self.changed_items));
+        }
+        if parts.is_empty() {
+            format!("Up to date with {partner}: nothing new from them.")
+        } else {
+            format!("{} from {partner}.", parts.join(", "))
+        }
+    }
+}
+
+/// Run one sync session with the partner over `conn`, store what came in,
+/// and remember how the partner was reached.
+pub async fn session(
+    store: Arc<Store>,
+    conn: iroh::endpoint::Connection,
+    dialer: bool,
+    now_ms: i64,
+    mut progress: impl FnMut(u64) + Send,
+) -> anyhow::Result<SessionReport> {
+    let partner = require_partner(&store)?;
+    if conn.remote_id() != partner_id(&partner)? {
+        bail!("a device that is not your partner tried to sync");
+    }
+    let mine = store.config().journal;
+    let theirs: JournalId = partner.journal;
+    let shared = vec![
+        Shared {
+            journal: mine,
+            accept_changes: false,
+        },
+        Shared {
+            journal: theirs,
+            accept_changes: true,
+        },
+    ];
+    let mut sync = SyncSession::new(shared, store.peer_state(&partner.endpoint_id));
+    let mut replica = StoreReplica::new(&store);
+    let traffic = if dialer {
+        let (mut send, mut recv) = conn.open_bi().await.context("opening the sync stream")?;
+        let t = sync_as_dialer(
+            &mut recv,
+            &mut send,
+            &mut sync,
+            &mut replica,
+            READ_TIMEOUT,
+            &mut progress,
+        )
+        .await?;
+        conn.close(duet_net::close_code::DONE.into(), b"synced");
+        t
+    } else {
+        let (mut send, mut recv) = conn
+            .accept_bi()
+            .await
+            .context("accepting the sync stream")?;
+        let t = sync_as_listener(
+            &mut recv,
+            &mut send,
+            &mut sync,
+            &mut replica,
+            READ_TIMEOUT,
+            &mut progress,
+        )
+        .await?;
+        // Let the dialer read our last answer, then let it close.
+        let _ = tokio::time::timeout(Duration::from_secs(3), conn.closed()).await;
+        t
+    };
+    let state = sync.finish(&mut replica);
+    let arrivals = replica.persist(&[theirs])?;
+    store.save_peer_state(&partner.endpoint_id, &state)?;
+    // Remember where the partner was reached, for next time.
+    let mut updated = partner.clone();
+    for path in conn.paths().iter() {
+        if let iroh::TransportAddr::Ip(addr) = path.remote_addr() {
+            let text = addr.to_string();
+            if !updated.addrs.contains(&text) {
+                updated.addrs.insert(0, text);
+            }
+        }
+    }
+    updated.addrs.truncate(8);
+    updated.last_sync = Some(now_ms);
+    // Re-read right before writing: unpair may have happened meanwhile.
+    if store
+        .home()
+        .partner()?
+        .is_some_and(|p| !p.unpaired && p.endpoint_id == updated.endpoint_id)
+    {
+        store.home().set_partner(&updated)?;
+    }
+    let mut report = SessionReport {
+        traffic,
+        ..Default::default()
+    };
+    if let Some(a) = arrivals.get(&theirs) {
+        report.new_items = a.new_items.clone();
+        report.changed_items = a.changed_items;
+    }
+    Ok(report)
+}

@@ -1,0 +1,169 @@
+//! Drives a `duet_core::sync::SyncSession` over one bidirectional stream.
+//!
+//! Lock-step: the dialer sends a batch, the listener answers with one; the
+//! conversation ends when an empty batch is answered by an empty batch. A
+//! batch travels as one or more frames: each frame is a `u8` flag (1: more
+//! frames of this batch follow, 0: last) and an encoded part of the batch,
+//! so no frame exceeds [`MAX_FRAME`] even on a first sync of a large journal.
+
+use std::time::Duration;
+
+use duet_core::sync::{Batch, Msg, Replica, SyncError, SyncSession, decode_batch, encode_batch};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+use crate::framing::{FrameError, MAX_FRAME, read_frame, write_frame};
+
+/// Parts of a batch are cut at about this size.
+const PART_TARGET: usize = MAX_FRAME / 4;
+/// A session that needs more turns than this is broken, not slow.
+const MAX_TURNS: usize = 10_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncNetError {
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error(transparent)]
+    Protocol(#[from] SyncError),
+    #[error("the other device ended the sync early; try again")]
+    Closed,
+    #[error("the sync did not settle after {MAX_TURNS} turns; this is a bug, please report it")]
+    TooManyTurns,
+}
+
+/// Bytes that crossed in one session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Traffic {
+    pub sent: u64,
+    pub received: u64,
+}
+
+async fn send_batch<W: AsyncWrite + Unpin>(
+    send: &mut W,
+    batch: &Batch,
+    traffic: &mut Traffic,
+) -> Result<(), SyncNetError> {
+    let mut parts: Vec<Vec<Msg>> = vec![Vec::new()];
+    let mut size = 0;
+    for msg in &batch.0 {
+        let len = match msg {
+            Msg::Volume { message, .. } => message.len() + 32,
+            Msg::Inventory { volumes, .. } => volumes.len() * 24 + 32,
+            Msg::Hello { journals } => journals.len() * 48 + 8,
+        };
+        if size + len > PART_TARGET && !parts.last().expect("one part").is_empty() {
+            parts.push(Vec::new());
+            size = 0;
+        }
+        size += len;
+        parts.last_mut().expect("one part").push(msg.clone());
+    }
+    let last = parts.len() - 1;
+    for (i, part) in parts.into_iter().enumerate() {
+        let mut frame = vec![u8::from(i != last)];
+        frame.extend_from_slice(&encode_batch(&Batch(part)));
+        traffic.sent += frame.len() as u64 + 4;
+        write_frame(send, &frame).await?;
+    }
+    Ok(())
+}
+
+/// Read one whole batch; `None` when the stream ended cleanly before it.
+async fn recv_batch<R: AsyncRead + Unpin, F: FnMut(u64)>(
+    recv: &mut R,
+    timeout: Duration,
+    traffic: &mut Traffic,
+    progress: &mut F,
+) -> Result<Option<Batch>, SyncNetError> {
+    let mut msgs = Vec::new();
+    let mut first = true;
+    loop {
+        let Some(frame) = read_frame(recv, MAX_FRAME, timeout).await? else {
+            return if first {
+                Ok(None)
+            } else {
+                Err(SyncNetError::Closed)
+            };
+        };
+        first = false;
+        traffic.received += frame.len() as u64 + 4;
+        progress(traffic.received);
+        let (&more, body) = frame
+            .split_first()
+            .ok_or(SyncError::Malformed("empty frame"))?;
+        msgs.extend(decode_batch(body)?.0);
+        match more {
+            0 => return Ok(Some(Batch(msgs))),
+            1 => continue,
+            _ => return Err(SyncError::Malformed("frame flag").into()),
+        }
+    }
+}
+
+/// The dialing side.
+pub async fn sync_as_dialer<R, W, P, F>(
+    recv: &mut R,
+    send: &mut W,
+    session: &mut SyncSession,
+    replica: &mut P,
+    timeout: Duration,
+    progress: &mut F,
+) -> Result<Traffic, SyncNetError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+    P: Replica,
+    F: FnMut(u64),
+{
+    let mut traffic = Traffic::default();
+    let mut out = session.start(replica);
+    for _ in 0..MAX_TURNS {
+        send_batch(send, &out, &mut traffic).await?;
+        let reply = recv_batch(recv, timeout, &mut traffic, progress)
+            .await?
+            .ok_or(SyncNetError::Closed)?;
+        if out.0.is_empty() && reply.0.is_empty() {
+            let _ = send.shutdown().await;
+            return Ok(traffic);
+        }
+        out = session.handle(replica, reply)?;
+    }
+    Err(SyncNetError::TooManyTurns)
+}
+
+/// The listening side.
+pub async fn sync_as_listener<R, W, P, F>(
+    recv: &mut R,
+    send: &mut W,
+    session: &mut SyncSession,
+    replica: &mut P,
+    timeout: Duration,
+    progress: &mut F,
+) -> Result<Traffic, SyncNetError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+    P: Replica,
+    F: FnMut(u64),
+{
+    let mut traffic = Traffic::default();
+    let mut first = true;
+    for _ in 0..MAX_TURNS {
+        let batch = recv_batch(recv, timeout, &mut traffic, progress)
+            .await?
+            .ok_or(SyncNetError::Closed)?;
+        let was_empty = batch.0.is_empty();
+        let mut reply = session.handle(replica, batch)?;
+        if first {
+            let mut hello = session.start(replica);
+            hello.0.append(&mut reply.0);
+            reply = hello;
+            first = false;
+        }
+        send_batch(send, &reply, &mut traffic).await?;
+        if was_empty && reply.0.is_empty() {
+            let _ = send.shutdown().await;
+            return Ok(traffic);
+        }
+    }
+    Err(SyncNetError::TooManyTurns)
+}

@@ -1,0 +1,223 @@
+//! The store as a sync [`Replica`]: volumes are loaded only when the
+//! session asks for them, and everything that changed is written back as
+//! new chunks when the session ends.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use automerge::{AutoCommit, ChangeHash};
+use duet_core::sync::{PeerState, Replica, decode_peer_state, encode_peer_state};
+use duet_core::{ItemId, JournalId, Kind, Volume, VolumeId};
+
+use crate::fsutil::write_atomic;
+use crate::index::JournalIndex;
+use crate::volumes::{COMPACT_AFTER, FileKind, LoadedVolume, VolumeFile};
+use crate::{Store, StoreError, Warning};
+
+struct Open {
+    doc: AutoCommit,
+    files: Vec<VolumeFile>,
+    /// Heads when loaded: what is already on disk.
+    saved: Vec<ChangeHash>,
+    existed: bool,
+}
+
+/// What a sync brought in, per journal.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Arrivals {
+    pub new_items: BTreeMap<Kind, usize>,
+    pub changed_items: usize,
+}
+
+pub struct StoreReplica<'a> {
+    store: &'a Store,
+    indexes: HashMap<JournalId, JournalIndex>,
+    open: BTreeMap<(JournalId, VolumeId), Open>,
+    warnings: Vec<Warning>,
+}
+
+impl<'a> StoreReplica<'a> {
+    pub fn new(store: &'a Store) -> StoreReplica<'a> {
+        StoreReplica {
+            store,
+            indexes: HashMap::new(),
+            open: BTreeMap::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    fn index(&mut self, journal: JournalId) -> &JournalIndex {
+        let store = self.store;
+        let warnings = &mut self.warnings;
+        self.indexes.entry(journal).or_insert_with(|| {
+            store.fresh_index(journal).unwrap_or_else(|e| {
+                warnings.push(Warning(format!("cannot read journal {journal}: {e}")));
+                JournalIndex::default()
+            })
+        })
+    }
+
+    /// Write back every volume the session changed, in journals this peer
+    /// may change, and report what arrived.
+    pub fn persist(
+        mut self,
+        writable: &[JournalId],
+    ) -> Result<BTreeMap<JournalId, Arrivals>, StoreError> {
+        let mut report: BTreeMap<JournalId, Arrivals> = BTreeMap::new();
+        let open = std::mem::take(&mut self.open);
+        let mut manifests: BTreeMap<JournalId, JournalIndex> = BTreeMap::new();
+        for ((journal, vol), mut o) in open {
+            if o.doc.get_heads() == o.saved {
+                continue;
+            }
+            if !writable.contains(&journal) {
+                self.warnings.push(Warning(format!(
+                    "ignored changes to journal {journal} that this peer may not make"
+                )));
+                continue;
+            }
+            let volume = match Volume::from_doc(self.store.actor(), o.doc) {
+                Ok(v) if v.journal() == journal && v.id() == vol => v,
+                _ => {
+                    self.warnings.push(Warning(format!(
+                        "ignored volume {vol} of journal {journal}: not a valid duet volume"
+                    )));
+                    continue;
+                }
+            };
+            let files = self.store.files(journal);
+            let mut loaded = LoadedVolume {
+                volume,
+                files: o.files,
+            };
+            let file = if o.existed {
+                files.write(vol, FileKind::Chunk, &loaded.volume.save_after(&o.saved))?
+            } else {
+                files.write(vol, FileKind::Snapshot, &loaded.volume.save())?
+            };
+            loaded.files.push(file);
+            loaded.files.sort();
+            if loaded.files.len() >= COMPACT_AFTER {
+                files.compact(&mut loaded)?;
+            }
+            let before: BTreeSet<ItemId> = self
+                .index(journal)
+                .volumes
+                .get(&vol)
+                .map(|v| v.ids.iter().copied().collect())
+                .unwrap_or_default();
+            let old_key = self.index(journal).volumes.get(&vol).map(|v| v.key);
+            let (vi, items) = self.store.reindex_items(journal, &mut loaded, old_key);
+            let arrivals = report.entry(journal).or_default();
+            for item in &items {
+                if !before.contains(&item.id) {
+                    *arrivals.new_items.entry(item.kind.clone()).or_default() += 1;
+                } else {
+                    arrivals.changed_items += 1;
+                }
+            }
+            manifests
+                .entry(journal)
+                .or_insert_with(|| self.store.index_files().read_manifest(journal))
+                .volumes
+                .insert(vol, vi);
+        }
+        for (journal, index) in manifests {
+            self.store.index_files().write_manifest(journal, &index);
+        }
+        self.store.warn_all(std::mem::take(&mut self.warnings));
+        Ok(report)
+    }
+}
+
+impl Replica for StoreReplica<'_> {
+    fn inventory(&mut self, journal: JournalId) -> BTreeMap<VolumeId, Vec<ChangeHash>> {
+        let mut inv: BTreeMap<VolumeId, Vec<ChangeHash>> = self
+            .index(journal)
+            .volumes
+            .iter()
+            .map(|(v, vi)| (*v, vi.heads.iter().map(|h| ChangeHash(*h)).collect()))
+            .collect();
+        for ((j, v), o) in self.open.iter_mut() {
+            if *j == journal {
+                let heads = o.doc.get_heads();
+                if heads.is_empty() {
+                    inv.remove(v);
+                } else {
+                    inv.insert(*v, heads);
+                }
+            }
+        }
+        inv
+    }
+
+    fn doc(
+        &mut self,
+        journal: JournalId,
+        volume: VolumeId,
+        create: bool,
+    ) -> Option<&mut AutoCommit> {
+        if !self.open.contains_key(&(journal, volume)) {
+            let known = self.index(journal).volumes.contains_key(&volume);
+            let mut opened = None;
+            if known {
+                let files = self.store.files(journal);
+                let listed = files
+                    .list()
+                    .ok()?
+                    .volumes
+                    .remove(&volume)
+                    .unwrap_or_default();
+                match files.load(volume, &listed, self.store.actor(), &mut self.warnings) {
+                    Ok(Some(loaded)) => {
+                        let mut doc = loaded.volume.into_doc();
+                        let saved = doc.get_heads();
+                        opened = Some(Open {
+                            doc,
+                            files: loaded.files,
+                            saved,
+                            existed: true,
+                        });
+                    }
+                    Ok(None) => {}
+                    Err(e) => self.warnings.push(Warning(e.to_string())),
+                }
+            }
+            if opened.is_none() && create {
+                opened = Some(Open {
+                    doc: AutoCommit::new(),
+                    files: Vec::new(),
+                    saved: Vec::new(),
+                    existed: false,
+                });
+            }
+            self.open.insert((journal, volume), opened?);
+        }
+        self.open.get_mut(&(journal, volume)).map(|o| &mut o.doc)
+    }
+}
+
+impl Store {
+    fn peer_state_path(&self, peer: &str) -> std::path::PathBuf {
+        self.home().sync_dir(peer)
+    }
+
+    /// What this home remembers about syncing with `peer` (empty if nothing or damaged).
+    pub fn peer_state(&self, peer: &str) -> PeerState {
+        std::fs::read(self.peer_state_path(peer).join("state"))
+            .ok()
+            .and_then(|b| decode_peer_state(&b).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn save_peer_state(&self, peer: &str, state: &PeerState) -> Result<(), StoreError> {
+        let dir = self.peer_state_path(peer);
+        crate::fsutil::create_private_dir(&dir).map_err(|e| StoreError::Io {
+            path: dir.clone(),
+            source: e,
+        })?;
+        write_atomic(&dir, "state", &encode_peer_state(state), 0o600).map_err(|e| StoreError::Io {
+            path: dir.join("state"),
+            source: e,
+        })
+    }
+}
