@@ -8,6 +8,7 @@ mod endpoint;
 pub mod framing;
 mod gate;
 mod pair;
+pub mod sync;
 
 pub use endpoint::{
     NetConfig, NetError, RelayMode, RelayModeParseError, bind_endpoint, endpoint_addr,
