@@ -67,6 +67,11 @@ impl Default for TestEnv {
 impl TestEnv {
     /// A fresh, uninitialized home; the clock pinned at [`NOW`].
     pub fn new() -> TestEnv {
+        TestEnv::using(duet_bin())
+    }
+
+    /// A fresh home whose commands run `bin`.
+    pub fn using(bin: PathBuf) -> TestEnv {
         let dir = tempfile::Builder::new()
             .prefix("duet-test-")
             .tempdir()
@@ -75,7 +80,7 @@ impl TestEnv {
         TestEnv {
             dir,
             home,
-            bin: duet_bin(),
+            bin,
             now: Some(NOW.to_owned()),
         }
     }
@@ -90,12 +95,6 @@ impl TestEnv {
     /// Use the real clock instead of [`NOW`] (the benchmark does).
     pub fn with_real_clock(mut self) -> TestEnv {
         self.now = None;
-        self
-    }
-
-    /// Use another binary (the benchmark's `--duet PATH`).
-    pub fn with_bin(mut self, bin: PathBuf) -> TestEnv {
-        self.bin = bin;
         self
     }
 
