@@ -2,11 +2,11 @@
 //! session asks for them, and everything that changed is written back as
 //! new chunks when the session ends.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use automerge::{AutoCommit, ChangeHash};
 use duet_core::sync::{PeerState, Replica, decode_peer_state, encode_peer_state};
-use duet_core::{ItemId, JournalId, Kind, Volume, VolumeId};
+use duet_core::{Item, ItemId, JournalId, Kind, Volume, VolumeId};
 
 use crate::fsutil::write_atomic;
 use crate::index::JournalIndex;
@@ -99,20 +99,19 @@ impl<'a> StoreReplica<'a> {
             if loaded.files.len() >= COMPACT_AFTER {
                 files.compact(&mut loaded)?;
             }
-            let before: BTreeSet<ItemId> = self
-                .index(journal)
-                .volumes
-                .get(&vol)
-                .map(|v| v.ids.iter().copied().collect())
+            let old = self.index(journal).volumes.get(&vol).cloned();
+            let before: BTreeMap<ItemId, Item> = old
+                .as_ref()
+                .and_then(|vi| self.store.index_files().read_items(journal, vi))
+                .map(|items| items.into_iter().map(|i| (i.id, i)).collect())
                 .unwrap_or_default();
-            let old_key = self.index(journal).volumes.get(&vol).map(|v| v.key);
-            let (vi, items) = self.store.reindex_items(journal, &mut loaded, old_key);
+            let (vi, items) = self.store.reindex_items(journal, &mut loaded, old.map(|v| v.key));
             let arrivals = report.entry(journal).or_default();
             for item in &items {
-                if !before.contains(&item.id) {
-                    *arrivals.new_items.entry(item.kind.clone()).or_default() += 1;
-                } else {
-                    arrivals.changed_items += 1;
+                match before.get(&item.id) {
+                    None => *arrivals.new_items.entry(item.kind.clone()).or_default() += 1,
+                    Some(prev) if prev != item => arrivals.changed_items += 1,
+                    Some(_) => {}
                 }
             }
             manifests
