@@ -140,17 +140,30 @@ pub fn run(ctx: &Context, out: &mut Out, cmd: PairCommand) -> anyhow::Result<()>
     let store = ctx.store()?;
     check_unpaired(&store)?;
     let rt = net::runtime()?;
+    let result = pair(ctx, out, &store, &rt, cmd);
+    // A confirmation prompt still waiting on stdin must not keep us alive.
+    rt.shutdown_background();
+    result
+}
+
+fn pair(
+    ctx: &Context,
+    out: &mut Out,
+    store: &Store,
+    rt: &tokio::runtime::Runtime,
+    cmd: PairCommand,
+) -> anyhow::Result<()> {
     match cmd {
         PairCommand::Invite(args) => {
             check_can_confirm(args.yes)?;
             let timeout = Duration::from_secs(args.timeout.max(1));
             let partner = rt.block_on(async {
                 let gate = Gate::new();
-                let ep = net::bind(ctx, &store, vec![PAIR_ALPN.to_vec()], gate.clone()).await?;
+                let ep = net::bind(ctx, store, vec![PAIR_ALPN.to_vec()], gate.clone()).await?;
                 let result = duet_net::pair_invite(
                     &ep,
                     &gate,
-                    &local_identity(&store),
+                    &local_identity(store),
                     timeout,
                     |ticket| show_ticket(out, ticket),
                     confirmer(args.yes),
@@ -160,7 +173,7 @@ pub fn run(ctx: &Context, out: &mut Out, cmd: PairCommand) -> anyhow::Result<()>
                 ep.close().await;
                 anyhow::Ok(result?)
             })?;
-            let partner = pin(ctx, &store, &partner)?;
+            let partner = pin(ctx, store, &partner)?;
             report(out, &partner)
         }
         PairCommand::Join(args) => {
@@ -168,11 +181,11 @@ pub fn run(ctx: &Context, out: &mut Out, cmd: PairCommand) -> anyhow::Result<()>
             let ticket = Ticket::decode(&args.ticket)?;
             let timeout = Duration::from_secs(args.timeout.max(1));
             let partner = rt.block_on(async {
-                let ep = net::bind(ctx, &store, vec![], Gate::new()).await?;
+                let ep = net::bind(ctx, store, vec![], Gate::new()).await?;
                 let result = duet_net::pair_join(
                     &ep,
                     &ticket,
-                    &local_identity(&store),
+                    &local_identity(store),
                     confirmer(args.yes),
                     timeout,
                 )
@@ -180,7 +193,7 @@ pub fn run(ctx: &Context, out: &mut Out, cmd: PairCommand) -> anyhow::Result<()>
                 ep.close().await;
                 anyhow::Ok(result?)
             })?;
-            let partner = pin(ctx, &store, &partner)?;
+            let partner = pin(ctx, store, &partner)?;
             report(out, &partner)
         }
     }

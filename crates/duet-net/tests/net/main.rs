@@ -6,4 +6,5 @@
 mod gate;
 mod pairing;
 mod relay;
+mod sync;
 mod util;

@@ -4,13 +4,15 @@
 use std::time::Duration;
 
 use duet_core::pairing::Ticket;
-use duet_net::{Gate, NetConfig, PAIR_ALPN, RelayMode, endpoint_builder, pair_invite, pair_join};
+use duet_net::{
+    Gate, NetConfig, PAIR_ALPN, RelayMode, SYNC_ALPN, endpoint_builder, pair_invite, pair_join,
+};
 use iroh::Endpoint;
 use iroh::tls::CaTlsConfig;
 
 use crate::util::*;
 
-async fn relay_only_node(seed: u8, relay: &RelayMode) -> (Endpoint, Gate) {
+pub async fn relay_only_node(seed: u8, relay: &RelayMode) -> (Endpoint, Gate) {
     let gate = Gate::new();
     let cfg = NetConfig {
         secret_key: [seed; 32],
@@ -23,7 +25,7 @@ async fn relay_only_node(seed: u8, relay: &RelayMode) -> (Endpoint, Gate) {
         .ca_tls_config(CaTlsConfig::insecure_skip_verify())
         // No UDP sockets: no direct path can exist, so the relay carries everything.
         .clear_ip_transports()
-        .alpns(vec![PAIR_ALPN.to_vec()])
+        .alpns(vec![PAIR_ALPN.to_vec(), SYNC_ALPN.to_vec()])
         .hooks(gate.clone())
         .bind()
         .await

@@ -1,0 +1,240 @@
+//! Pair, then sync two real stores over iroh: on loopback, and through a
+//! loopback relay with no direct path at all.
+
+use std::sync::Arc;
+
+use duet_core::sync::{Shared, SyncSession};
+use duet_core::{Author, Filter, JournalId, Kind};
+use duet_net::sync::{Traffic, sync_as_dialer, sync_as_listener};
+use duet_net::{EndpointAddr, PairedPartner, RelayMode, SYNC_ALPN, pair_invite, pair_join};
+use duet_store::{Home, Partner, Store, StoreReplica, WriteRequest};
+use iroh::Endpoint;
+
+use crate::relay::relay_only_node;
+use crate::util::*;
+
+struct Person {
+    home: Home,
+    store: Arc<Store>,
+    _dir: tempfile::TempDir,
+}
+
+fn person(name: &str) -> Person {
+    let dir = tempfile::tempdir().unwrap();
+    let home = Home::new(dir.path().join("home"));
+    home.init(name, 0).unwrap();
+    let store = Arc::new(Store::open(home.clone()).unwrap());
+    Person {
+        home,
+        store,
+        _dir: dir,
+    }
+}
+
+impl Person {
+    fn identity(&self) -> duet_net::LocalIdentity {
+        duet_net::LocalIdentity {
+            name: self.store.config().name.clone(),
+            journal_id: *self.store.config().journal.as_bytes(),
+        }
+    }
+
+    /// Pin what pairing returned, as `duet pair` does.
+    fn pin(&mut self, p: &PairedPartner) {
+        self.home
+            .set_partner(&Partner {
+                name: p.name.clone(),
+                endpoint_id: iroh::EndpointId::from_bytes(&p.endpoint_id)
+                    .unwrap()
+                    .to_string(),
+                journal: JournalId(p.journal_id),
+                addrs: p.addrs.iter().map(ToString::to_string).collect(),
+                relay_url: p.relay_url.clone(),
+                paired_at: 0,
+                last_sync: None,
+                unpaired: false,
+            })
+            .unwrap();
+        self.store = Arc::new(Store::open(self.home.clone()).unwrap());
+    }
+
+    fn write(&self, body: &str) {
+        let req = WriteRequest {
+            kind: Kind::Entry,
+            body: body.into(),
+            tags: vec![],
+            starred: false,
+            created_at: 1,
+            private: false,
+        };
+        self.store.add(req, 1).unwrap();
+    }
+
+    fn bodies(&self, author: Author) -> Vec<String> {
+        let filter = Filter {
+            author: Some(author),
+            ..Default::default()
+        };
+        let mut v: Vec<String> = self
+            .store
+            .list(&filter, None)
+            .unwrap()
+            .into_iter()
+            .map(|l| l.item.body)
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn session(&self) -> (SyncSession, JournalId, String) {
+        let partner = self.store.partner().unwrap().clone();
+        let shared = vec![
+            Shared {
+                journal: self.store.config().journal,
+                accept_changes: false,
+            },
+            Shared {
+                journal: partner.journal,
+                accept_changes: true,
+            },
+        ];
+        let state = self.store.peer_state(&partner.endpoint_id);
+        (
+            SyncSession::new(shared, state),
+            partner.journal,
+            partner.endpoint_id,
+        )
+    }
+}
+
+/// One session: `dialer` connects to `listener` at `addr`.
+async fn sync_once(
+    dialer: (&Endpoint, &Person),
+    listener: (&Endpoint, &Person),
+    addr: EndpointAddr,
+) -> Traffic {
+    let listen = {
+        let ep = listener.0.clone();
+        let store = listener.1.store.clone();
+        let (mut session, theirs, peer) = listener.1.session();
+        tokio::spawn(async move {
+            let conn = ep.accept().await.unwrap().await.unwrap();
+            let (mut send, mut recv) = conn.accept_bi().await.unwrap();
+            let mut replica = StoreReplica::new(&store);
+            sync_as_listener(
+                &mut recv,
+                &mut send,
+                &mut session,
+                &mut replica,
+                PAIR_TIMEOUT,
+                &mut |_| {},
+            )
+            .await
+            .unwrap();
+            let state = session.finish(&mut replica);
+            replica.persist(&[theirs]).unwrap();
+            store.save_peer_state(&peer, &state).unwrap();
+            let _ = tokio::time::timeout(PAIR_TIMEOUT, conn.closed()).await;
+        })
+    };
+    let conn = dialer.0.connect(addr, SYNC_ALPN).await.unwrap();
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    let (mut session, theirs, peer) = dialer.1.session();
+    let mut replica = StoreReplica::new(&dialer.1.store);
+    let traffic = sync_as_dialer(
+        &mut recv,
+        &mut send,
+        &mut session,
+        &mut replica,
+        PAIR_TIMEOUT,
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
+    let state = session.finish(&mut replica);
+    replica.persist(&[theirs]).unwrap();
+    dialer.1.store.save_peer_state(&peer, &state).unwrap();
+    conn.close(0u32.into(), b"synced");
+    listen.await.unwrap();
+    traffic
+}
+
+/// Pair `a` (inviting on `ea`) with `b` (joining from `eb`) and pin both.
+async fn pair(a: &mut Person, ea: &Endpoint, ga: &duet_net::Gate, b: &mut Person, eb: &Endpoint) {
+    let (on_ticket, ticket_rx) = ticket_channel();
+    let (yes_a, _) = answering(true);
+    let (yes_b, _) = answering(true);
+    let invite = {
+        let (ea, ga, id) = (ea.clone(), ga.clone(), a.identity());
+        tokio::spawn(async move {
+            pair_invite(&ea, &ga, &id, TTL, on_ticket, yes_a, PAIR_TIMEOUT).await
+        })
+    };
+    let ticket = duet_core::pairing::Ticket::decode(&ticket_rx.await.unwrap()).unwrap();
+    let for_b = pair_join(eb, &ticket, &b.identity(), yes_b, PAIR_TIMEOUT)
+        .await
+        .unwrap();
+    let for_a = invite.await.unwrap().unwrap();
+    a.pin(&for_a);
+    b.pin(&for_b);
+}
+
+fn check_exchange(alex: &Person, sam: &Person) {
+    assert_eq!(
+        sam.bodies(Author::Partner),
+        vec!["from Alex 1", "from Alex 2"]
+    );
+    assert_eq!(alex.bodies(Author::Partner), vec!["from Sam"]);
+    assert_eq!(alex.bodies(Author::Me), sam.bodies(Author::Partner));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pair_then_sync_on_loopback() {
+    bounded(async {
+        let (ea, ga) = node(11).await;
+        let (eb, gb) = node(12).await;
+        let (mut alex, mut sam) = (person("Alex"), person("Sam"));
+        pair(&mut alex, &ea, &ga, &mut sam, &eb).await;
+        ga.allow(eb.id());
+        gb.allow(ea.id());
+
+        alex.write("from Alex 1");
+        alex.write("from Alex 2");
+        sam.write("from Sam");
+        let first = sync_once((&eb, &sam), (&ea, &alex), ea.addr()).await;
+        check_exchange(&alex, &sam);
+        assert!(first.sent > 0 && first.received > 0);
+
+        // Nothing new: a few hundred bytes of digests.
+        let idle = sync_once((&ea, &alex), (&eb, &sam), eb.addr()).await;
+        assert!(idle.sent + idle.received < 600, "{idle:?}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pair_then_sync_through_a_loopback_relay_alone() {
+    bounded(async {
+        let (_map, relay_url, _server) = iroh::test_utils::run_relay_server()
+            .await
+            .expect("relay on loopback");
+        let relay = RelayMode::Custom(relay_url.clone());
+        let (ea, ga) = relay_only_node(21, &relay).await;
+        let (eb, gb) = relay_only_node(22, &relay).await;
+        let (mut alex, mut sam) = (person("Alex"), person("Sam"));
+        pair(&mut alex, &ea, &ga, &mut sam, &eb).await;
+        ga.allow(eb.id());
+        gb.allow(ea.id());
+        alex.write("from Alex 1");
+        alex.write("from Alex 2");
+        sam.write("from Sam");
+        // Sam knows only Alex's id and relay: no direct address exists.
+        let partner = sam.store.partner().unwrap().clone();
+        assert!(partner.addrs.is_empty());
+        let addr =
+            duet_net::endpoint_addr(ea.id().as_bytes(), &[], partner.relay_url.as_deref()).unwrap();
+        sync_once((&eb, &sam), (&ea, &alex), addr).await;
+        check_exchange(&alex, &sam);
+    })
+    .await;
+}
