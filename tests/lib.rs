@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 
 pub mod generate;
+pub mod pairing;
 pub mod rng;
 
 /// The clock every test runs at (a Wednesday), so output is reproducible.
@@ -96,6 +97,11 @@ impl TestEnv {
     pub fn with_real_clock(mut self) -> TestEnv {
         self.now = None;
         self
+    }
+
+    /// Keep the directory after the end (for inspection); returns it.
+    pub fn keep(self) -> PathBuf {
+        self.dir.keep()
     }
 
     /// The temp directory: also `$HOME` of every command.

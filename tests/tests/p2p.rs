@@ -1,13 +1,11 @@
 //! Two people, two homes, two processes: pairing, sync and serve through
 //! the real binary, on loopback with relays disabled.
 
-use std::io::{BufRead, BufReader};
-use std::process::Child;
 use std::sync::Mutex;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use duet_tests::TestEnv;
+use duet_tests::pairing::{interrupt, pair, serve, wait};
 
 /// These tests each run several processes that talk to each other; one at
 /// a time keeps them from starving each other on a small machine.
@@ -21,60 +19,6 @@ fn person(name: &str) -> TestEnv {
     let env = TestEnv::new().with_real_clock();
     env.duet(["init", "--name", name]).ok();
     env
-}
-
-/// Wait for a child with a bound; kill it if it overstays.
-fn wait(mut child: Child, limit: Duration) -> std::process::Output {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if child.try_wait().expect("try_wait").is_some() {
-            return child.wait_with_output().expect("output");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let out = child.wait_with_output().expect("output");
-    panic!(
-        "process did not finish in {limit:?}; stderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Start `pair invite --yes` on `a` and return the child and the ticket (the first stdout line).
-fn invite(a: &TestEnv) -> (Child, String) {
-    let mut child = a
-        .duet(["pair", "invite", "--yes", "--timeout", "30"])
-        .spawn(true);
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let ticket = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("a ticket within 20 s");
-    (child, ticket.trim().to_owned())
-}
-
-fn pair(a: &TestEnv, b: &TestEnv) -> String {
-    let (inviter, ticket) = invite(a);
-    assert!(
-        ticket.starts_with("duet"),
-        "first stdout line is the ticket: {ticket:?}"
-    );
-    let joined = b
-        .duet(["pair", "join", "--yes", ticket.as_str(), "--timeout", "20"])
-        .ok();
-    assert!(joined.stdout.contains("Paired with"), "{}", joined.stdout);
-    let out = wait(inviter, Duration::from_secs(30));
-    assert!(
-        out.status.success(),
-        "invite failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    ticket
 }
 
 /// Both run `duet sync` at the same moment; both must succeed.
@@ -209,22 +153,7 @@ fn serve_on_both_sides_carries_a_new_entry_quickly() {
     let _g = serial();
     let (alex, sam) = (person("Alex"), person("Sam"));
     pair(&alex, &sam);
-    let mut serving = Vec::new();
-    for env in [&alex, &sam] {
-        let mut child = env.duet(["serve"]).spawn(true);
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let first = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("serve starts");
-        assert!(first.contains("Serving"), "{first}");
-        serving.push(child);
-    }
+    let serving = vec![serve(&alex).0, serve(&sam).0];
     // Let the first exchange settle.
     std::thread::sleep(Duration::from_millis(800));
 
@@ -260,22 +189,8 @@ fn serve_on_both_sides_carries_a_new_entry_quickly() {
             .any(|b| b == "one more, synced by hand")
     );
 
-    for mut child in serving {
-        // SIGINT, like Ctrl-C: serve must stop cleanly.
-        #[allow(unsafe_code)]
-        // SAFETY: sending a signal to our own child process.
-        unsafe {
-            libc::kill(child.id() as i32, libc::SIGINT);
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "serve did not stop on Ctrl-C");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        assert!(status.success(), "serve exit status {status:?}");
+    for child in serving {
+        assert!(interrupt(child), "serve stops cleanly on Ctrl-C");
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use duet_core::sync::{Shared, SyncSession};
 use duet_core::{JournalId, Kind};
-use duet_net::sync::{Traffic, sync_as_dialer, sync_as_listener};
+use duet_net::sync::{Traffic, end_as_listener, sync_as_dialer, sync_as_listener};
 use duet_net::{Endpoint, EndpointAddr, EndpointId, Gate, NetConfig, RelayMode};
 use duet_store::{Partner, Store, StoreReplica};
 
@@ -198,7 +198,7 @@ pub async fn session(
     ];
     let mut sync = SyncSession::new(shared, store.peer_state(&partner.endpoint_id));
     let mut replica = StoreReplica::new(&store);
-    let traffic = if dialer {
+    let (traffic, arrivals) = if dialer {
         let (mut send, mut recv) = conn.open_bi().await.context("opening the sync stream")?;
         let t = sync_as_dialer(
             &mut recv,
@@ -210,13 +210,16 @@ pub async fn session(
         )
         .await?;
         conn.close(duet_net::close_code::DONE.into(), b"synced");
-        t
+        let state = sync.finish(&mut replica);
+        let arrivals = replica.persist(&[theirs])?;
+        store.save_peer_state(&partner.endpoint_id, &state)?;
+        (t, arrivals)
     } else {
         let (mut send, mut recv) = conn
             .accept_bi()
             .await
             .context("accepting the sync stream")?;
-        let t = sync_as_listener(
+        let mut t = sync_as_listener(
             &mut recv,
             &mut send,
             &mut sync,
@@ -225,13 +228,15 @@ pub async fn session(
             &mut progress,
         )
         .await?;
+        // Store what arrived before telling the dialer we are done.
+        let state = sync.finish(&mut replica);
+        let arrivals = replica.persist(&[theirs])?;
+        store.save_peer_state(&partner.endpoint_id, &state)?;
+        end_as_listener(&mut send, &mut t).await?;
         // Let the dialer read our last answer, then let it close.
         let _ = tokio::time::timeout(Duration::from_secs(3), conn.closed()).await;
-        t
+        (t, arrivals)
     };
-    let state = sync.finish(&mut replica);
-    let arrivals = replica.persist(&[theirs])?;
-    store.save_peer_state(&partner.endpoint_id, &state)?;
     // Remember where the partner was reached, for next time.
     let mut updated = partner.clone();
     for path in conn.paths().iter() {

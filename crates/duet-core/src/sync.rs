@@ -173,7 +173,16 @@ impl SyncSession {
     /// Answer one batch from the peer.
     pub fn handle(&mut self, replica: &mut dyn Replica, batch: Batch) -> Result<Batch, SyncError> {
         let mut out = Vec::new();
-        for msg in batch.0 {
+        // Volume messages before inventories: a volume the peer already
+        // started is answered, not started a second time from our side
+        // (which would make the peer send its document twice).
+        let mut msgs = batch.0;
+        msgs.sort_by_key(|m| match m {
+            Msg::Hello { .. } => 0,
+            Msg::Volume { .. } => 1,
+            Msg::Inventory { .. } => 2,
+        });
+        for msg in msgs {
             self.handle_msg(replica, msg, &mut out)?;
         }
         Ok(Batch(out))

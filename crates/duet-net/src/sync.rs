@@ -130,7 +130,8 @@ where
     Err(SyncNetError::TooManyTurns)
 }
 
-/// The listening side.
+/// The listening side. Returns when the conversation is over, before the
+/// final empty answer: call [`end_as_listener`] once the results are stored.
 pub async fn sync_as_listener<R, W, P, F>(
     recv: &mut R,
     send: &mut W,
@@ -159,11 +160,23 @@ where
             reply = hello;
             first = false;
         }
-        send_batch(send, &reply, &mut traffic).await?;
         if was_empty && reply.0.is_empty() {
-            let _ = send.shutdown().await;
+            // The peer is done and so are we. The last (empty) answer is
+            // left to `end_as_listener`, so the caller can first make what
+            // arrived durable: when the dialer hears the end, it is stored.
             return Ok(traffic);
         }
+        send_batch(send, &reply, &mut traffic).await?;
     }
     Err(SyncNetError::TooManyTurns)
+}
+
+/// Send the listener's last, empty answer that ends the conversation.
+pub async fn end_as_listener<W: AsyncWrite + Unpin>(
+    send: &mut W,
+    traffic: &mut Traffic,
+) -> Result<(), SyncNetError> {
+    send_batch(send, &Batch::default(), traffic).await?;
+    let _ = send.shutdown().await;
+    Ok(())
 }

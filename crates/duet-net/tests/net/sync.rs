@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use duet_core::sync::{Shared, SyncSession};
 use duet_core::{Author, Filter, JournalId, Kind};
-use duet_net::sync::{Traffic, sync_as_dialer, sync_as_listener};
+use duet_net::sync::{Traffic, end_as_listener, sync_as_dialer, sync_as_listener};
 use duet_net::{EndpointAddr, PairedPartner, RelayMode, SYNC_ALPN, pair_invite, pair_join};
 use duet_store::{Home, Partner, Store, StoreReplica, WriteRequest};
 use iroh::Endpoint;
@@ -121,7 +121,7 @@ async fn sync_once(
             let conn = ep.accept().await.unwrap().await.unwrap();
             let (mut send, mut recv) = conn.accept_bi().await.unwrap();
             let mut replica = StoreReplica::new(&store);
-            sync_as_listener(
+            let mut traffic = sync_as_listener(
                 &mut recv,
                 &mut send,
                 &mut session,
@@ -134,6 +134,7 @@ async fn sync_once(
             let state = session.finish(&mut replica);
             replica.persist(&[theirs]).unwrap();
             store.save_peer_state(&peer, &state).unwrap();
+            end_as_listener(&mut send, &mut traffic).await.unwrap();
             let _ = tokio::time::timeout(PAIR_TIMEOUT, conn.closed()).await;
         })
     };

@@ -1,0 +1,133 @@
+//! `duet-sync-bench`: time whole `duet sync` processes between two paired
+//! homes on loopback (relays disabled).
+//!
+//! ```text
+//! cargo build --release -p duet-cli -p duet-tests
+//! target/release/duet-sync-bench [--items N] [--runs R] [--duet PATH]
+//! ```
+//!
+//! Alex's journal gets N generated items (one Automerge change each). Sam
+//! runs `duet serve`; then Alex's first `duet sync` (all N items travel) is
+//! timed, and after that R times: Alex writes one entry, and `duet sync` is
+//! timed as a whole process, with the bytes it reports on the wire.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use duet_tests::TestEnv;
+use duet_tests::pairing::{interrupt, pair, serve};
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn p90(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[(v.len() * 9 / 10).min(v.len() - 1)]
+}
+
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let items: usize = arg(&args, "--items")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let runs: usize = arg(&args, "--runs")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
+    let bin = arg(&args, "--duet")
+        .map(PathBuf::from)
+        .unwrap_or_else(duet_tests::duet_bin);
+
+    let alex = TestEnv::using(bin.clone()).with_real_clock();
+    let sam = TestEnv::using(bin).with_real_clock();
+    alex.duet(["init", "--name", "Alex"]).ok();
+    sam.duet(["init", "--name", "Sam"]).ok();
+    pair(&alex, &sam);
+
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as i64;
+    let generated = duet_tests::generate::populate(alex.home(), items, now_ms - 60_000, 7)
+        .expect("generating the journal");
+    alex.duet(["list", "-n", "1"]).ok();
+    let snapshot = dir_bytes(&alex.journal_dir());
+    println!(
+        "journal: {} items in {} volumes, {} bytes of snapshots",
+        generated.items, generated.volumes, snapshot
+    );
+
+    let (server, lines) = serve(&sam);
+
+    let started = Instant::now();
+    let first = alex.duet(["sync", "--json", "--timeout", "60"]).ok();
+    let first_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let report = first.json();
+    let wire =
+        report["bytes_sent"].as_u64().unwrap_or(0) + report["bytes_received"].as_u64().unwrap_or(0);
+    println!(
+        "first sync of {items} items: {first_ms:.0} ms, {wire} bytes on the wire ({:.2}x the snapshots)",
+        wire as f64 / snapshot.max(1) as f64
+    );
+    let got = sam.duet(["list", "--author", "partner", "--json"]).ok();
+    let have = got.json().as_array().map_or(0, Vec::len);
+    if have != items {
+        eprintln!("{}", got.stderr);
+        for line in lines.try_iter() {
+            eprintln!("serve: {line}");
+        }
+        panic!("Sam has {have} of {items} items after the first sync");
+    }
+
+    let mut times = Vec::new();
+    let mut bytes = Vec::new();
+    for n in 0..runs {
+        alex.write(&format!(
+            "one more little entry, number {n}, after a long day"
+        ));
+        let started = Instant::now();
+        let out = alex.duet(["sync", "--json", "--timeout", "30"]).ok();
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+        let r = out.json();
+        bytes.push(
+            (r["bytes_sent"].as_u64().unwrap_or(0) + r["bytes_received"].as_u64().unwrap_or(0))
+                as f64,
+        );
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let got = sam
+        .duet(["list", "--author", "partner", "--json"])
+        .ok()
+        .json();
+    assert_eq!(
+        got.as_array().map(Vec::len),
+        Some(items + runs),
+        "every new entry arrived"
+    );
+    println!(
+        "sync with one new entry on top of {items}: median {:.1} ms, p90 {:.1} ms, median {:.0} bytes on the wire ({runs} runs)",
+        median(times.clone()),
+        p90(times),
+        median(bytes)
+    );
+    interrupt(server);
+}

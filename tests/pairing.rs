@@ -1,0 +1,102 @@
+//! Two homes paired through the real binary, shared by the end-to-end
+//! tests and the sync benchmark.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Output};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::TestEnv;
+
+/// Wait for a child with a bound; kill it and panic if it overstays.
+pub fn wait(mut child: Child, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if child.try_wait().expect("try_wait").is_some() {
+            return child.wait_with_output().expect("output");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().expect("output");
+    panic!(
+        "process did not finish in {limit:?}; stderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Start `pair invite --yes` on `a`; return the child and the ticket (its first stdout line).
+pub fn invite(a: &TestEnv) -> (Child, String) {
+    let mut child = a
+        .duet(["pair", "invite", "--yes", "--timeout", "30"])
+        .spawn(true);
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let ticket = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("a ticket within 20 s");
+    (child, ticket.trim().to_owned())
+}
+
+/// Pair `a` (inviting) with `b` (joining), both confirming with `--yes`.
+/// Returns the ticket, now used up.
+pub fn pair(a: &TestEnv, b: &TestEnv) -> String {
+    let (inviter, ticket) = invite(a);
+    assert!(
+        ticket.starts_with("duet"),
+        "first stdout line is the ticket: {ticket:?}"
+    );
+    let joined = b
+        .duet(["pair", "join", "--yes", ticket.as_str(), "--timeout", "20"])
+        .ok();
+    assert!(joined.stdout.contains("Paired with"), "{}", joined.stdout);
+    let out = wait(inviter, Duration::from_secs(30));
+    assert!(
+        out.status.success(),
+        "invite failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ticket
+}
+
+/// Start `duet serve` and return once it says it is serving.
+pub fn serve(env: &TestEnv) -> (Child, mpsc::Receiver<String>) {
+    let mut child = env.duet(["serve"]).spawn(true);
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let first = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("serve starts");
+    assert!(first.contains("Serving"), "{first}");
+    (child, rx)
+}
+
+/// Stop a `duet serve` the way Ctrl-C does; returns whether it exited cleanly.
+pub fn interrupt(mut child: Child) -> bool {
+    #[allow(unsafe_code)]
+    // SAFETY: sending SIGINT to our own child process.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status.success();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
