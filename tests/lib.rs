@@ -24,15 +24,20 @@ pub const NOW: &str = "2026-11-25T18:00:00Z";
 /// `duet` is a binary of another package, so `cargo test -p duet-tests`
 /// does not build it; `cargo test --workspace` does.
 pub fn duet_bin() -> PathBuf {
+    find_duet_bin().unwrap_or_else(|why| panic!("{why}"))
+}
+
+/// [`duet_bin`] without the panic.
+pub fn find_duet_bin() -> Result<PathBuf, String> {
     if let Some(path) = std::env::var_os("DUET_BIN") {
-        return PathBuf::from(path);
+        return Ok(PathBuf::from(path));
     }
-    let exe = std::env::current_exe().expect("the test executable has a path");
+    let exe = std::env::current_exe().map_err(|e| format!("no path to this executable: {e}"))?;
     // target/<profile>/deps/<test>-<hash>  or  target/<profile>/duet-bench
     for dir in exe.ancestors().skip(1).take(2) {
         let candidate = dir.join(format!("duet{}", std::env::consts::EXE_SUFFIX));
         if candidate.is_file() {
-            return candidate;
+            return Ok(candidate);
         }
     }
     let profile_dir = exe
@@ -44,11 +49,11 @@ pub fn duet_bin() -> PathBuf {
         })
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    panic!(
+    Err(format!(
         "the duet binary is missing from {}: run `cargo build -p duet-cli` \
          (or `cargo test --workspace`, which builds it) first, or set DUET_BIN",
         profile_dir.display()
-    );
+    ))
 }
 
 /// One test's world: a temporary home and a fixed clock.

@@ -1,7 +1,7 @@
 //! `duet-bench`: how long whole `duet` processes take on a big journal.
 //!
 //! ```text
-//! duet-bench [--items N] [--runs R] [--duet PATH] [--seed S] [--common WORD]
+//! duet-bench [--items N] [--runs R] [--duet PATH] [--seed S] [--common WORD] [--keep]
 //! ```
 //!
 //! Builds a journal of N items in a temporary home (through the library,
@@ -24,11 +24,12 @@ struct Options {
     duet: Option<PathBuf>,
     seed: u64,
     common: String,
+    keep: bool,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: duet-bench [--items N] [--runs R] [--duet PATH] [--seed S] [--common WORD]\n\
+        "usage: duet-bench [--items N] [--runs R] [--duet PATH] [--seed S] [--common WORD] [--keep]\n\
          defaults: --items 10000 --runs 30 --duet <dir of duet-bench>/duet --seed 1 --common dinner"
     );
     std::process::exit(2)
@@ -41,6 +42,7 @@ fn parse_args() -> Options {
         duet: None,
         seed: 1,
         common: "dinner".into(),
+        keep: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -51,6 +53,7 @@ fn parse_args() -> Options {
             "--duet" => o.duet = Some(PathBuf::from(value())),
             "--seed" => o.seed = value().parse().unwrap_or_else(|_| usage()),
             "--common" => o.common = value(),
+            "--keep" => o.keep = true,
             "-h" | "--help" => usage(),
             _ => usage(),
         }
@@ -104,14 +107,17 @@ fn mib(bytes: u64) -> String {
 
 fn main() -> ExitCode {
     let o = parse_args();
-    let bin = o.duet.clone().unwrap_or_else(duet_tests::duet_bin);
-    if !bin.is_file() {
-        eprintln!(
-            "duet-bench: no duet binary at {}; run `cargo build --release -p duet-cli` or pass --duet PATH",
-            bin.display()
-        );
-        return ExitCode::FAILURE;
-    }
+    let bin = match o.duet.clone().map_or_else(duet_tests::find_duet_bin, Ok) {
+        Ok(bin) if bin.is_file() => bin,
+        Ok(bin) => {
+            eprintln!("duet-bench: no duet binary at {}", bin.display());
+            return ExitCode::FAILURE;
+        }
+        Err(why) => {
+            eprintln!("duet-bench: {why} (for the bench: `cargo build --release -p duet-cli`)");
+            return ExitCode::FAILURE;
+        }
+    };
     let env = TestEnv::using(bin.clone()).with_real_clock();
     env.duet(["init", "--name", "Bench"]).ok();
 
@@ -191,6 +197,9 @@ fn main() -> ExitCode {
             ms(quantile(s, 0.9)),
             ms(s[0])
         );
+    }
+    if o.keep {
+        println!("home kept in {}", env.keep().join("home").display());
     }
     ExitCode::SUCCESS
 }

@@ -79,7 +79,23 @@ fn main() {
     let (server, lines) = serve(&sam);
 
     let started = Instant::now();
-    let first = alex.duet(["sync", "--json", "--timeout", "60"]).ok();
+    let first = if let Ok(out) = std::env::var("DUET_BENCH_PERF") {
+        let mut cmd = alex.duet(["sync", "--json", "--timeout", "60"]).command();
+        let prog = cmd.get_program().to_owned();
+        let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
+        let mut perf = std::process::Command::new("perf");
+        perf.args(["record", "-g", "-o", &out, "--"]).arg(prog).args(args);
+        for (k, v) in cmd.get_envs() {
+            match v {
+                Some(v) => perf.env(k, v),
+                None => perf.env_remove(k),
+            };
+        }
+        let o = perf.output().unwrap();
+        duet_tests::Output { command: "perf duet sync".into(), status: o.status, stdout: String::from_utf8_lossy(&o.stdout).into(), stderr: String::from_utf8_lossy(&o.stderr).into() }
+    } else {
+        alex.duet(["sync", "--json", "--timeout", "60"]).ok()
+    };
     let first_ms = started.elapsed().as_secs_f64() * 1000.0;
     let report = first.json();
     let wire =
