@@ -78,13 +78,24 @@ fn main() {
 
     let (server, lines) = serve(&sam);
 
+    // DUET_BENCH_PERF_SERVE=FILE records the listening side of the first sync.
+    let perf_serve = std::env::var("DUET_BENCH_PERF_SERVE").ok().map(|out| {
+        let child = std::process::Command::new("perf")
+            .args(["record", "-g", "-o", &out, "-p", &server.id().to_string()])
+            .spawn()
+            .expect("perf");
+        std::thread::sleep(Duration::from_millis(500));
+        child
+    });
     let started = Instant::now();
     let first = if let Ok(out) = std::env::var("DUET_BENCH_PERF") {
-        let mut cmd = alex.duet(["sync", "--json", "--timeout", "60"]).command();
+        let cmd = alex.duet(["sync", "--json", "--timeout", "60"]).command();
         let prog = cmd.get_program().to_owned();
         let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
         let mut perf = std::process::Command::new("perf");
-        perf.args(["record", "-g", "-o", &out, "--"]).arg(prog).args(args);
+        perf.args(["record", "-g", "-o", &out, "--"])
+            .arg(prog)
+            .args(args);
         for (k, v) in cmd.get_envs() {
             match v {
                 Some(v) => perf.env(k, v),
@@ -92,7 +103,12 @@ fn main() {
             };
         }
         let o = perf.output().unwrap();
-        duet_tests::Output { command: "perf duet sync".into(), status: o.status, stdout: String::from_utf8_lossy(&o.stdout).into(), stderr: String::from_utf8_lossy(&o.stderr).into() }
+        duet_tests::Output {
+            command: "perf duet sync".into(),
+            status: o.status,
+            stdout: String::from_utf8_lossy(&o.stdout).into(),
+            stderr: String::from_utf8_lossy(&o.stderr).into(),
+        }
     } else {
         alex.duet(["sync", "--json", "--timeout", "60"]).ok()
     };
@@ -104,6 +120,9 @@ fn main() {
         "first sync of {items} items: {first_ms:.0} ms, {wire} bytes on the wire ({:.2}x the snapshots)",
         wire as f64 / snapshot.max(1) as f64
     );
+    if let Some(perf) = perf_serve {
+        interrupt(perf);
+    }
     let got = sam.duet(["list", "--author", "partner", "--json"]).ok();
     let have = got.json().as_array().map_or(0, Vec::len);
     if have != items {

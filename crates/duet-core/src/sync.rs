@@ -63,6 +63,12 @@ pub trait Replica {
         volume: VolumeId,
         create: bool,
     ) -> Option<&mut AutoCommit>;
+    /// The whole volume as one saved document (a store may hand over the
+    /// file it already has instead of compressing the volume again).
+    fn snapshot(&mut self, journal: JournalId, volume: VolumeId) -> Option<Vec<u8>>;
+    /// Take a whole volume sent by the peer. The replica checks that it is a
+    /// volume of this journal under this id; `false` if it is not.
+    fn adopt_snapshot(&mut self, journal: JournalId, volume: VolumeId, bytes: &[u8]) -> bool;
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,6 +83,13 @@ pub enum Msg {
         journal: JournalId,
         full: bool,
         volumes: Vec<(VolumeId, HeadsDigest)>,
+    },
+    /// A whole volume the peer does not have at all, as one saved document:
+    /// cheaper than Automerge's sync for a first transfer.
+    Snapshot {
+        journal: JournalId,
+        volume: VolumeId,
+        document: Vec<u8>,
     },
     /// One Automerge sync message for one volume.
     Volume {
@@ -126,6 +139,8 @@ pub struct SyncSession {
     state: PeerState,
     active: BTreeMap<(JournalId, VolumeId), sync::State>,
     sent_full: BTreeSet<JournalId>,
+    /// Volumes sent or received whole, with their heads digest then.
+    whole: BTreeMap<(JournalId, VolumeId), HeadsDigest>,
     /// Journals whose digests matched at hello.
     level: BTreeSet<JournalId>,
     rejected: usize,
@@ -142,6 +157,7 @@ impl SyncSession {
             state,
             active: BTreeMap::new(),
             sent_full: BTreeSet::new(),
+            whole: BTreeMap::new(),
             level: BTreeSet::new(),
             rejected: 0,
         }
@@ -179,7 +195,7 @@ impl SyncSession {
         let mut msgs = batch.0;
         msgs.sort_by_key(|m| match m {
             Msg::Hello { .. } => 0,
-            Msg::Volume { .. } => 1,
+            Msg::Snapshot { .. } | Msg::Volume { .. } => 1,
             Msg::Inventory { .. } => 2,
         });
         for msg in msgs {
@@ -259,12 +275,26 @@ impl SyncSession {
                     out.push(Msg::Inventory {
                         journal,
                         full: true,
-                        volumes: inv.into_iter().collect(),
+                        volumes: inv.clone().into_iter().collect(),
                     });
                 }
                 for v in differ {
                     if self.active.contains_key(&(journal, v)) {
                         continue;
+                    }
+                    // The peer has none of a volume it may only receive from
+                    // us: send the document whole.
+                    let they_lack = full && !theirs.contains_key(&v) && inv.contains_key(&v);
+                    if they_lack && !share.accept_changes {
+                        if let Some(document) = replica.snapshot(journal, v) {
+                            out.push(Msg::Snapshot {
+                                journal,
+                                volume: v,
+                                document,
+                            });
+                            self.whole.insert((journal, v), inv[&v]);
+                            continue;
+                        }
                     }
                     let mut state = self.open_state(share, v);
                     if let Some(doc) = replica.doc(journal, v, share.accept_changes) {
@@ -277,6 +307,18 @@ impl SyncSession {
                         }
                     }
                     self.active.insert((journal, v), state);
+                }
+            }
+            Msg::Snapshot {
+                journal,
+                volume,
+                document,
+            } => {
+                let share = self.share(journal)?;
+                if !share.accept_changes || !replica.adopt_snapshot(journal, volume, &document) {
+                    self.rejected += 1;
+                } else if let Some(heads) = replica.inventory(journal).get(&volume) {
+                    self.whole.insert((journal, volume), heads_digest(heads));
                 }
             }
             Msg::Volume {
@@ -344,6 +386,13 @@ impl SyncSession {
             let entry = self.state.journals.entry(s.journal).or_default();
             if self.level.contains(&s.journal) {
                 entry.agreed = inv.clone();
+            }
+            // A volume sent whole is assumed taken; if the peer refused it,
+            // the next session finds out and compares everything.
+            for ((journal, vol), digest) in &self.whole {
+                if *journal == s.journal && inv.get(vol) == Some(digest) {
+                    entry.agreed.insert(*vol, *digest);
+                }
             }
             for ((journal, vol), state) in &self.active {
                 if *journal != s.journal {

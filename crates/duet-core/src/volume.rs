@@ -278,25 +278,49 @@ fn put_tags(doc: &mut AutoCommit, obj: &ObjId, tags: &[String]) -> Result<(), Vo
     Ok(())
 }
 
+fn scalar_i64(value: &ScalarValueRef<'_>) -> Option<i64> {
+    match value {
+        ScalarValueRef::Int(i) | ScalarValueRef::Timestamp(i) => Some(*i),
+        ScalarValueRef::Uint(u) => i64::try_from(*u).ok(),
+        _ => None,
+    }
+}
+
+/// Read an item's fields in one pass over its map: listing a journal reads
+/// every item, so this is on the hot path.
 fn read_item(doc: &AutoCommit, id: ItemId, obj: &ObjId) -> Option<Item> {
-    let tags = match get_obj(doc, obj, "tags") {
-        Some(list) => (0..doc.length(&list))
-            .filter_map(|i| match doc.get(&list, i).ok().flatten() {
-                Some((Value::Scalar(s), _)) => s.as_str().map(str::to_owned),
-                _ => None,
-            })
-            .collect(),
-        None => Vec::new(),
-    };
+    let (mut kind, mut created_at, mut edited_at) = (None, None, None);
+    let (mut body, mut tags, mut starred, mut deleted) = (String::new(), Vec::new(), false, false);
+    for entry in doc.map_range(obj, ..) {
+        match (entry.key.as_ref(), &entry.value) {
+            ("kind", ValueRef::Scalar(ScalarValueRef::Str(s))) => kind = Some(Kind::from_stored(s)),
+            ("created_at", ValueRef::Scalar(v)) => created_at = scalar_i64(v),
+            ("edited_at", ValueRef::Scalar(v)) => edited_at = scalar_i64(v),
+            ("body", ValueRef::Scalar(ScalarValueRef::Str(s))) => body = s.to_string(),
+            ("starred", ValueRef::Scalar(ScalarValueRef::Boolean(b))) => starred = *b,
+            ("deleted", ValueRef::Scalar(ScalarValueRef::Boolean(b))) => deleted = *b,
+            ("tags", ValueRef::Object(ObjType::List)) => {
+                let list = entry.id();
+                tags = doc
+                    .list_range(&list, ..)
+                    .filter_map(|e| match e.value {
+                        ValueRef::Scalar(ScalarValueRef::Str(s)) => Some(s.to_string()),
+                        _ => None,
+                    })
+                    .collect();
+            }
+            _ => {}
+        }
+    }
     Some(Item {
         id,
-        kind: Kind::from_stored(&get_str(doc, obj, "kind")?),
-        created_at: get_i64(doc, obj, "created_at")?,
-        edited_at: get_i64(doc, obj, "edited_at"),
-        body: get_str(doc, obj, "body").unwrap_or_default(),
+        kind: kind?,
+        created_at: created_at?,
+        edited_at,
+        body,
         tags,
-        starred: get_bool(doc, obj, "starred").unwrap_or(false),
-        deleted: get_bool(doc, obj, "deleted").unwrap_or(false),
+        starred,
+        deleted,
     })
 }
 
@@ -319,13 +343,6 @@ fn get_i64(doc: &AutoCommit, obj: &ObjId, key: &str) -> Option<i64> {
         ScalarValue::Int(i) => Some(i),
         ScalarValue::Uint(u) => i64::try_from(u).ok(),
         ScalarValue::Timestamp(t) => Some(t),
-        _ => None,
-    }
-}
-
-fn get_bool(doc: &AutoCommit, obj: &ObjId, key: &str) -> Option<bool> {
-    match get_scalar(doc, obj, key)? {
-        ScalarValue::Boolean(b) => Some(b),
         _ => None,
     }
 }

@@ -47,6 +47,7 @@ async fn send_batch<W: AsyncWrite + Unpin>(
     for msg in &batch.0 {
         let len = match msg {
             Msg::Volume { message, .. } => message.len() + 32,
+            Msg::Snapshot { document, .. } => document.len() + 32,
             Msg::Inventory { volumes, .. } => volumes.len() * 24 + 32,
             Msg::Hello { journals } => journals.len() * 48 + 8,
         };

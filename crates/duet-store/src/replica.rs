@@ -19,6 +19,8 @@ struct Open {
     /// Heads when loaded: what is already on disk.
     saved: Vec<ChangeHash>,
     existed: bool,
+    /// A file was added during the session (a volume received whole).
+    written: bool,
 }
 
 /// What a sync brought in, per journal.
@@ -66,7 +68,8 @@ impl<'a> StoreReplica<'a> {
         let open = std::mem::take(&mut self.open);
         let mut manifests: BTreeMap<JournalId, JournalIndex> = BTreeMap::new();
         for ((journal, vol), mut o) in open {
-            if o.doc.get_heads() == o.saved {
+            let changed = o.doc.get_heads() != o.saved;
+            if !changed && !o.written {
                 continue;
             }
             if !writable.contains(&journal) {
@@ -89,13 +92,15 @@ impl<'a> StoreReplica<'a> {
                 volume,
                 files: o.files,
             };
-            let file = if o.existed {
-                files.write(vol, FileKind::Chunk, &loaded.volume.save_after(&o.saved))?
-            } else {
-                files.write(vol, FileKind::Snapshot, &loaded.volume.save())?
-            };
-            loaded.files.push(file);
-            loaded.files.sort();
+            if changed {
+                let file = if o.existed {
+                    files.write(vol, FileKind::Chunk, &loaded.volume.save_after(&o.saved))?
+                } else {
+                    files.write(vol, FileKind::Snapshot, &loaded.volume.save())?
+                };
+                loaded.files.push(file);
+                loaded.files.sort();
+            }
             if loaded.files.len() >= COMPACT_AFTER {
                 files.compact(&mut loaded)?;
             }
@@ -105,7 +110,9 @@ impl<'a> StoreReplica<'a> {
                 .and_then(|vi| self.store.index_files().read_items(journal, vi))
                 .map(|items| items.into_iter().map(|i| (i.id, i)).collect())
                 .unwrap_or_default();
-            let (vi, items) = self.store.reindex_items(journal, &mut loaded, old.map(|v| v.key));
+            let (vi, items) = self
+                .store
+                .reindex_items(journal, &mut loaded, old.map(|v| v.key));
             let arrivals = report.entry(journal).or_default();
             for item in &items {
                 match before.get(&item.id) {
@@ -125,6 +132,39 @@ impl<'a> StoreReplica<'a> {
         }
         self.store.warn_all(std::mem::take(&mut self.warnings));
         Ok(report)
+    }
+}
+
+impl StoreReplica<'_> {
+    fn open_existing(&mut self, journal: JournalId, volume: VolumeId) -> Option<Open> {
+        if !self.index(journal).volumes.contains_key(&volume) {
+            return None;
+        }
+        let files = self.store.files(journal);
+        let listed = files
+            .list()
+            .ok()?
+            .volumes
+            .remove(&volume)
+            .unwrap_or_default();
+        match files.load(volume, &listed, self.store.actor(), &mut self.warnings) {
+            Ok(Some(loaded)) => {
+                let mut doc = loaded.volume.into_doc();
+                let saved = doc.get_heads();
+                Some(Open {
+                    doc,
+                    files: loaded.files,
+                    saved,
+                    existed: true,
+                    written: false,
+                })
+            }
+            Ok(None) => None,
+            Err(e) => {
+                self.warnings.push(Warning(e.to_string()));
+                None
+            }
+        }
     }
 }
 
@@ -156,42 +196,73 @@ impl Replica for StoreReplica<'_> {
         create: bool,
     ) -> Option<&mut AutoCommit> {
         if !self.open.contains_key(&(journal, volume)) {
-            let known = self.index(journal).volumes.contains_key(&volume);
-            let mut opened = None;
-            if known {
-                let files = self.store.files(journal);
-                let listed = files
-                    .list()
-                    .ok()?
-                    .volumes
-                    .remove(&volume)
-                    .unwrap_or_default();
-                match files.load(volume, &listed, self.store.actor(), &mut self.warnings) {
-                    Ok(Some(loaded)) => {
-                        let mut doc = loaded.volume.into_doc();
-                        let saved = doc.get_heads();
-                        opened = Some(Open {
-                            doc,
-                            files: loaded.files,
-                            saved,
-                            existed: true,
-                        });
-                    }
-                    Ok(None) => {}
-                    Err(e) => self.warnings.push(Warning(e.to_string())),
-                }
-            }
+            let mut opened = self.open_existing(journal, volume);
             if opened.is_none() && create {
                 opened = Some(Open {
                     doc: AutoCommit::new(),
                     files: Vec::new(),
                     saved: Vec::new(),
                     existed: false,
+                    written: false,
                 });
             }
             self.open.insert((journal, volume), opened?);
         }
         self.open.get_mut(&(journal, volume)).map(|o| &mut o.doc)
+    }
+
+    fn snapshot(&mut self, journal: JournalId, volume: VolumeId) -> Option<Vec<u8>> {
+        // A volume held in one snapshot file is sent as that file: no need
+        // to load it and compress it again.
+        if !self.open.contains_key(&(journal, volume)) {
+            let files = self.store.files(journal);
+            let listed = files
+                .list()
+                .ok()?
+                .volumes
+                .remove(&volume)
+                .unwrap_or_default();
+            if let [only] = listed.as_slice() {
+                if only.kind == FileKind::Snapshot {
+                    if let Ok(bytes) = std::fs::read(files.dir.join(&only.name)) {
+                        if crate::volumes::content_hash(&bytes) == only.hash {
+                            return Some(bytes);
+                        }
+                    }
+                }
+            }
+        }
+        self.doc(journal, volume, false).map(|doc| doc.save())
+    }
+
+    fn adopt_snapshot(&mut self, journal: JournalId, volume: VolumeId, bytes: &[u8]) -> bool {
+        let Ok(mut vol) = Volume::load(self.store.actor(), bytes) else {
+            return false;
+        };
+        if vol.journal() != journal || vol.id() != volume {
+            return false;
+        }
+        if let Some(doc) = self.doc(journal, volume, false) {
+            return doc.load_incremental(bytes).is_ok();
+        }
+        // New here: keep the bytes as they came, already compressed.
+        let Ok(file) = self
+            .store
+            .files(journal)
+            .write(volume, FileKind::Snapshot, bytes)
+        else {
+            return false;
+        };
+        let saved = vol.heads();
+        let open = Open {
+            doc: vol.into_doc(),
+            files: vec![file],
+            saved,
+            existed: true,
+            written: true,
+        };
+        self.open.insert((journal, volume), open);
+        true
     }
 }
 

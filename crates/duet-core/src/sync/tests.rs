@@ -37,9 +37,36 @@ impl Replica for Mem {
             vols.get_mut(&volume)
         }
     }
+
+    fn snapshot(&mut self, journal: JournalId, volume: VolumeId) -> Option<Vec<u8>> {
+        self.doc_mut(journal, volume).map(|d| d.save())
+    }
+
+    fn adopt_snapshot(&mut self, journal: JournalId, volume: VolumeId, bytes: &[u8]) -> bool {
+        let Ok(vol) = Volume::load([0; 16], bytes) else {
+            return false;
+        };
+        if vol.journal() != journal || vol.id() != volume {
+            return false;
+        }
+        match self.doc_mut(journal, volume) {
+            Some(doc) => doc.load_incremental(bytes).is_ok(),
+            None => {
+                self.docs
+                    .entry(journal)
+                    .or_default()
+                    .insert(volume, vol.into_doc());
+                true
+            }
+        }
+    }
 }
 
 impl Mem {
+    fn doc_mut(&mut self, journal: JournalId, volume: VolumeId) -> Option<&mut AutoCommit> {
+        self.docs.get_mut(&journal)?.get_mut(&volume)
+    }
+
     /// Write an item into a journal the way an owner's device does.
     fn write(&mut self, journal: JournalId, n: u64, actor: u8) -> ItemId {
         let id = ItemId(n.to_be_bytes());
@@ -324,4 +351,32 @@ fn state_round_trips() {
         state
     );
     assert!(!state.journals[&JA].agreed.is_empty());
+}
+
+#[test]
+fn a_forged_snapshot_of_my_journal_is_refused() {
+    let (mut a, b) = (peer(1), peer(2));
+    a.mem.write(JA, 1, 1);
+    let mut forged = Volume::create([9; 16], JA, VolumeId([7; 8]), 0);
+    forged
+        .add(&Item {
+            id: ItemId([6; 8]),
+            kind: Kind::Entry,
+            created_at: 0,
+            edited_at: None,
+            body: "forged".into(),
+            tags: vec![],
+            starred: false,
+            deleted: false,
+        })
+        .unwrap();
+    let mut session = SyncSession::new(shared(&a, &b), PeerState::default());
+    let batch = Batch(vec![Msg::Snapshot {
+        journal: JA,
+        volume: VolumeId([7; 8]),
+        document: forged.save(),
+    }]);
+    session.handle(&mut a.mem, batch).unwrap();
+    assert_eq!(session.rejected(), 1);
+    assert_eq!(a.mem.items(JA).len(), 1);
 }

@@ -12,6 +12,7 @@ use crate::id::{JournalId, VolumeId};
 const TAG_HELLO: u8 = 1;
 const TAG_INVENTORY: u8 = 2;
 const TAG_VOLUME: u8 = 3;
+const TAG_SNAPSHOT: u8 = 4;
 const STATE_VERSION: u8 = 1;
 
 pub fn encode_batch(batch: &Batch) -> Vec<u8> {
@@ -40,6 +41,17 @@ pub fn encode_batch(batch: &Batch) -> Vec<u8> {
                     out.extend_from_slice(v.as_bytes());
                     out.extend_from_slice(d);
                 }
+            }
+            Msg::Snapshot {
+                journal,
+                volume,
+                document,
+            } => {
+                out.push(TAG_SNAPSHOT);
+                out.extend_from_slice(journal.as_bytes());
+                out.extend_from_slice(volume.as_bytes());
+                out.extend_from_slice(&(document.len() as u32).to_be_bytes());
+                out.extend_from_slice(document);
             }
             Msg::Volume {
                 journal,
@@ -129,6 +141,16 @@ pub fn decode_batch(bytes: &[u8]) -> Result<Batch, SyncError> {
                     journal,
                     volume,
                     message: r.take(len)?.to_vec(),
+                }
+            }
+            TAG_SNAPSHOT => {
+                let journal = JournalId(r.array()?);
+                let volume = VolumeId(r.array()?);
+                let len = r.count(1)?;
+                Msg::Snapshot {
+                    journal,
+                    volume,
+                    document: r.take(len)?.to_vec(),
                 }
             }
             _ => return Err(SyncError::Malformed("unknown message tag")),
