@@ -84,15 +84,15 @@ pub async fn bind(
         bind: Some(asked),
     };
     let ep = duet_net::bind_endpoint(&cfg, alpns, gate).await?;
-    if stored_port(store).is_none() {
-        if let Some(port) = ep.bound_sockets().first().map(SocketAddr::port) {
-            let _ = duet_store::fsutil::write_atomic(
-                store.home().root(),
-                PORT_FILE,
-                port.to_string().as_bytes(),
-                0o600,
-            );
-        }
+    if stored_port(store).is_none()
+        && let Some(port) = ep.bound_sockets().first().map(SocketAddr::port)
+    {
+        let _ = duet_store::fsutil::write_atomic(
+            store.home().root(),
+            PORT_FILE,
+            port.to_string().as_bytes(),
+            0o600,
+        );
     }
     Ok(ep)
 }

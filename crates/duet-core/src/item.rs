@@ -131,8 +131,8 @@ pub fn normalize_tag(tag: &str) -> Result<String, ItemError> {
 pub fn extract_tags(text: &str) -> Vec<String> {
     let mut tags: Vec<String> = Vec::new();
     let mut prev: Option<char> = None;
-    let mut chars = text.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
+    let chars = text.char_indices().peekable();
+    for (i, c) in chars {
         let starts_word = prev.is_none_or(|p| !is_tag_char(p) && p != '@');
         if c == '@' && starts_word {
             let rest = &text[i + 1..];

@@ -262,7 +262,7 @@ impl SyncSession {
                     let changed_here = agreed.get(v) != Some(d);
                     let they_differ = theirs.get(v).is_some_and(|t| t != d);
                     let they_lack = full && !theirs.contains_key(v);
-                    if (changed_here && !theirs.get(v).is_some_and(|t| t == d))
+                    if (changed_here && theirs.get(v).is_none_or(|t| t != d))
                         || they_differ
                         || they_lack
                     {
@@ -285,26 +285,27 @@ impl SyncSession {
                     // The peer has none of a volume it may only receive from
                     // us: send the document whole.
                     let they_lack = full && !theirs.contains_key(&v) && inv.contains_key(&v);
-                    if they_lack && !share.accept_changes {
-                        if let Some(document) = replica.snapshot(journal, v) {
-                            out.push(Msg::Snapshot {
-                                journal,
-                                volume: v,
-                                document,
-                            });
-                            self.whole.insert((journal, v), inv[&v]);
-                            continue;
-                        }
+                    if they_lack
+                        && !share.accept_changes
+                        && let Some(document) = replica.snapshot(journal, v)
+                    {
+                        out.push(Msg::Snapshot {
+                            journal,
+                            volume: v,
+                            document,
+                        });
+                        self.whole.insert((journal, v), inv[&v]);
+                        continue;
                     }
                     let mut state = self.open_state(share, v);
-                    if let Some(doc) = replica.doc(journal, v, share.accept_changes) {
-                        if let Some(m) = doc.sync().generate_sync_message(&mut state) {
-                            out.push(Msg::Volume {
-                                journal,
-                                volume: v,
-                                message: m.encode(),
-                            });
-                        }
+                    if let Some(doc) = replica.doc(journal, v, share.accept_changes)
+                        && let Some(m) = doc.sync().generate_sync_message(&mut state)
+                    {
+                        out.push(Msg::Volume {
+                            journal,
+                            volume: v,
+                            message: m.encode(),
+                        });
                     }
                     self.active.insert((journal, v), state);
                 }

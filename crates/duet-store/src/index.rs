@@ -1,13 +1,18 @@
 //! A derived, cache-only index of each journal, so that `list` and `show`
 //! never load Automerge documents in the common case.
 //!
-//! Per journal, `cache/<journal>.manifest` holds one record per volume: the
-//! key of the volume's file set (see [`Listing::volume_key`]), its size and
-//! time span, its item ids, its marks and a trigram Bloom filter of its
-//! bodies. Per volume, `cache/items/<journal>.<volume>.<key>.json` holds its
-//! items. A record is trusted only while its key matches the files on disk;
-//! anything missing, stale or unreadable is rebuilt from the journal. Deleting
-//! `cache/` loses nothing.
+//! Per journal, three kinds of file, each trusted only while the key of a
+//! volume's file set (see [`Listing::volume_key`]) matches the files on disk:
+//!
+//! - `cache/<journal>.manifest`: per volume its key, size, time span,
+//!   Automerge heads and marks. Small: every command reads it.
+//! - `cache/<journal>.search`: per volume its item ids and a trigram Bloom
+//!   filter of its bodies. Read only by `--contains` and id lookups, and
+//!   brought up to date lazily by them, so a write never rewrites it.
+//! - `cache/items/<journal>.<volume>.<key>.json`: the items of one volume.
+//!
+//! Anything missing, stale or unreadable is rebuilt from the journal.
+//! Deleting `cache/` loses nothing.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -17,10 +22,11 @@ use duet_core::bloom::{BLOOM_BYTES, TrigramBloom};
 use duet_core::{Item, ItemId, JournalId, Volume, VolumeId};
 
 use crate::fsutil::{create_private_dir, write_cache};
-use crate::volumes::Listing;
 
-const MAGIC: &[u8; 8] = b"DUETIX\x00\x02";
+const META_MAGIC: &[u8; 8] = b"DUETIX\x00\x03";
+const SEARCH_MAGIC: &[u8; 8] = b"DUETSX\x00\x01";
 
+/// What every command may need to know about a volume without loading it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct VolumeIndex {
     pub id: VolumeId,
@@ -29,35 +35,24 @@ pub struct VolumeIndex {
     pub len: u32,
     pub min_created: i64,
     pub max_created: i64,
-    pub ids: Vec<ItemId>,
     pub marks: Vec<(ItemId, i64)>,
     /// Automerge heads of the volume: sync compares them without loading it.
     pub heads: Vec<[u8; 32]>,
-    pub bloom: TrigramBloom,
 }
 
 impl VolumeIndex {
-    /// Index a loaded volume; also returns its items for the items cache.
-    pub fn build(volume: &mut Volume, key: [u8; 16]) -> (VolumeIndex, Vec<Item>) {
-        let heads = volume.heads().iter().map(|h| h.0).collect();
-        let items = volume.items();
-        let mut bloom = TrigramBloom::default();
-        for item in &items {
-            bloom.insert_text(&item.body);
-        }
-        let index = VolumeIndex {
+    /// Index a loaded volume whose items are `items`.
+    pub fn build(volume: &mut Volume, key: [u8; 16], items: &[Item]) -> VolumeIndex {
+        VolumeIndex {
             id: volume.id(),
             key,
             created_at: volume.created_at(),
             len: items.len() as u32,
             min_created: items.iter().map(|i| i.created_at).min().unwrap_or(i64::MAX),
             max_created: items.iter().map(|i| i.created_at).max().unwrap_or(i64::MIN),
-            ids: items.iter().map(|i| i.id).collect(),
             marks: volume.marks(),
-            heads,
-            bloom,
-        };
-        (index, items)
+            heads: volume.heads().iter().map(|h| h.0).collect(),
+        }
     }
 
     pub fn summary(&self) -> duet_core::journal::VolumeSummary {
@@ -69,95 +64,143 @@ impl VolumeIndex {
     }
 }
 
+/// What `--contains` and id lookups need about a volume.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VolumeSearch {
+    pub key: [u8; 16],
+    pub ids: Vec<ItemId>,
+    pub bloom: TrigramBloom,
+}
+
+impl VolumeSearch {
+    pub fn build(key: [u8; 16], items: &[Item]) -> VolumeSearch {
+        let mut bloom = TrigramBloom::default();
+        for item in items {
+            bloom.insert_text(&item.body);
+        }
+        VolumeSearch {
+            key,
+            ids: items.iter().map(|i| i.id).collect(),
+            bloom,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct JournalIndex {
     pub volumes: BTreeMap<VolumeId, VolumeIndex>,
 }
 
-impl JournalIndex {
-    /// Volumes whose record does not match the files on disk.
-    pub fn stale<'a>(&'a self, listing: &'a Listing) -> impl Iterator<Item = VolumeId> + 'a {
-        listing.volumes.iter().filter_map(|(vol, files)| {
-            let fresh = self
-                .volumes
-                .get(vol)
-                .is_some_and(|v| v.key == Listing::volume_key(files));
-            (!fresh).then_some(*vol)
-        })
-    }
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SearchIndex {
+    pub volumes: BTreeMap<VolumeId, VolumeSearch>,
+}
 
+impl JournalIndex {
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(16 + self.volumes.len() * (BLOOM_BYTES + 128));
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&(self.volumes.len() as u32).to_le_bytes());
+        let mut w = Writer(Vec::with_capacity(16 + self.volumes.len() * 128));
+        w.0.extend_from_slice(META_MAGIC);
+        w.u32(self.volumes.len());
         for v in self.volumes.values() {
-            out.extend_from_slice(v.id.as_bytes());
-            out.extend_from_slice(&v.key);
-            out.extend_from_slice(&v.created_at.to_le_bytes());
-            out.extend_from_slice(&v.len.to_le_bytes());
-            out.extend_from_slice(&v.min_created.to_le_bytes());
-            out.extend_from_slice(&v.max_created.to_le_bytes());
-            out.extend_from_slice(&(v.ids.len() as u32).to_le_bytes());
-            for id in &v.ids {
-                out.extend_from_slice(id.as_bytes());
-            }
-            out.extend_from_slice(&(v.marks.len() as u32).to_le_bytes());
+            w.0.extend_from_slice(v.id.as_bytes());
+            w.0.extend_from_slice(&v.key);
+            w.i64(v.created_at);
+            w.u32(v.len as usize);
+            w.i64(v.min_created);
+            w.i64(v.max_created);
+            w.u32(v.marks.len());
             for (id, at) in &v.marks {
-                out.extend_from_slice(id.as_bytes());
-                out.extend_from_slice(&at.to_le_bytes());
+                w.0.extend_from_slice(id.as_bytes());
+                w.i64(*at);
             }
-            out.extend_from_slice(&(v.heads.len() as u32).to_le_bytes());
+            w.u32(v.heads.len());
             for h in &v.heads {
-                out.extend_from_slice(h);
+                w.0.extend_from_slice(h);
             }
-            out.extend_from_slice(v.bloom.as_bytes());
         }
-        out
+        w.0
     }
 
     /// Decode a manifest; `None` for anything malformed (it is then rebuilt).
     pub fn decode(bytes: &[u8]) -> Option<JournalIndex> {
         let mut r = Reader(bytes);
-        if r.take(8)? != MAGIC {
+        if r.take(8)? != META_MAGIC {
             return None;
         }
-        let count = r.u32()?;
         let mut volumes = BTreeMap::new();
-        for _ in 0..count {
+        for _ in 0..r.u32()? {
             let id = VolumeId(r.array()?);
             let key = r.array()?;
             let created_at = r.i64()?;
             let len = r.u32()?;
             let min_created = r.i64()?;
             let max_created = r.i64()?;
-            let n = r.u32()? as usize;
-            let ids = (0..n)
-                .map(|_| r.array().map(ItemId))
-                .collect::<Option<Vec<_>>>()?;
-            let m = r.u32()? as usize;
-            let marks = (0..m)
+            let marks = (0..r.u32()?)
                 .map(|_| Some((ItemId(r.array()?), r.i64()?)))
-                .collect::<Option<Vec<_>>>()?;
-            let h = r.u32()? as usize;
-            let heads = (0..h).map(|_| r.array()).collect::<Option<Vec<_>>>()?;
-            let bloom = TrigramBloom::from_bytes(r.take(BLOOM_BYTES)?)?;
-            volumes.insert(
+                .collect::<Option<_>>()?;
+            let heads = (0..r.u32()?).map(|_| r.array()).collect::<Option<_>>()?;
+            let vi = VolumeIndex {
                 id,
-                VolumeIndex {
-                    id,
-                    key,
-                    created_at,
-                    len,
-                    min_created,
-                    max_created,
-                    ids,
-                    marks,
-                    heads,
-                    bloom,
-                },
-            );
+                key,
+                created_at,
+                len,
+                min_created,
+                max_created,
+                marks,
+                heads,
+            };
+            volumes.insert(id, vi);
         }
         r.0.is_empty().then_some(JournalIndex { volumes })
+    }
+}
+
+impl SearchIndex {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer(Vec::with_capacity(
+            16 + self.volumes.len() * (BLOOM_BYTES + 2100),
+        ));
+        w.0.extend_from_slice(SEARCH_MAGIC);
+        w.u32(self.volumes.len());
+        for (vol, s) in &self.volumes {
+            w.0.extend_from_slice(vol.as_bytes());
+            w.0.extend_from_slice(&s.key);
+            w.u32(s.ids.len());
+            for id in &s.ids {
+                w.0.extend_from_slice(id.as_bytes());
+            }
+            w.0.extend_from_slice(s.bloom.as_bytes());
+        }
+        w.0
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<SearchIndex> {
+        let mut r = Reader(bytes);
+        if r.take(8)? != SEARCH_MAGIC {
+            return None;
+        }
+        let mut volumes = BTreeMap::new();
+        for _ in 0..r.u32()? {
+            let vol = VolumeId(r.array()?);
+            let key = r.array()?;
+            let ids = (0..r.u32()?)
+                .map(|_| r.array().map(ItemId))
+                .collect::<Option<_>>()?;
+            let bloom = TrigramBloom::from_bytes(r.take(BLOOM_BYTES)?)?;
+            volumes.insert(vol, VolumeSearch { key, ids, bloom });
+        }
+        r.0.is_empty().then_some(SearchIndex { volumes })
+    }
+}
+
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u32(&mut self, n: usize) {
+        self.0.extend_from_slice(&(n as u32).to_le_bytes());
+    }
+    fn i64(&mut self, n: i64) {
+        self.0.extend_from_slice(&n.to_le_bytes());
     }
 }
 
@@ -197,10 +240,6 @@ impl IndexFiles {
         IndexFiles { dir }
     }
 
-    fn manifest_name(journal: JournalId) -> String {
-        format!("{journal}.manifest")
-    }
-
     fn items_dir(&self) -> PathBuf {
         self.dir.join("items")
     }
@@ -210,7 +249,7 @@ impl IndexFiles {
     }
 
     pub fn read_manifest(&self, journal: JournalId) -> JournalIndex {
-        fs::read(self.dir.join(Self::manifest_name(journal)))
+        fs::read(self.dir.join(format!("{journal}.manifest")))
             .ok()
             .and_then(|bytes| JournalIndex::decode(&bytes))
             .unwrap_or_default()
@@ -219,15 +258,33 @@ impl IndexFiles {
     /// Cache writes may fail (a read-only home, a full disk): the cache is
     /// only an accelerator, so failures are ignored.
     pub fn write_manifest(&self, journal: JournalId, index: &JournalIndex) {
+        self.write(&format!("{journal}.manifest"), &index.encode());
+    }
+
+    pub fn read_search(&self, journal: JournalId) -> SearchIndex {
+        fs::read(self.dir.join(format!("{journal}.search")))
+            .ok()
+            .and_then(|bytes| SearchIndex::decode(&bytes))
+            .unwrap_or_default()
+    }
+
+    pub fn write_search(&self, journal: JournalId, search: &SearchIndex) {
+        self.write(&format!("{journal}.search"), &search.encode());
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) {
         if create_private_dir(&self.dir).is_ok() {
-            let _ = write_cache(&self.dir, &Self::manifest_name(journal), &index.encode());
+            let _ = write_cache(&self.dir, name, bytes);
         }
     }
 
-    pub fn read_items(&self, journal: JournalId, vol: &VolumeIndex) -> Option<Vec<Item>> {
-        let path = self
-            .items_dir()
-            .join(Self::items_name(journal, vol.id, &vol.key));
+    pub fn read_items(
+        &self,
+        journal: JournalId,
+        vol: VolumeId,
+        key: &[u8; 16],
+    ) -> Option<Vec<Item>> {
+        let path = self.items_dir().join(Self::items_name(journal, vol, key));
         let bytes = fs::read(path).ok()?;
         serde_json::from_slice(&bytes).ok()
     }
@@ -235,7 +292,7 @@ impl IndexFiles {
     pub fn write_items(
         &self,
         journal: JournalId,
-        vol: &VolumeIndex,
+        vi: &VolumeIndex,
         items: &[Item],
         old_key: Option<[u8; 16]>,
     ) {
@@ -244,9 +301,9 @@ impl IndexFiles {
             return;
         }
         let json = serde_json::to_vec(items).expect("items serialize");
-        let _ = write_cache(&dir, &Self::items_name(journal, vol.id, &vol.key), &json);
-        if let Some(old) = old_key.filter(|old| *old != vol.key) {
-            let _ = fs::remove_file(dir.join(Self::items_name(journal, vol.id, &old)));
+        let _ = write_cache(&dir, &Self::items_name(journal, vi.id, &vi.key), &json);
+        if let Some(old) = old_key.filter(|old| *old != vi.key) {
+            let _ = fs::remove_file(dir.join(Self::items_name(journal, vi.id, &old)));
         }
     }
 
@@ -260,7 +317,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn manifest_round_trips_and_rejects_damage() {
+    fn indexes_round_trip_and_reject_damage() {
         let mut vol = Volume::create([1; 16], JournalId([2; 16]), VolumeId([3; 8]), 10);
         vol.add(&Item {
             id: ItemId([4; 8]),
@@ -274,11 +331,13 @@ mod tests {
         })
         .unwrap();
         vol.set_mark(ItemId([9; 8]), true, 77).unwrap();
-        let (vi, items) = VolumeIndex::build(&mut vol, [5; 16]);
+        let items = vol.items();
+        let vi = VolumeIndex::build(&mut vol, [5; 16], &items);
         assert_eq!(vi.heads.len(), 1);
-        assert_eq!(items.len(), 1);
         assert_eq!(vi.marks, vec![(ItemId([9; 8]), 77)]);
-        assert!(vi.bloom.may_contain("lisbon"));
+        let search = VolumeSearch::build([5; 16], &items);
+        assert!(search.bloom.may_contain("lisbon"));
+
         let mut index = JournalIndex::default();
         index.volumes.insert(vi.id, vi);
         let bytes = index.encode();
@@ -286,5 +345,10 @@ mod tests {
         for cut in [0, 7, 9, 30, bytes.len() - 1] {
             assert_eq!(JournalIndex::decode(&bytes[..cut]), None);
         }
+        let mut s = SearchIndex::default();
+        s.volumes.insert(VolumeId([3; 8]), search);
+        let bytes = s.encode();
+        assert_eq!(SearchIndex::decode(&bytes), Some(s));
+        assert_eq!(SearchIndex::decode(&bytes[..bytes.len() - 1]), None);
     }
 }

@@ -49,6 +49,10 @@ pub enum StoreError {
         "item {0} was written by your partner; only its author can change it (you can still star it)"
     )]
     NotAuthor(String),
+    #[error(
+        "volume {0} cannot be read, so it cannot be changed; the warnings above name the damaged file"
+    )]
+    Unreadable(String),
     #[error(transparent)]
     Item(#[from] duet_core::ItemError),
     #[error("journal document: {0}")]

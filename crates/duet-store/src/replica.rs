@@ -19,6 +19,8 @@ struct Open {
     /// Heads when loaded: what is already on disk.
     saved: Vec<ChangeHash>,
     existed: bool,
+    /// Heads of the snapshots loaded: chunks hold everything after them.
+    base: Vec<ChangeHash>,
     /// A file was added during the session (a volume received whole).
     written: bool,
 }
@@ -91,10 +93,15 @@ impl<'a> StoreReplica<'a> {
             let mut loaded = LoadedVolume {
                 volume,
                 files: o.files,
+                base: o.base,
             };
             if changed {
                 let file = if o.existed {
-                    files.write(vol, FileKind::Chunk, &loaded.volume.save_after(&o.saved))?
+                    {
+                        // Like every chunk: everything since the snapshot.
+                        let base = loaded.base.clone();
+                        files.write(vol, FileKind::Chunk, &loaded.volume.save_after(&base))?
+                    }
                 } else {
                     files.write(vol, FileKind::Snapshot, &loaded.volume.save())?
                 };
@@ -107,12 +114,12 @@ impl<'a> StoreReplica<'a> {
             let old = self.index(journal).volumes.get(&vol).cloned();
             let before: BTreeMap<ItemId, Item> = old
                 .as_ref()
-                .and_then(|vi| self.store.index_files().read_items(journal, vi))
+                .and_then(|vi| self.store.index_files().read_items(journal, vi.id, &vi.key))
                 .map(|items| items.into_iter().map(|i| (i.id, i)).collect())
                 .unwrap_or_default();
             let (vi, items) = self
                 .store
-                .reindex_items(journal, &mut loaded, old.map(|v| v.key));
+                .reindex(journal, &mut loaded, old.map(|v| v.key), None);
             let arrivals = report.entry(journal).or_default();
             for item in &items {
                 match before.get(&item.id) {
@@ -156,6 +163,7 @@ impl StoreReplica<'_> {
                     files: loaded.files,
                     saved,
                     existed: true,
+                    base: loaded.base,
                     written: false,
                 })
             }
@@ -203,6 +211,7 @@ impl Replica for StoreReplica<'_> {
                     files: Vec::new(),
                     saved: Vec::new(),
                     existed: false,
+                    base: Vec::new(),
                     written: false,
                 });
             }
@@ -222,14 +231,12 @@ impl Replica for StoreReplica<'_> {
                 .volumes
                 .remove(&volume)
                 .unwrap_or_default();
-            if let [only] = listed.as_slice() {
-                if only.kind == FileKind::Snapshot {
-                    if let Ok(bytes) = std::fs::read(files.dir.join(&only.name)) {
-                        if crate::volumes::content_hash(&bytes) == only.hash {
-                            return Some(bytes);
-                        }
-                    }
-                }
+            if let [only] = listed.as_slice()
+                && only.kind == FileKind::Snapshot
+                && let Ok(bytes) = std::fs::read(files.dir.join(&only.name))
+                && crate::volumes::content_hash(&bytes) == only.hash
+            {
+                return Some(bytes);
             }
         }
         self.doc(journal, volume, false).map(|doc| doc.save())
@@ -257,6 +264,7 @@ impl Replica for StoreReplica<'_> {
         let open = Open {
             doc: vol.into_doc(),
             files: vec![file],
+            base: saved.clone(),
             saved,
             existed: true,
             written: true,

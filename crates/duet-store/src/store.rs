@@ -9,7 +9,7 @@ use duet_core::volume::{ItemUpdate, resolve_marks};
 use duet_core::{Author, Filter, Item, ItemId, JournalId, Kind, Volume, VolumeId};
 
 use crate::fsutil::{random_bytes, sweep_temp_files};
-use crate::index::{IndexFiles, JournalIndex, VolumeIndex};
+use crate::index::{IndexFiles, JournalIndex, SearchIndex, VolumeIndex, VolumeSearch};
 use crate::volumes::{COMPACT_AFTER, FileKind, JournalFiles, Listing, LoadedVolume};
 use crate::{Config, Home, Partner, StoreError, Warning};
 
@@ -109,7 +109,10 @@ impl Store {
 
     /// Problems met so far that did not stop the command.
     pub fn take_warnings(&self) -> Vec<Warning> {
-        std::mem::take(&mut *self.warnings.lock().expect("warnings lock"))
+        let mut all = std::mem::take(&mut *self.warnings.lock().expect("warnings lock"));
+        let mut seen = std::collections::HashSet::new();
+        all.retain(|w| seen.insert(w.0.clone()));
+        all
     }
 
     fn warn(&self, more: Vec<Warning>) {
@@ -156,20 +159,23 @@ impl Store {
             .volumes
             .retain(|vol, _| listing.volumes.contains_key(vol));
         let mut changed = index.volumes.len() != before;
-        let stale: Vec<VolumeId> = index.stale(&listing).collect();
-        for vol in stale {
-            let mut warnings = Vec::new();
-            let loaded = files.load(vol, &listing.volumes[&vol], self.actor, &mut warnings)?;
-            self.warn(warnings);
+        for (vol, listed) in &listing.volumes {
+            let key = Listing::volume_key(listed);
+            if index.volumes.get(vol).is_some_and(|vi| vi.key == key) {
+                continue;
+            }
             changed = true;
+            let mut warnings = Vec::new();
+            let loaded = files.load(*vol, listed, self.actor, &mut warnings)?;
+            self.warn(warnings);
             match loaded {
                 Some(mut loaded) => {
-                    let old = index.volumes.get(&vol).map(|v| v.key);
-                    let vi = self.reindex(journal, &mut loaded, old);
-                    index.volumes.insert(vol, vi);
+                    let old = index.volumes.get(vol).map(|v| v.key);
+                    let (vi, _) = self.reindex(journal, &mut loaded, old, None);
+                    index.volumes.insert(*vol, vi);
                 }
                 None => {
-                    index.volumes.remove(&vol);
+                    index.volumes.remove(vol);
                 }
             }
         }
@@ -179,24 +185,55 @@ impl Store {
         Ok(index)
     }
 
-    fn reindex(
+    /// The search index of a journal (ids and Bloom filters), brought up to
+    /// date with `index`. Kept apart from the manifest so writes never pay for it.
+    pub fn fresh_search(
         &self,
         journal: JournalId,
-        loaded: &mut LoadedVolume,
-        old_key: Option<[u8; 16]>,
-    ) -> VolumeIndex {
-        self.reindex_items(journal, loaded, old_key).0
+        index: &JournalIndex,
+    ) -> Result<SearchIndex, StoreError> {
+        let mut search = self.index.read_search(journal);
+        let before = search.volumes.len();
+        search
+            .volumes
+            .retain(|vol, _| index.volumes.contains_key(vol));
+        let mut changed = search.volumes.len() != before;
+        for (vol, vi) in &index.volumes {
+            if search.volumes.get(vol).is_some_and(|s| s.key == vi.key) {
+                continue;
+            }
+            let items = self.volume_items(journal, vi)?;
+            search
+                .volumes
+                .insert(*vol, VolumeSearch::build(vi.key, &items));
+            changed = true;
+        }
+        if changed {
+            self.index.write_search(journal, &search);
+        }
+        Ok(search)
     }
 
-    /// Index a loaded volume, cache its items, and return both.
-    pub(crate) fn reindex_items(
+    /// Index a loaded volume and cache its items. With `known`, the cached
+    /// items of the files before the change, only the `touched` items are
+    /// read back from the document.
+    pub(crate) fn reindex(
         &self,
         journal: JournalId,
         loaded: &mut LoadedVolume,
         old_key: Option<[u8; 16]>,
+        known: Option<(Vec<Item>, &[ItemId])>,
     ) -> (VolumeIndex, Vec<Item>) {
         let key = Listing::volume_key(&loaded.files);
-        let (vi, items) = VolumeIndex::build(&mut loaded.volume, key);
+        let items = match known {
+            Some((mut items, touched)) => {
+                items.retain(|i| !touched.contains(&i.id));
+                items.extend(touched.iter().filter_map(|id| loaded.volume.item(*id)));
+                items
+            }
+            None => loaded.volume.items(),
+        };
+        let vi = VolumeIndex::build(&mut loaded.volume, key, &items);
         self.index.write_items(journal, &vi, &items, old_key);
         (vi, items)
     }
@@ -210,12 +247,14 @@ impl Store {
     }
 
     /// Load a volume (or start a new one), apply `change`, store the result
-    /// durably and update the index. The single path by which items change.
+    /// durably and update the index. The single path by which items change;
+    /// `touched` names the items `change` adds or alters.
     fn modify<T>(
         &self,
         journal: JournalId,
         vol: Option<VolumeId>,
         now: i64,
+        touched: &[ItemId],
         change: impl FnOnce(&mut Volume) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let files = self.files(journal);
@@ -235,28 +274,22 @@ impl Store {
             (None, None) => LoadedVolume {
                 volume: Volume::create(self.actor, journal, VolumeId(random_bytes()), now),
                 files: Vec::new(),
+                base: Vec::new(),
             },
-            (None, Some(vol)) => {
-                return Err(StoreError::Corrupt {
-                    file: files.dir.clone(),
-                    why: format!("volume {vol} cannot be read, so it cannot be changed"),
-                });
-            }
+            (None, Some(vol)) => return Err(StoreError::Unreadable(vol.to_string())),
         };
         let is_new = loaded.files.is_empty();
-        let heads = if is_new {
-            Vec::new()
-        } else {
-            loaded.volume.heads()
-        };
+        let key_before = Listing::volume_key(&loaded.files);
         let result = change(&mut loaded.volume)?;
         let vol = loaded.volume.id();
+        // A chunk holds every change since the snapshot, not just this one:
+        // if one chunk is ever damaged, the chunks written after it still
+        // carry what it held.
         let file = if is_new {
-            let bytes = loaded.volume.save();
-            files.write(vol, FileKind::Snapshot, &bytes)?
+            files.write(vol, FileKind::Snapshot, &loaded.volume.save())?
         } else {
-            let bytes = loaded.volume.save_after(&heads);
-            files.write(vol, FileKind::Chunk, &bytes)?
+            let base = loaded.base.clone();
+            files.write(vol, FileKind::Chunk, &loaded.volume.save_after(&base))?
         };
         loaded.files.push(file);
         loaded.files.sort();
@@ -266,7 +299,11 @@ impl Store {
         }
         let mut index = self.index.read_manifest(journal);
         let old = index.volumes.get(&vol).map(|v| v.key);
-        let vi = self.reindex(journal, &mut loaded, old);
+        let known = old
+            .filter(|k| *k == key_before && !is_new)
+            .and_then(|k| self.index.read_items(journal, vol, &k))
+            .map(|items| (items, touched));
+        let (vi, _) = self.reindex(journal, &mut loaded, old, known);
         index.volumes.insert(vol, vi);
         self.index.write_manifest(journal, &index);
         Ok(result)
@@ -290,10 +327,32 @@ impl Store {
             starred: req.starred,
             deleted: false,
         };
+        self.add_to_open_volume(journal, now, &[item.id], |vol| Ok(vol.add(&item)?))?;
+        Ok(item)
+    }
+
+    /// Apply a change to the volume new items go into. If that volume cannot
+    /// be read (a damaged file), the change starts a new volume instead.
+    fn add_to_open_volume(
+        &self,
+        journal: JournalId,
+        now: i64,
+        touched: &[ItemId],
+        change: impl Fn(&mut Volume) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let index = self.fresh_index(journal)?;
         let open = open_volume(index.volumes.values().map(VolumeIndex::summary));
-        self.modify(journal, open, now, |vol| Ok(vol.add(&item)?))?;
-        Ok(item)
+        match (self.modify(journal, open, now, touched, &change), open) {
+            (Err(StoreError::Unreadable(_)), Some(vol)) => {
+                // Stop listing the damaged volume from the cache: from now on
+                // every command tries it afresh and names the damaged file.
+                let mut index = self.index.read_manifest(journal);
+                index.volumes.remove(&vol);
+                self.index.write_manifest(journal, &index);
+                self.modify(journal, None, now, touched, &change)
+            }
+            (other, _) => other,
+        }
     }
 
     /// Find the one item whose id starts with `prefix`.
@@ -305,8 +364,9 @@ impl Store {
         let mut found: Vec<Located> = Vec::new();
         for journal in self.journals() {
             let index = self.fresh_index(journal.id)?;
-            for (vol, vi) in &index.volumes {
-                for id in &vi.ids {
+            let search = self.fresh_search(journal.id, &index)?;
+            for (vol, vs) in &search.volumes {
+                for id in &vs.ids {
                     if id.to_string().starts_with(&prefix) {
                         found.push(Located {
                             id: *id,
@@ -354,7 +414,7 @@ impl Store {
         if let Some(body) = &update.body {
             update.body = Some(duet_core::item::validate_body(body)?);
         }
-        self.modify(at.journal.id, Some(at.volume), now, |vol| {
+        self.modify(at.journal.id, Some(at.volume), now, &[at.id], |vol| {
             Ok(vol.update(at.id, &update, now)?)
         })
     }
@@ -368,14 +428,13 @@ impl Store {
             };
             return self.update(at, &update, now);
         }
-        let journal = self.config.journal;
-        let index = self.fresh_index(journal)?;
-        let open = open_volume(index.volumes.values().map(VolumeIndex::summary));
-        self.modify(journal, open, now, |vol| Ok(vol.set_mark(at.id, on, now)?))
+        self.add_to_open_volume(self.config.journal, now, &[], |vol| {
+            Ok(vol.set_mark(at.id, on, now)?)
+        })
     }
 
     fn volume_items(&self, journal: JournalId, vi: &VolumeIndex) -> Result<Vec<Item>, StoreError> {
-        if let Some(items) = self.index.read_items(journal, vi) {
+        if let Some(items) = self.index.read_items(journal, vi.id, &vi.key) {
             return Ok(items);
         }
         // The items cache is gone or damaged: rebuild it from the volume.
@@ -385,10 +444,7 @@ impl Store {
         let loaded = files.load(vi.id, &listed, self.actor, &mut warnings)?;
         self.warn(warnings);
         Ok(match loaded {
-            Some(mut loaded) => {
-                self.reindex(journal, &mut loaded, None);
-                loaded.volume.items()
-            }
+            Some(mut loaded) => self.reindex(journal, &mut loaded, None, None).1,
             None => Vec::new(),
         })
     }
@@ -439,12 +495,19 @@ impl Store {
                 continue;
             }
             let index = self.fresh_index(journal.id)?;
+            let search = match &filter.contains {
+                Some(_) => Some(self.fresh_search(journal.id, &index)?),
+                None => None,
+            };
             for vi in index.volumes.into_values() {
                 let span = filter.may_match_span(vi.min_created, vi.max_created);
-                let text = filter
-                    .contains
-                    .as_ref()
-                    .is_none_or(|n| vi.bloom.may_contain(n));
+                let text = match (&filter.contains, &search) {
+                    (Some(needle), Some(search)) => search
+                        .volumes
+                        .get(&vi.id)
+                        .is_none_or(|s| s.bloom.may_contain(needle)),
+                    _ => true,
+                };
                 if vi.len > 0 && span && text {
                     candidates.push((journal, vi));
                 }
@@ -459,17 +522,17 @@ impl Store {
                     out.push(listed);
                 }
             }
-            if let Some(limit) = limit {
-                if out.len() >= limit {
-                    out.sort_by(|a, b| newest_first(&a.item, &b.item));
-                    out.truncate(limit);
-                    let oldest_kept = out.last().map_or(i64::MIN, |l| l.item.created_at);
-                    let next_max = candidates
-                        .get(n + 1)
-                        .map_or(i64::MIN, |(_, v)| v.max_created);
-                    if next_max < oldest_kept {
-                        break;
-                    }
+            if let Some(limit) = limit
+                && out.len() >= limit
+            {
+                out.sort_by(|a, b| newest_first(&a.item, &b.item));
+                out.truncate(limit);
+                let oldest_kept = out.last().map_or(i64::MIN, |l| l.item.created_at);
+                let next_max = candidates
+                    .get(n + 1)
+                    .map_or(i64::MIN, |(_, v)| v.max_created);
+                if next_max < oldest_kept {
+                    break;
                 }
             }
         }

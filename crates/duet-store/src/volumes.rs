@@ -88,6 +88,8 @@ fn parse_name(name: &str) -> Option<(VolumeId, VolumeFile)> {
 pub struct LoadedVolume {
     pub volume: Volume,
     pub files: Vec<VolumeFile>,
+    /// Heads of the snapshots alone: a new chunk holds everything after them.
+    pub base: Vec<automerge::ChangeHash>,
 }
 
 impl JournalFiles {
@@ -135,11 +137,30 @@ impl JournalFiles {
             match self.try_load(vol, &files, actor, warnings) {
                 Ok(loaded) => return Ok(loaded),
                 Err(Vanished) => {
+                    self.wait_for_compaction(vol);
                     files = self.list()?.volumes.remove(&vol).unwrap_or_default();
                 }
             }
         }
         Err(StoreError::Busy(self.dir.clone()))
+    }
+
+    fn lock_path(&self, vol: VolumeId) -> PathBuf {
+        self.dir.join(format!(".lock.{vol}"))
+    }
+
+    /// A compaction deletes its files one by one: wait (at most a few
+    /// seconds) until it has finished before listing again.
+    fn wait_for_compaction(&self, vol: VolumeId) {
+        let Ok(lock) = fs::File::open(self.lock_path(vol)) else {
+            return;
+        };
+        for _ in 0..2500 {
+            if lock.try_lock().is_ok() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
     }
 
     fn try_load(
@@ -172,36 +193,45 @@ impl JournalFiles {
         if good.is_empty() {
             return Ok(None);
         }
-        // Fast path: everything in one buffer, snapshots first.
-        let total: usize = good.iter().map(|(_, b)| b.len()).sum();
-        let mut all = Vec::with_capacity(total);
-        for (_, bytes) in &good {
-            all.extend_from_slice(bytes);
-        }
+        // Snapshots first, then the chunks, each group in one buffer; file
+        // by file only if a group fails, to name the culprit.
+        let (snaps, chunks): (Vec<_>, Vec<_>) = good
+            .into_iter()
+            .partition(|(f, _)| f.kind == FileKind::Snapshot);
         let mut doc = automerge::AutoCommit::new();
-        let loaded_files: Vec<VolumeFile>;
-        if doc.load_incremental(&all).is_ok() {
-            loaded_files = good.into_iter().map(|(f, _)| f).collect();
-        } else {
-            // Find the culprit file by file.
-            doc = automerge::AutoCommit::new();
-            let mut ok = Vec::new();
-            for (f, bytes) in good {
-                match doc.load_incremental(&bytes) {
-                    Ok(_) => ok.push(f),
-                    Err(e) => warnings.push(Warning::unreadable(
-                        &self.dir.join(&f.name),
-                        &format!("automerge could not read it: {e}"),
-                    )),
+        let mut loaded_files = Vec::new();
+        let mut base = Vec::new();
+        for (group, is_snap) in [(snaps, true), (chunks, false)] {
+            if group.is_empty() {
+                continue;
+            }
+            let mut all = Vec::with_capacity(group.iter().map(|(_, b)| b.len()).sum());
+            for (_, bytes) in &group {
+                all.extend_from_slice(bytes);
+            }
+            if doc.load_incremental(&all).is_ok() {
+                loaded_files.extend(group.into_iter().map(|(f, _)| f));
+            } else {
+                for (f, bytes) in group {
+                    match doc.load_incremental(&bytes) {
+                        Ok(_) => loaded_files.push(f),
+                        Err(e) => warnings.push(Warning::unreadable(
+                            &self.dir.join(&f.name),
+                            &format!("automerge could not read it: {e}"),
+                        )),
+                    }
                 }
             }
-            loaded_files = ok;
+            if is_snap {
+                base = doc.get_heads();
+            }
         }
         match Volume::from_doc(actor, doc) {
             Ok(volume) if volume.id() == vol && volume.journal() == self.journal => {
                 Ok(Some(LoadedVolume {
                     volume,
                     files: loaded_files,
+                    base,
                 }))
             }
             Ok(_) => {
@@ -245,7 +275,7 @@ impl JournalFiles {
     /// process is compacting it. Returns the files now holding the volume.
     pub fn compact(&self, loaded: &mut LoadedVolume) -> Result<Vec<VolumeFile>, StoreError> {
         let vol = loaded.volume.id();
-        let lock_path = self.dir.join(format!(".lock.{vol}"));
+        let lock_path = self.lock_path(vol);
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -271,6 +301,7 @@ impl JournalFiles {
         fsutil::sync_dir(&self.dir).map_err(|e| io_err(&self.dir, e))?;
         drop(lock);
         loaded.files = vec![snap];
+        loaded.base = loaded.volume.heads();
         Ok(loaded.files.clone())
     }
 }

@@ -124,14 +124,15 @@ fn show_ticket(out: &mut Out, ticket: &Ticket) {
     let text = ticket.encode();
     // The ticket alone on the first line of stdout, for scripts.
     let _ = out.line(&text);
-    if std::io::stderr().is_terminal() && !out.quiet {
-        if let Ok(qr) = qrcode::QrCode::new(text.as_bytes()) {
-            let art = qr
-                .render::<qrcode::render::unicode::Dense1x2>()
-                .quiet_zone(true)
-                .build();
-            eprintln!("{art}");
-        }
+    if std::io::stderr().is_terminal()
+        && !out.quiet
+        && let Ok(qr) = qrcode::QrCode::new(text.as_bytes())
+    {
+        let art = qr
+            .render::<qrcode::render::unicode::Dense1x2>()
+            .quiet_zone(true)
+            .build();
+        eprintln!("{art}");
     }
     out.note("Give this ticket to your partner; on their device they run:\n  duet pair join <ticket>\nIt works once. Waiting for them to join...");
 }
