@@ -210,10 +210,7 @@ pub async fn session(
         )
         .await?;
         conn.close(duet_net::close_code::DONE.into(), b"synced");
-        let state = sync.finish(&mut replica);
-        let arrivals = replica.persist(&[theirs])?;
-        store.save_peer_state(&partner.endpoint_id, &state)?;
-        (t, arrivals)
+        (t, replica.settle(sync, &partner.endpoint_id, &[theirs])?)
     } else {
         let (mut send, mut recv) = conn
             .accept_bi()
@@ -229,9 +226,7 @@ pub async fn session(
         )
         .await?;
         // Store what arrived before telling the dialer we are done.
-        let state = sync.finish(&mut replica);
-        let arrivals = replica.persist(&[theirs])?;
-        store.save_peer_state(&partner.endpoint_id, &state)?;
+        let arrivals = replica.settle(sync, &partner.endpoint_id, &[theirs])?;
         end_as_listener(&mut send, &mut t).await?;
         // Let the dialer read our last answer, then let it close.
         let _ = tokio::time::timeout(Duration::from_secs(3), conn.closed()).await;

@@ -9,7 +9,8 @@
 /// (a few thousand distinct trigrams) a four-trigram word is a false positive
 /// far less than once in a thousand volumes.
 pub const BLOOM_BYTES: usize = 8192;
-const BITS: u64 = (BLOOM_BYTES * 8) as u64;
+/// Number of bits in a filter.
+pub const BITS: u64 = (BLOOM_BYTES * 8) as u64;
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct TrigramBloom {
@@ -87,13 +88,26 @@ impl TrigramBloom {
     /// Whether a text containing `needle` may have been inserted. Needles
     /// shorter than three bytes cannot be ruled out.
     pub fn may_contain(&self, needle: &str) -> bool {
-        let folded = fold(needle);
-        trigrams(folded.as_bytes()).all(|gram| {
-            positions(gram)
-                .iter()
-                .all(|&p| self.bits[(p / 8) as usize] & (1 << (p % 8)) != 0)
-        })
+        needle_bits(needle).iter().all(|&p| self.bit(p))
     }
+
+    pub fn bit(&self, p: u64) -> bool {
+        self.bits[(p / 8) as usize] & (1 << (p % 8)) != 0
+    }
+
+    pub fn set_bit(&mut self, p: u64) {
+        self.bits[(p / 8) as usize] |= 1 << (p % 8);
+    }
+}
+
+/// The bits a filter must have set to possibly hold `needle`: lets a store
+/// that keeps many filters bit-sliced read only these rows.
+pub fn needle_bits(needle: &str) -> Vec<u64> {
+    let folded = fold(needle);
+    let mut bits: Vec<u64> = trigrams(folded.as_bytes()).flat_map(positions).collect();
+    bits.sort_unstable();
+    bits.dedup();
+    bits
 }
 
 #[cfg(test)]

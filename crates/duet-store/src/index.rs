@@ -18,13 +18,13 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use duet_core::bloom::{BLOOM_BYTES, TrigramBloom};
+use duet_core::bloom::{BITS, TrigramBloom};
 use duet_core::{Item, ItemId, JournalId, Volume, VolumeId};
 
 use crate::fsutil::{create_private_dir, write_cache};
 
 const META_MAGIC: &[u8; 8] = b"DUETIX\x00\x03";
-const SEARCH_MAGIC: &[u8; 8] = b"DUETSX\x00\x01";
+const SEARCH_MAGIC: &[u8; 8] = b"DUETSX\x00\x02";
 
 /// What every command may need to know about a volume without loading it.
 #[derive(Clone, Debug, PartialEq)]
@@ -155,41 +155,116 @@ impl JournalIndex {
     }
 }
 
+/// The search file is bit-sliced: row `r` holds bit `r` of every volume's
+/// Bloom filter, one bit per volume. A query reads only the rows of its own
+/// trigrams, a few dozen bytes each, however many volumes there are.
+///
+/// `magic, u32 n, n × (volume id, key, u32 id count), all ids, BITS rows of
+/// ceil(n / 8) bytes`.
 impl SearchIndex {
     pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer(Vec::with_capacity(
-            16 + self.volumes.len() * (BLOOM_BYTES + 2100),
-        ));
+        let n = self.volumes.len();
+        let row_bytes = n.div_ceil(8);
+        let mut w = Writer(Vec::new());
         w.0.extend_from_slice(SEARCH_MAGIC);
-        w.u32(self.volumes.len());
+        w.u32(n);
         for (vol, s) in &self.volumes {
             w.0.extend_from_slice(vol.as_bytes());
             w.0.extend_from_slice(&s.key);
             w.u32(s.ids.len());
+        }
+        for s in self.volumes.values() {
             for id in &s.ids {
                 w.0.extend_from_slice(id.as_bytes());
             }
-            w.0.extend_from_slice(s.bloom.as_bytes());
+        }
+        let rows_at = w.0.len();
+        w.0.resize(rows_at + BITS as usize * row_bytes, 0);
+        for (c, s) in self.volumes.values().enumerate() {
+            for (byte_at, &byte) in s.bloom.as_bytes().iter().enumerate() {
+                for bit in 0..8 {
+                    if byte & (1 << bit) != 0 {
+                        let row = byte_at * 8 + bit;
+                        w.0[rows_at + row * row_bytes + c / 8] |= 1 << (c % 8);
+                    }
+                }
+            }
         }
         w.0
     }
 
     pub fn decode(bytes: &[u8]) -> Option<SearchIndex> {
         let mut r = Reader(bytes);
+        let header = SearchHeader::parse(&mut r)?;
+        let mut volumes = BTreeMap::new();
+        let mut columns = Vec::with_capacity(header.columns.len());
+        for (vol, key, n_ids) in &header.columns {
+            let ids = (0..*n_ids)
+                .map(|_| r.array().map(ItemId))
+                .collect::<Option<Vec<_>>>()?;
+            columns.push((
+                *vol,
+                VolumeSearch {
+                    key: *key,
+                    ids,
+                    bloom: TrigramBloom::default(),
+                },
+            ));
+        }
+        let row_bytes = header.row_bytes();
+        let rows = r.take(BITS as usize * row_bytes)?;
+        if !r.0.is_empty() {
+            return None;
+        }
+        for (row_at, row) in rows
+            .chunks(row_bytes.max(1))
+            .enumerate()
+            .take(BITS as usize)
+        {
+            for (byte_at, &byte) in row.iter().enumerate() {
+                for bit in 0..8 {
+                    if byte & (1 << bit) != 0 {
+                        columns
+                            .get_mut(byte_at * 8 + bit)?
+                            .1
+                            .bloom
+                            .set_bit(row_at as u64);
+                    }
+                }
+            }
+        }
+        volumes.extend(columns);
+        Some(SearchIndex { volumes })
+    }
+}
+
+/// The columns of a search file, without its rows.
+pub struct SearchHeader {
+    pub columns: Vec<(VolumeId, [u8; 16], u32)>,
+    rows_at: u64,
+}
+
+impl SearchHeader {
+    fn parse(r: &mut Reader<'_>) -> Option<SearchHeader> {
         if r.take(8)? != SEARCH_MAGIC {
             return None;
         }
-        let mut volumes = BTreeMap::new();
-        for _ in 0..r.u32()? {
-            let vol = VolumeId(r.array()?);
-            let key = r.array()?;
-            let ids = (0..r.u32()?)
-                .map(|_| r.array().map(ItemId))
-                .collect::<Option<_>>()?;
-            let bloom = TrigramBloom::from_bytes(r.take(BLOOM_BYTES)?)?;
-            volumes.insert(vol, VolumeSearch { key, ids, bloom });
+        let n = r.u32()? as usize;
+        if n.saturating_mul(28) > r.0.len() {
+            return None;
         }
-        r.0.is_empty().then_some(SearchIndex { volumes })
+        let columns: Vec<_> = (0..n)
+            .map(|_| Some((VolumeId(r.array()?), r.array()?, r.u32()?)))
+            .collect::<Option<_>>()?;
+        let ids: u64 = columns.iter().map(|c| u64::from(c.2)).sum();
+        Some(SearchHeader {
+            rows_at: 12 + 28 * n as u64 + ids * 8,
+            columns,
+        })
+    }
+
+    fn row_bytes(&self) -> usize {
+        self.columns.len().div_ceil(8)
     }
 }
 
@@ -266,6 +341,48 @@ impl IndexFiles {
             .ok()
             .and_then(|bytes| SearchIndex::decode(&bytes))
             .unwrap_or_default()
+    }
+
+    /// Which volumes of the search file may hold a text whose filter bits
+    /// are `bits`: reads the header and one row per bit. `None` if the file
+    /// is missing or damaged.
+    pub fn search_rows(
+        &self,
+        journal: JournalId,
+        bits: &[u64],
+    ) -> Option<(SearchHeader, Vec<bool>)> {
+        use std::io::Read;
+        use std::os::unix::fs::FileExt;
+        let mut file = fs::File::open(self.dir.join(format!("{journal}.search"))).ok()?;
+        let len = file.metadata().ok()?.len();
+        let mut head = [0u8; 12];
+        file.read_exact(&mut head).ok()?;
+        let n = u32::from_le_bytes(head[8..12].try_into().ok()?) as u64;
+        if 12 + n * 28 > len {
+            return None;
+        }
+        let mut columns = vec![0u8; (n * 28) as usize];
+        file.read_exact(&mut columns).ok()?;
+        let mut all = head.to_vec();
+        all.extend_from_slice(&columns);
+        let header = SearchHeader::parse(&mut Reader(&all))?;
+        let row_bytes = header.row_bytes();
+        if header.rows_at + BITS * row_bytes as u64 != len {
+            return None;
+        }
+        let mut acc = vec![0xffu8; row_bytes];
+        let mut row = vec![0u8; row_bytes];
+        for &bit in bits {
+            file.read_exact_at(&mut row, header.rows_at + bit * row_bytes as u64)
+                .ok()?;
+            for (a, r) in acc.iter_mut().zip(&row) {
+                *a &= r;
+            }
+        }
+        let hits = (0..header.columns.len())
+            .map(|c| acc[c / 8] & (1 << (c % 8)) != 0)
+            .collect();
+        Some((header, hits))
     }
 
     pub fn write_search(&self, journal: JournalId, search: &SearchIndex) {
@@ -350,5 +467,48 @@ mod tests {
         let bytes = s.encode();
         assert_eq!(SearchIndex::decode(&bytes), Some(s));
         assert_eq!(SearchIndex::decode(&bytes[..bytes.len() - 1]), None);
+    }
+
+    #[test]
+    fn bit_sliced_rows_answer_like_the_filters() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = IndexFiles::new(dir.path().to_path_buf());
+        let journal = JournalId([1; 16]);
+        let mut search = SearchIndex::default();
+        let texts = [
+            "a walk to the lighthouse",
+            "zanzibar at dawn",
+            "soup again",
+            "more zanzibar stories",
+        ];
+        for (n, text) in texts.iter().enumerate() {
+            let item = Item {
+                id: ItemId([n as u8; 8]),
+                kind: duet_core::Kind::Entry,
+                created_at: 0,
+                edited_at: None,
+                body: (*text).into(),
+                tags: vec![],
+                starred: false,
+                deleted: false,
+            };
+            search.volumes.insert(
+                VolumeId([n as u8; 8]),
+                VolumeSearch::build([n as u8; 16], &[item]),
+            );
+        }
+        assert_eq!(SearchIndex::decode(&search.encode()), Some(search.clone()));
+        files.write_search(journal, &search);
+        let (header, hits) = files
+            .search_rows(journal, &duet_core::bloom::needle_bits("Zanzibar"))
+            .unwrap();
+        let found: Vec<VolumeId> = header
+            .columns
+            .iter()
+            .zip(hits)
+            .filter(|(_, h)| *h)
+            .map(|(c, _)| c.0)
+            .collect();
+        assert_eq!(found, vec![VolumeId([1; 8]), VolumeId([3; 8])]);
     }
 }

@@ -60,6 +60,21 @@ impl<'a> StoreReplica<'a> {
         })
     }
 
+    /// End a sync session: remember what was agreed with `peer`, write back
+    /// what changed in the `writable` journals, and report what arrived.
+    pub fn settle(
+        mut self,
+        session: duet_core::sync::SyncSession,
+        peer: &str,
+        writable: &[JournalId],
+    ) -> Result<BTreeMap<JournalId, Arrivals>, StoreError> {
+        let state = session.finish(&mut self);
+        let store = self.store;
+        let arrivals = self.persist(writable)?;
+        store.save_peer_state(peer, &state)?;
+        Ok(arrivals)
+    }
+
     /// Write back every volume the session changed, in journals this peer
     /// may change, and report what arrived.
     pub fn persist(

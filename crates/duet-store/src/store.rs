@@ -1,8 +1,9 @@
 //! The operations commands perform on a home: add, change, find and list items.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 
+use duet_core::bloom::needle_bits;
 use duet_core::filter::newest_first;
 use duet_core::journal::open_volume;
 use duet_core::volume::{ItemUpdate, resolve_marks};
@@ -59,6 +60,9 @@ pub struct Status {
     pub volumes: usize,
     pub store_bytes: u64,
 }
+
+/// Stale search entries tolerated before the search file is rewritten.
+const SEARCH_SAVE_AFTER: usize = 4;
 
 pub struct Store {
     home: Home,
@@ -185,6 +189,53 @@ impl Store {
         Ok(index)
     }
 
+    /// The volumes of `index` whose Bloom filter may hold `needle`. Reads
+    /// only the filter rows the needle needs; volumes changed since the
+    /// search file was written are checked from their items.
+    fn may_hold(
+        &self,
+        journal: JournalId,
+        index: &JournalIndex,
+        needle: &str,
+    ) -> Result<HashSet<VolumeId>, StoreError> {
+        let mut out = HashSet::new();
+        let mut fresh = HashSet::new();
+        if let Some((header, hits)) = self.index.search_rows(journal, &needle_bits(needle)) {
+            for ((vol, key, _), hit) in header.columns.iter().zip(hits) {
+                if index.volumes.get(vol).is_some_and(|vi| vi.key == *key) {
+                    fresh.insert(*vol);
+                    if hit {
+                        out.insert(*vol);
+                    }
+                }
+            }
+        }
+        let stale: Vec<&VolumeIndex> = index
+            .volumes
+            .values()
+            .filter(|vi| !fresh.contains(&vi.id))
+            .collect();
+        if stale.len() > SEARCH_SAVE_AFTER {
+            let search = self.fresh_search(journal, index)?;
+            return Ok(search
+                .volumes
+                .iter()
+                .filter(|(_, s)| s.bloom.may_contain(needle))
+                .map(|(v, _)| *v)
+                .collect());
+        }
+        for vi in stale {
+            let items = self.volume_items(journal, vi)?;
+            if VolumeSearch::build(vi.key, &items)
+                .bloom
+                .may_contain(needle)
+            {
+                out.insert(vi.id);
+            }
+        }
+        Ok(out)
+    }
+
     /// The search index of a journal (ids and Bloom filters), brought up to
     /// date with `index`. Kept apart from the manifest so writes never pay for it.
     pub fn fresh_search(
@@ -197,7 +248,8 @@ impl Store {
         search
             .volumes
             .retain(|vol, _| index.volumes.contains_key(vol));
-        let mut changed = search.volumes.len() != before;
+        let dropped = search.volumes.len() != before;
+        let mut rebuilt = 0;
         for (vol, vi) in &index.volumes {
             if search.volumes.get(vol).is_some_and(|s| s.key == vi.key) {
                 continue;
@@ -206,9 +258,12 @@ impl Store {
             search
                 .volumes
                 .insert(*vol, VolumeSearch::build(vi.key, &items));
-            changed = true;
+            rebuilt += 1;
         }
-        if changed {
+        // Rebuilding the open volume's entry after a write costs about a
+        // millisecond; rewriting the whole file costs more on a large
+        // journal. Save only once enough has gone stale.
+        if rebuilt > SEARCH_SAVE_AFTER || dropped {
             self.index.write_search(journal, &search);
         }
         Ok(search)
@@ -454,17 +509,7 @@ impl Store {
         if self.partner.is_none() {
             return Ok(HashMap::new());
         }
-        let index = self.fresh_index(self.config.journal)?;
-        let mut all: HashMap<ItemId, Vec<i64>> = HashMap::new();
-        for vi in index.volumes.values() {
-            for (id, at) in &vi.marks {
-                all.entry(*id).or_default().push(*at);
-            }
-        }
-        Ok(all
-            .into_iter()
-            .filter_map(|(id, ts)| Some((id, resolve_marks(ts)?)))
-            .collect())
+        Ok(marks_of(&self.fresh_index(self.config.journal)?))
     }
 
     fn listed(&self, item: Item, journal: JournalRef, marks: &HashMap<ItemId, bool>) -> ListedItem {
@@ -488,26 +533,26 @@ impl Store {
         filter: &Filter,
         limit: Option<usize>,
     ) -> Result<Vec<ListedItem>, StoreError> {
-        let marks = self.marks()?;
-        let mut candidates: Vec<(JournalRef, VolumeIndex)> = Vec::new();
+        let mut indexes = Vec::new();
         for journal in self.journals() {
+            indexes.push((journal, self.fresh_index(journal.id)?));
+        }
+        let marks = match (&self.partner, indexes.first()) {
+            (Some(_), Some((_, mine))) => marks_of(mine),
+            _ => HashMap::new(),
+        };
+        let mut candidates: Vec<(JournalRef, VolumeIndex)> = Vec::new();
+        for (journal, index) in indexes {
             if filter.author.is_some_and(|a| a != journal.author) {
                 continue;
             }
-            let index = self.fresh_index(journal.id)?;
-            let search = match &filter.contains {
-                Some(_) => Some(self.fresh_search(journal.id, &index)?),
+            let may_hold = match &filter.contains {
+                Some(needle) => Some(self.may_hold(journal.id, &index, needle)?),
                 None => None,
             };
             for vi in index.volumes.into_values() {
                 let span = filter.may_match_span(vi.min_created, vi.max_created);
-                let text = match (&filter.contains, &search) {
-                    (Some(needle), Some(search)) => search
-                        .volumes
-                        .get(&vi.id)
-                        .is_none_or(|s| s.bloom.may_contain(needle)),
-                    _ => true,
-                };
+                let text = may_hold.as_ref().is_none_or(|set| set.contains(&vi.id));
                 if vi.len > 0 && span && text {
                     candidates.push((journal, vi));
                 }
@@ -571,4 +616,17 @@ impl Store {
         }
         Ok(status)
     }
+}
+
+/// Marks recorded in my journal's volumes, resolved: the latest decision wins.
+fn marks_of(index: &JournalIndex) -> HashMap<ItemId, bool> {
+    let mut all: HashMap<ItemId, Vec<i64>> = HashMap::new();
+    for vi in index.volumes.values() {
+        for (id, at) in &vi.marks {
+            all.entry(*id).or_default().push(*at);
+        }
+    }
+    all.into_iter()
+        .filter_map(|(id, ts)| Some((id, resolve_marks(ts)?)))
+        .collect()
 }

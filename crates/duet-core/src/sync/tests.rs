@@ -242,6 +242,23 @@ fn two_partners_exchange_journals() {
     assert!(one < 2000, "one new entry cost {one} bytes");
 }
 
+/// A volume of A's journal that A never wrote.
+fn forged_volume(id: VolumeId) -> Volume {
+    let mut v = Volume::create([9; 16], JA, id, 0);
+    v.add(&Item {
+        id: ItemId([6; 8]),
+        kind: Kind::Entry,
+        created_at: 0,
+        edited_at: None,
+        body: "forged".into(),
+        tags: vec![],
+        starred: false,
+        deleted: false,
+    })
+    .unwrap();
+    v
+}
+
 #[test]
 fn a_partner_cannot_change_my_journal() {
     let (mut a, mut b) = (peer(1), peer(2));
@@ -249,21 +266,11 @@ fn a_partner_cannot_change_my_journal() {
     session(&mut a, 0, &mut b, 1, None);
     // B forges an item into its replica of A's journal and a whole new volume.
     b.mem.write(JA, 666, 9);
-    b.mem.docs.get_mut(&JA).unwrap().insert(VolumeId([9; 8]), {
-        let mut v = Volume::create([9; 16], JA, VolumeId([9; 8]), 0);
-        v.add(&Item {
-            id: ItemId([6; 8]),
-            kind: Kind::Entry,
-            created_at: 0,
-            edited_at: None,
-            body: "forged".into(),
-            tags: vec![],
-            starred: false,
-            deleted: false,
-        })
-        .unwrap();
-        v.into_doc()
-    });
+    b.mem
+        .docs
+        .get_mut(&JA)
+        .unwrap()
+        .insert(VolumeId([9; 8]), forged_volume(VolumeId([9; 8])).into_doc());
     session(&mut a, 0, &mut b, 1, None);
     session(&mut b, 1, &mut a, 0, None);
     let ids: Vec<ItemId> = a.mem.items(JA).iter().map(|i| i.id).collect();
@@ -357,19 +364,7 @@ fn state_round_trips() {
 fn a_forged_snapshot_of_my_journal_is_refused() {
     let (mut a, b) = (peer(1), peer(2));
     a.mem.write(JA, 1, 1);
-    let mut forged = Volume::create([9; 16], JA, VolumeId([7; 8]), 0);
-    forged
-        .add(&Item {
-            id: ItemId([6; 8]),
-            kind: Kind::Entry,
-            created_at: 0,
-            edited_at: None,
-            body: "forged".into(),
-            tags: vec![],
-            starred: false,
-            deleted: false,
-        })
-        .unwrap();
+    let mut forged = forged_volume(VolumeId([7; 8]));
     let mut session = SyncSession::new(shared(&a, &b), PeerState::default());
     let batch = Batch(vec![Msg::Snapshot {
         journal: JA,

@@ -131,9 +131,7 @@ async fn sync_once(
             )
             .await
             .unwrap();
-            let state = session.finish(&mut replica);
-            replica.persist(&[theirs]).unwrap();
-            store.save_peer_state(&peer, &state).unwrap();
+            replica.settle(session, &peer, &[theirs]).unwrap();
             end_as_listener(&mut send, &mut traffic).await.unwrap();
             let _ = tokio::time::timeout(PAIR_TIMEOUT, conn.closed()).await;
         })
@@ -152,9 +150,7 @@ async fn sync_once(
     )
     .await
     .unwrap();
-    let state = session.finish(&mut replica);
-    replica.persist(&[theirs]).unwrap();
-    dialer.1.store.save_peer_state(&peer, &state).unwrap();
+    replica.settle(session, &peer, &[theirs]).unwrap();
     conn.close(0u32.into(), b"synced");
     listen.await.unwrap();
     traffic
