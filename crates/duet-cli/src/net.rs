@@ -177,7 +177,6 @@ pub async fn session(
     store: Arc<Store>,
     conn: iroh::endpoint::Connection,
     dialer: bool,
-    now_ms: i64,
     mut progress: impl FnMut(u64) + Send,
 ) -> anyhow::Result<SessionReport> {
     let partner = require_partner(&store)?;
@@ -243,7 +242,7 @@ pub async fn session(
         }
     }
     updated.addrs.truncate(8);
-    updated.last_sync = Some(now_ms);
+    updated.last_sync = Some(jiff::Timestamp::now().as_millisecond());
     // Re-read right before writing: unpair may have happened meanwhile.
     if store
         .home()

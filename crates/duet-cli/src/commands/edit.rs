@@ -54,7 +54,7 @@ pub fn run_edit(ctx: &Context, out: &mut Out, args: EditArgs) -> anyhow::Result<
     let current = store.get(&at)?.item;
     let body = match &args.body {
         Some(text) => read_text(ctx, std::slice::from_ref(text), "")?,
-        None => read_text(ctx, &[], &current.body)?,
+        None => read_text(ctx, &[], &format!("{}\n", current.body))?,
     };
     let body = duet_core::item::validate_body(&body)?;
     let id = at.id.to_string();

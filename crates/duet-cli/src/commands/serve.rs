@@ -37,7 +37,7 @@ pub fn run(ctx: &Context, out: &mut Out, _args: ServeArgs) -> anyhow::Result<()>
     rt.block_on(async {
         let ep = net::bind(ctx, &store, vec![SYNC_ALPN.to_vec()], gate).await?;
         let (tx, mut rx) = mpsc::channel(16);
-        let acceptor = spawn_acceptor(ep.clone(), store.clone(), ctx.now_ms(), tx.clone(), partner.name.clone(), quiet);
+        let acceptor = spawn_acceptor(ep.clone(), store.clone(), tx.clone(), partner.name.clone(), quiet);
         out.note(&format!("Serving your journal to {}. Press Ctrl-C to stop.", partner.name));
         let mut pushed: Option<[u8; 32]> = None;
         let mut backoff = Duration::from_millis(250);
@@ -49,14 +49,17 @@ pub fn run(ctx: &Context, out: &mut Out, _args: ServeArgs) -> anyhow::Result<()>
         loop {
             tokio::select! {
                 _ = &mut ctrl_c => break,
-                Some(result) = rx.recv() => match result {
-                    Ok(report) => {
-                        if !report.new_items.is_empty() || report.changed_items > 0 {
-                            let _ = out.line(&report.describe(&partner.name));
+                Some(result) = rx.recv() => {
+                    match result {
+                        Ok(report) => {
+                            if !report.new_items.is_empty() || report.changed_items > 0 {
+                                let _ = out.line(&report.describe(&partner.name));
+                            }
                         }
+                        Err(e) => out.warn(&format!("a sync with {} failed: {e:#}", partner.name)),
                     }
-                    Err(e) => out.warn(&format!("a sync with {} failed: {e:#}", partner.name)),
-                },
+                    out.warnings(&store);
+                }
                 _ = tick.tick() => {
                     if let Some(task) = &pushing {
                         if !task.is_finished() {
@@ -74,9 +77,8 @@ pub fn run(ctx: &Context, out: &mut Out, _args: ServeArgs) -> anyhow::Result<()>
                     let key = journal_key(&store);
                     if key != pushed && tokio::time::Instant::now() >= next_try {
                         let (ep, store, name, tx) = (ep.clone(), store.clone(), partner.name.clone(), tx.clone());
-                        let now = jiff::Timestamp::now().as_millisecond();
                         pushing = Some(tokio::spawn(async move {
-                            match dial_once(&ep, store, now, name, quiet, Duration::from_secs(3)).await {
+                            match dial_once(&ep, store, name, quiet, Duration::from_secs(3)).await {
                                 Ok(report) => {
                                     let _ = tx.send(Ok(report)).await;
                                     (key, true)

@@ -41,7 +41,6 @@ pub fn progress_printer(name: String, quiet: bool) -> impl FnMut(u64) + Send {
 pub fn spawn_acceptor(
     ep: Endpoint,
     store: Arc<Store>,
-    now_ms: i64,
     results: mpsc::Sender<anyhow::Result<SessionReport>>,
     name: String,
     quiet: bool,
@@ -55,8 +54,7 @@ pub fn spawn_acceptor(
             }
             let (store, results, name) = (store.clone(), results.clone(), name.clone());
             tokio::spawn(async move {
-                let r =
-                    net::session(store, conn, false, now_ms, progress_printer(name, quiet)).await;
+                let r = net::session(store, conn, false, progress_printer(name, quiet)).await;
                 let _ = results.send(r).await;
             });
         }
@@ -67,7 +65,6 @@ pub fn spawn_acceptor(
 pub async fn dial_once(
     ep: &Endpoint,
     store: Arc<Store>,
-    now_ms: i64,
     name: String,
     quiet: bool,
     connect_timeout: Duration,
@@ -77,7 +74,7 @@ pub async fn dial_once(
     let conn = tokio::time::timeout(connect_timeout, ep.connect(addr, SYNC_ALPN))
         .await
         .map_err(|_| anyhow::anyhow!("no answer"))??;
-    net::session(store, conn, true, now_ms, progress_printer(name, quiet)).await
+    net::session(store, conn, true, progress_printer(name, quiet)).await
 }
 
 pub fn run(ctx: &Context, out: &mut Out, args: SyncArgs) -> anyhow::Result<()> {
@@ -85,13 +82,12 @@ pub fn run(ctx: &Context, out: &mut Out, args: SyncArgs) -> anyhow::Result<()> {
     let partner = net::require_partner(&store)?;
     let gate = Gate::with_allowed([net::partner_id(&partner)?]);
     let timeout = Duration::from_secs(args.timeout.max(1));
-    let now_ms = ctx.now_ms();
     let quiet = out.quiet;
     let rt = net::runtime()?;
     let result: anyhow::Result<SessionReport> = rt.block_on(async {
         let ep = net::bind(ctx, &store, vec![SYNC_ALPN.to_vec()], gate).await?;
         let (tx, mut rx) = mpsc::channel(4);
-        let acceptor = spawn_acceptor(ep.clone(), store.clone(), now_ms, tx.clone(), partner.name.clone(), quiet);
+        let acceptor = spawn_acceptor(ep.clone(), store.clone(), tx.clone(), partner.name.clone(), quiet);
         let dialer = {
             let (ep, store, name) = (ep.clone(), store.clone(), partner.name.clone());
             tokio::spawn(async move {
@@ -99,7 +95,7 @@ pub fn run(ctx: &Context, out: &mut Out, args: SyncArgs) -> anyhow::Result<()> {
                 let mut last_err = None;
                 while tokio::time::Instant::now() < deadline {
                     let left = deadline - tokio::time::Instant::now();
-                    match dial_once(&ep, store.clone(), now_ms, name.clone(), quiet, left.min(Duration::from_secs(5))).await {
+                    match dial_once(&ep, store.clone(), name.clone(), quiet, left.min(Duration::from_secs(5))).await {
                         Ok(report) => {
                             let _ = tx.send(Ok(report)).await;
                             return;
