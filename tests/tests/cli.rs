@@ -413,9 +413,8 @@ fn edit_with_body_and_with_the_editor() {
         .ok();
     assert_eq!(unchanged.stdout, "No changes.\n");
 
-    // The editor opens on the current text.
-    // (The draft has no final newline; real editors add one on save.)
-    let script = editor(&env, "append.sh", "printf '\\nthird line\\n' >> \"$1\"");
+    // The editor opens on the current text, ending in a newline as editors expect.
+    let script = editor(&env, "append.sh", "printf 'third line\\n' >> \"$1\"");
     env.duet(["edit", &id]).env("EDITOR", &script).ok();
     let shown = env.duet(["show", "--json", &id]).ok().json();
     assert_eq!(shown["body"], "second draft @better\nthird line");
