@@ -88,6 +88,20 @@ pub fn run() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    if cli.global.verbose > 0 {
+        // -v: what duet and iroh do; -vv: everything they say.
+        let level = if cli.global.verbose == 1 {
+            "duet=info,duet_net=info,duet_store=info,iroh=info"
+        } else {
+            "debug"
+        };
+        let filter = tracing_subscriber::EnvFilter::new(level);
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(crate::output::stderr_color())
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     let mut out = Out::new(cli.global.json, cli.global.quiet);
     match dispatch(cli, &mut out) {
         Ok(()) => ExitCode::SUCCESS,

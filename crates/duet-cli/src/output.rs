@@ -23,6 +23,11 @@ fn color_allowed(is_tty: bool) -> bool {
         && std::env::var("TERM").map_or(true, |t| t != "dumb")
 }
 
+/// Whether stderr may carry colour.
+pub fn stderr_color() -> bool {
+    color_allowed(io::stderr().is_terminal())
+}
+
 pub enum Style {
     Dim,
     Bold,
@@ -37,7 +42,7 @@ impl Out {
             json,
             quiet,
             color: color_allowed(io::stdout().is_terminal()),
-            err_color: color_allowed(io::stderr().is_terminal()),
+            err_color: stderr_color(),
         }
     }
 

@@ -163,12 +163,7 @@ impl StoreReplica<'_> {
             return None;
         }
         let files = self.store.files(journal);
-        let listed = files
-            .list()
-            .ok()?
-            .volumes
-            .remove(&volume)
-            .unwrap_or_default();
+        let listed = files.list_volume(volume).ok()?;
         match files.load(volume, &listed, self.store.actor(), &mut self.warnings) {
             Ok(Some(loaded)) => {
                 let mut doc = loaded.volume.into_doc();
@@ -240,12 +235,7 @@ impl Replica for StoreReplica<'_> {
         // to load it and compress it again.
         if !self.open.contains_key(&(journal, volume)) {
             let files = self.store.files(journal);
-            let listed = files
-                .list()
-                .ok()?
-                .volumes
-                .remove(&volume)
-                .unwrap_or_default();
+            let listed = files.list_volume(volume).ok()?;
             if let [only] = listed.as_slice()
                 && only.kind == FileKind::Snapshot
                 && let Ok(bytes) = std::fs::read(files.dir.join(&only.name))

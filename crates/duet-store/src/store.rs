@@ -316,7 +316,7 @@ impl Store {
         let mut warnings = Vec::new();
         let existing = match vol {
             Some(vol) => {
-                let listed = files.list()?.volumes.remove(&vol).unwrap_or_default();
+                let listed = files.list_volume(vol)?;
                 files.load(vol, &listed, self.actor, &mut warnings)?
             }
             None => None,
@@ -494,7 +494,7 @@ impl Store {
         }
         // The items cache is gone or damaged: rebuild it from the volume.
         let files = self.files(journal);
-        let listed = files.list()?.volumes.remove(&vi.id).unwrap_or_default();
+        let listed = files.list_volume(vi.id)?;
         let mut warnings = Vec::new();
         let loaded = files.load(vi.id, &listed, self.actor, &mut warnings)?;
         self.warn(warnings);

@@ -121,6 +121,11 @@ impl JournalFiles {
         Ok(listing)
     }
 
+    /// The files of one volume (none if it is not here).
+    pub fn list_volume(&self, vol: VolumeId) -> Result<Vec<VolumeFile>, StoreError> {
+        Ok(self.list()?.volumes.remove(&vol).unwrap_or_default())
+    }
+
     /// Read and load one volume. Files whose content does not match their
     /// name, or that automerge rejects, are skipped and reported.
     pub fn load(
@@ -138,7 +143,7 @@ impl JournalFiles {
                 Ok(loaded) => return Ok(loaded),
                 Err(Vanished) => {
                     self.wait_for_compaction(vol);
-                    files = self.list()?.volumes.remove(&vol).unwrap_or_default();
+                    files = self.list_volume(vol)?;
                 }
             }
         }

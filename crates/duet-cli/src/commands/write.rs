@@ -11,8 +11,9 @@ use crate::cli::Context;
 use crate::output::{self, Out};
 use crate::{dates, editor};
 
+/// What every new item takes.
 #[derive(Args, Debug)]
-pub struct WriteArgs {
+pub struct ItemArgs {
     /// The text; `-` reads it from stdin; nothing opens $EDITOR
     pub text: Vec<String>,
     /// Add a tag (repeatable); `@word` in the text is a tag too
@@ -24,6 +25,12 @@ pub struct WriteArgs {
     /// When it happened: `yesterday`, `today 08:30`, `2026-11-20 21:00`...
     #[arg(long, value_name = "WHEN")]
     pub at: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct WriteArgs {
+    #[command(flatten)]
+    pub item: ItemArgs,
     /// Keep it on this device only: never synced
     #[arg(long)]
     pub private: bool,
@@ -31,39 +38,16 @@ pub struct WriteArgs {
 
 #[derive(Args, Debug)]
 pub struct ThanksArgs {
-    /// What you are grateful for; `-` reads stdin; nothing opens $EDITOR
-    pub text: Vec<String>,
-    #[arg(long = "tag", short = 't', value_name = "TAG")]
-    pub tags: Vec<String>,
-    #[arg(long)]
-    pub star: bool,
-    #[arg(long, value_name = "WHEN")]
-    pub at: Option<String>,
+    #[command(flatten)]
+    pub item: ItemArgs,
 }
 
 pub fn run_write(ctx: &Context, out: &mut Out, args: WriteArgs) -> anyhow::Result<()> {
-    save(ctx, out, Kind::Entry, args)
+    save(ctx, out, Kind::Entry, args.item, args.private)
 }
 
 pub fn run_thanks(ctx: &Context, out: &mut Out, args: ThanksArgs) -> anyhow::Result<()> {
-    let ThanksArgs {
-        text,
-        tags,
-        star,
-        at,
-    } = args;
-    save(
-        ctx,
-        out,
-        Kind::Thanks,
-        WriteArgs {
-            text,
-            tags,
-            star,
-            at,
-            private: false,
-        },
-    )
+    save(ctx, out, Kind::Thanks, args.item, false)
 }
 
 /// The text of a new item from the arguments, stdin or the editor.
@@ -82,7 +66,13 @@ pub fn read_text(ctx: &Context, text: &[String], initial: &str) -> anyhow::Resul
     Ok(text.join(" "))
 }
 
-fn save(ctx: &Context, out: &mut Out, kind: Kind, args: WriteArgs) -> anyhow::Result<()> {
+fn save(
+    ctx: &Context,
+    out: &mut Out,
+    kind: Kind,
+    args: ItemArgs,
+    private: bool,
+) -> anyhow::Result<()> {
     let store = ctx.store()?;
     let created_at = match &args.at {
         Some(when) => dates::at(when, ctx.now, &ctx.tz)?.as_millisecond(),
@@ -102,7 +92,7 @@ fn save(ctx: &Context, out: &mut Out, kind: Kind, args: WriteArgs) -> anyhow::Re
             tags,
             starred: args.star,
             created_at,
-            private: args.private,
+            private,
         },
         ctx.now_ms(),
     )?;
@@ -111,7 +101,7 @@ fn save(ctx: &Context, out: &mut Out, kind: Kind, args: WriteArgs) -> anyhow::Re
     let listed = duet_store::ListedItem {
         item,
         author: duet_core::Author::Me,
-        private: args.private,
+        private,
         starred: args.star,
     };
     if out.json {
@@ -121,7 +111,7 @@ fn save(ctx: &Context, out: &mut Out, kind: Kind, args: WriteArgs) -> anyhow::Re
             partner.as_deref(),
         ))?);
     }
-    let what = match (&kind, args.private) {
+    let what = match (&kind, private) {
         (Kind::Thanks, _) => format!(
             "a thank-you for {}",
             partner.as_deref().unwrap_or("your partner")
