@@ -23,7 +23,7 @@ use duet_core::{Item, ItemId, JournalId, Volume, VolumeId};
 
 use crate::fsutil::{create_private_dir, write_cache};
 
-const META_MAGIC: &[u8; 8] = b"DUETIX\x00\x03";
+const META_MAGIC: &[u8; 8] = b"DUETIX\x00\x04";
 const SEARCH_MAGIC: &[u8; 8] = b"DUETSX\x00\x02";
 
 /// What every command may need to know about a volume without loading it.
@@ -38,6 +38,10 @@ pub struct VolumeIndex {
     pub marks: Vec<(ItemId, i64)>,
     /// Automerge heads of the volume: sync compares them without loading it.
     pub heads: Vec<[u8; 32]>,
+    /// Items not deleted, per kind, and how many of them are starred: what
+    /// `duet status` needs without reading any item.
+    pub kinds: Vec<(String, u32)>,
+    pub starred: u32,
 }
 
 impl VolumeIndex {
@@ -52,6 +56,8 @@ impl VolumeIndex {
             max_created: items.iter().map(|i| i.created_at).max().unwrap_or(i64::MIN),
             marks: volume.marks(),
             heads: volume.heads().iter().map(|h| h.0).collect(),
+            kinds: kind_counts(items),
+            starred: items.iter().filter(|i| i.starred && !i.deleted).count() as u32,
         }
     }
 
@@ -62,6 +68,14 @@ impl VolumeIndex {
             len: self.len as usize,
         }
     }
+}
+
+fn kind_counts(items: &[Item]) -> Vec<(String, u32)> {
+    let mut counts: BTreeMap<String, u32> = BTreeMap::new();
+    for item in items.iter().filter(|i| !i.deleted) {
+        *counts.entry(item.kind.to_string()).or_default() += 1;
+    }
+    counts.into_iter().collect()
 }
 
 /// What `--contains` and id lookups need about a volume.
@@ -117,6 +131,13 @@ impl JournalIndex {
             for h in &v.heads {
                 w.0.extend_from_slice(h);
             }
+            w.u32(v.kinds.len());
+            for (kind, n) in &v.kinds {
+                w.u32(kind.len());
+                w.0.extend_from_slice(kind.as_bytes());
+                w.u32(*n as usize);
+            }
+            w.u32(v.starred as usize);
         }
         w.0
     }
@@ -139,6 +160,14 @@ impl JournalIndex {
                 .map(|_| Some((ItemId(r.array()?), r.i64()?)))
                 .collect::<Option<_>>()?;
             let heads = (0..r.u32()?).map(|_| r.array()).collect::<Option<_>>()?;
+            let kinds = (0..r.u32()?)
+                .map(|_| {
+                    let len = r.u32()? as usize;
+                    let kind = String::from_utf8(r.take(len)?.to_vec()).ok()?;
+                    Some((kind, r.u32()?))
+                })
+                .collect::<Option<_>>()?;
+            let starred = r.u32()?;
             let vi = VolumeIndex {
                 id,
                 key,
@@ -148,6 +177,8 @@ impl JournalIndex {
                 max_created,
                 marks,
                 heads,
+                kinds,
+                starred,
             };
             volumes.insert(id, vi);
         }

@@ -588,20 +588,29 @@ impl Store {
         Ok(out)
     }
 
+    /// Counts and sizes, from the index alone: no item is read.
     pub fn status(&self) -> Result<Status, StoreError> {
         let mut status = Status::default();
-        let all = self.list(&Filter::default(), None)?;
-        for l in &all {
-            let counts = match (l.author, l.private) {
-                (Author::Partner, _) => &mut status.partner,
-                (Author::Me, true) => {
-                    status.private += 1;
-                    &mut status.mine
+        for journal in self.journals() {
+            let index = self.fresh_index(journal.id)?;
+            for vi in index.volumes.values() {
+                let counts = match journal.author {
+                    Author::Partner => &mut status.partner,
+                    Author::Me => &mut status.mine,
+                };
+                for (kind, n) in &vi.kinds {
+                    *counts.entry(kind.clone()).or_default() += *n as usize;
+                    if journal.private {
+                        status.private += *n as usize;
+                    }
                 }
-                (Author::Me, false) => &mut status.mine,
-            };
-            *counts.entry(l.item.kind.to_string()).or_default() += 1;
-            status.starred += usize::from(l.starred);
+                if journal.author == Author::Me {
+                    status.starred += vi.starred as usize;
+                }
+            }
+            if journal.author == Author::Me && !journal.private && self.partner.is_some() {
+                status.starred += marks_of(&index).values().filter(|on| **on).count();
+            }
         }
         for journal in self.journals() {
             let listing = self.files(journal.id).list()?;
