@@ -154,11 +154,11 @@ fn pair(
     rt: &tokio::runtime::Runtime,
     cmd: PairCommand,
 ) -> anyhow::Result<()> {
-    match cmd {
+    let paired = match cmd {
         PairCommand::Invite(args) => {
             check_can_confirm(args.yes)?;
             let timeout = Duration::from_secs(args.timeout.max(1));
-            let partner = rt.block_on(async {
+            rt.block_on(async {
                 let gate = Gate::new();
                 let ep = net::bind(ctx, store, vec![PAIR_ALPN.to_vec()], gate.clone()).await?;
                 let result = duet_net::pair_invite(
@@ -173,15 +173,13 @@ fn pair(
                 .await;
                 ep.close().await;
                 anyhow::Ok(result?)
-            })?;
-            let partner = pin(ctx, store, &partner)?;
-            report(out, &partner)
+            })?
         }
         PairCommand::Join(args) => {
             check_can_confirm(args.yes)?;
             let ticket = Ticket::decode(&args.ticket)?;
             let timeout = Duration::from_secs(args.timeout.max(1));
-            let partner = rt.block_on(async {
+            rt.block_on(async {
                 let ep = net::bind(ctx, store, vec![], Gate::new()).await?;
                 let result = duet_net::pair_join(
                     &ep,
@@ -193,9 +191,9 @@ fn pair(
                 .await;
                 ep.close().await;
                 anyhow::Ok(result?)
-            })?;
-            let partner = pin(ctx, store, &partner)?;
-            report(out, &partner)
+            })?
         }
-    }
+    };
+    let partner = pin(ctx, store, &paired)?;
+    report(out, &partner)
 }
