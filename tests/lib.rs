@@ -1,8 +1,12 @@
-//! The shared harness of duet's end-to-end tests and of `duet-bench`.
+//! The shared harness of duet's end-to-end tests and of the benchmarks.
 //!
 //! Every test gets a [`TestEnv`]: its own temporary directory used as both
 //! `HOME` and `DUET_HOME`, and a [`DuetCommand`] builder that runs the real
-//! `duet` binary with a cleared environment, a pinned clock and no network.
+//! `duet` binary with a cleared environment, no network, a clock that starts
+//! at [`NOW`] and moves one second per command, and ids drawn from a seed
+//! (`DUET_SEED`) that also moves on per command. The tests live in the
+//! `duet-cli` package, where cargo builds the binary for them and hands them
+//! its path (`env!("CARGO_BIN_EXE_duet")`).
 //! [`generate`] fills a home with many items quickly, through the library,
 //! the way real use would have written them.
 
@@ -10,74 +14,63 @@ use std::ffi::OsStr;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub mod generate;
 pub mod pairing;
 pub mod rng;
 
-/// The clock every test runs at (a Wednesday), so output is reproducible.
+/// The clock every test starts at (a Wednesday), so output is reproducible.
 pub const NOW: &str = "2026-11-25T18:00:00Z";
 
-/// Where the `duet` binary is: `$DUET_BIN` if set, else next to (or one
-/// directory above) the running executable, i.e. `target/<profile>/duet`.
-///
-/// `duet` is a binary of another package, so `cargo test -p duet-tests`
-/// does not build it; `cargo test --workspace` does.
-pub fn duet_bin() -> PathBuf {
-    find_duet_bin().unwrap_or_else(|why| panic!("{why}"))
+/// [`NOW`] in Unix milliseconds.
+fn now_ms() -> i64 {
+    NOW.parse::<jiff::Timestamp>()
+        .expect("NOW is RFC 3339")
+        .as_millisecond()
 }
 
-/// [`duet_bin`] without the panic.
-pub fn find_duet_bin() -> Result<PathBuf, String> {
-    if let Some(path) = std::env::var_os("DUET_BIN") {
-        return Ok(PathBuf::from(path));
-    }
+/// The `duet` binary next to the running executable (`target/<profile>/duet`), for the
+/// benchmark binaries, which cargo builds beside it (`cargo build -p duet-cli -p duet-tests`).
+/// Tests do not use this: they get the path from cargo.
+pub fn sibling_duet() -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(|e| format!("no path to this executable: {e}"))?;
-    // target/<profile>/deps/<test>-<hash>  or  target/<profile>/duet-bench
-    for dir in exe.ancestors().skip(1).take(2) {
-        let candidate = dir.join(format!("duet{}", std::env::consts::EXE_SUFFIX));
-        if candidate.is_file() {
-            return Ok(candidate);
-        }
+    let dir = exe.parent().unwrap_or(Path::new("."));
+    let candidate = dir.join(format!("duet{}", std::env::consts::EXE_SUFFIX));
+    if candidate.is_file() {
+        Ok(candidate)
+    } else {
+        Err(format!(
+            "the duet binary is missing from {}: build it with `cargo build --release -p duet-cli` \
+             or pass --duet PATH",
+            dir.display()
+        ))
     }
-    let profile_dir = exe
-        .ancestors()
-        .nth(if exe.parent().is_some_and(|p| p.ends_with("deps")) {
-            2
-        } else {
-            1
-        })
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    Err(format!(
-        "the duet binary is missing from {}: run `cargo build -p duet-cli` \
-         (or `cargo test --workspace`, which builds it) first, or set DUET_BIN",
-        profile_dir.display()
-    ))
 }
 
-/// One test's world: a temporary home and a fixed clock.
+/// How a test's commands read time: pinned at [`NOW`] plus one second per command, shared by
+/// every home that [`TestEnv::sharing_clock_with`] another; or the real clock.
+#[derive(Clone)]
+enum TestClock {
+    Pinned(Arc<AtomicU64>),
+    Real,
+}
+
+/// One test's world: a temporary home, a seed and a clock.
 pub struct TestEnv {
     dir: tempfile::TempDir,
     home: PathBuf,
     bin: PathBuf,
-    now: Option<String>,
-}
-
-impl Default for TestEnv {
-    fn default() -> Self {
-        Self::new()
-    }
+    clock: TestClock,
+    seed: u64,
+    commands: AtomicU64,
 }
 
 impl TestEnv {
-    /// A fresh, uninitialized home; the clock pinned at [`NOW`].
-    pub fn new() -> TestEnv {
-        TestEnv::using(duet_bin())
-    }
-
-    /// A fresh home whose commands run `bin`.
-    pub fn using(bin: PathBuf) -> TestEnv {
+    /// A fresh, uninitialized home whose commands run `bin` (in tests:
+    /// `env!("CARGO_BIN_EXE_duet")`), ids seeded from 1, the clock at [`NOW`].
+    pub fn new(bin: impl Into<PathBuf>) -> TestEnv {
         let dir = tempfile::Builder::new()
             .prefix("duet-test-")
             .tempdir()
@@ -86,21 +79,37 @@ impl TestEnv {
         TestEnv {
             dir,
             home,
-            bin,
-            now: Some(NOW.to_owned()),
+            bin: bin.into(),
+            clock: TestClock::Pinned(Arc::new(AtomicU64::new(0))),
+            seed: 1,
+            commands: AtomicU64::new(0),
         }
     }
 
     /// A home already initialized as "Alex".
-    pub fn initialized() -> TestEnv {
-        let env = TestEnv::new();
-        env.duet(["init", "--name", "Alex"]).ok();
+    pub fn initialized(bin: impl Into<PathBuf>) -> TestEnv {
+        let env = TestEnv::new(bin);
+        let _ = env.duet(["init", "--name", "Alex"]).ok();
         env
     }
 
-    /// Use the real clock instead of [`NOW`] (the benchmark does).
+    /// Draw this home's ids from `seed` (two homes in one test need different seeds, or they
+    /// would create the same journal id).
+    pub fn seeded(mut self, seed: u64) -> TestEnv {
+        self.seed = seed;
+        self
+    }
+
+    /// Run on the same pinned clock as `other`: two homes that talk to each other agree on
+    /// the time, and it moves on with the commands of both.
+    pub fn sharing_clock_with(mut self, other: &TestEnv) -> TestEnv {
+        self.clock = other.clock.clone();
+        self
+    }
+
+    /// Use the real clock and real randomness (the benchmarks do).
     pub fn with_real_clock(mut self) -> TestEnv {
-        self.now = None;
+        self.clock = TestClock::Real;
         self
     }
 
@@ -119,10 +128,6 @@ impl TestEnv {
         &self.home
     }
 
-    pub fn bin(&self) -> &Path {
-        &self.bin
-    }
-
     /// The folder of this home's (shared) journal.
     pub fn journal_dir(&self) -> PathBuf {
         let config = duet_store::Home::new(&self.home)
@@ -131,7 +136,7 @@ impl TestEnv {
         self.home.join("journals").join(config.journal.to_string())
     }
 
-    /// `duet ARGS` with a clean environment.
+    /// `duet ARGS` with a clean environment, the next seed and the next second.
     pub fn duet<I, S>(&self, args: I) -> DuetCommand
     where
         I: IntoIterator<Item = S>,
@@ -148,15 +153,29 @@ impl TestEnv {
             .env("DUET_BIND", "127.0.0.1:0")
             .current_dir(self.root())
             .args(args);
-        if let Some(now) = &self.now {
-            cmd.env("DUET_NOW", now);
+        if let TestClock::Pinned(ticks) = &self.clock {
+            let tick = ticks.fetch_add(1, Ordering::SeqCst) as i64;
+            let now = jiff::Timestamp::from_millisecond(now_ms() + tick * 1000)
+                .expect("the test clock stays in range");
+            let n = self.commands.fetch_add(1, Ordering::SeqCst);
+            cmd.env("DUET_NOW", now.to_string())
+                .env("DUET_SEED", (self.seed << 32 | n).to_string());
         }
         DuetCommand {
             cmd,
             stdin: None,
             display: String::new(),
+            paths: self.paths(),
         }
         .described()
+    }
+
+    /// The temporary paths output is normalised by, most specific first.
+    fn paths(&self) -> Vec<(String, &'static str)> {
+        vec![
+            (self.home.display().to_string(), "[HOME]"),
+            (self.root().display().to_string(), "[ROOT]"),
+        ]
     }
 
     /// `duet write TEXT --json`: the new item's full id.
@@ -196,11 +215,14 @@ impl TestEnv {
     }
 }
 
-/// A `duet` invocation being prepared.
+/// A `duet` invocation being prepared; nothing runs until [`DuetCommand::run`] (or `ok`,
+/// `fails`, `spawn`).
+#[must_use = "a duet command does nothing until it is run"]
 pub struct DuetCommand {
     cmd: Command,
     stdin: Option<Vec<u8>>,
     display: String,
+    paths: Vec<(String, &'static str)>,
 }
 
 impl DuetCommand {
@@ -242,7 +264,9 @@ impl DuetCommand {
         self
     }
 
-    /// Run to completion and capture everything.
+    /// Run to completion and capture everything. Checks only that duet did not panic: use
+    /// the result (or call `ok` / `fails`).
+    #[must_use = "run() checks nothing about the exit: look at the output, or use ok()/fails()"]
     pub fn run(mut self) -> Output {
         self.cmd
             .stdin(Stdio::piped())
@@ -264,11 +288,18 @@ impl DuetCommand {
             .wait_with_output()
             .unwrap_or_else(|e| panic!("waiting for {}: {e}", self.display));
         let _ = feeder.join();
+        let normalise = |bytes: &[u8]| {
+            let mut text = String::from_utf8_lossy(bytes).into_owned();
+            for (path, name) in &self.paths {
+                text = text.replace(path.as_str(), name);
+            }
+            text
+        };
         let output = Output {
+            stdout: normalise(&out.stdout),
+            stderr: normalise(&out.stderr),
             command: self.display,
             status: out.status,
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         };
         output.assert_no_panic();
         output
@@ -310,13 +341,49 @@ impl DuetCommand {
             .unwrap_or_else(|err| panic!("cannot start {}: {err}", self.display))
     }
 
+    /// Run it on a terminal of its own (a pseudo-terminal made by util-linux's `script`), so
+    /// that duet asks its questions as it would a person. stdin goes to that terminal; stdout
+    /// carries everything the terminal showed (duet's stdout and stderr together).
+    pub fn on_a_terminal(self) -> DuetCommand {
+        let quoted: Vec<String> = std::iter::once(self.cmd.get_program())
+            .chain(self.cmd.get_args())
+            .map(|a| format!("'{}'", a.to_string_lossy().replace('\'', r"'\''")))
+            .collect();
+        let mut cmd = Command::new("script");
+        cmd.env_clear()
+            .args(["--quiet", "--return", "--flush", "--command"])
+            .arg(quoted.join(" "))
+            .arg("/dev/null");
+        for (key, value) in self.cmd.get_envs() {
+            if let Some(value) = value {
+                cmd.env(key, value);
+            }
+        }
+        if let Some(dir) = self.cmd.get_current_dir() {
+            cmd.current_dir(dir);
+        }
+        DuetCommand { cmd, ..self }
+    }
+
+    /// Start it with every stream piped (stdin too), for a conversation with a prompt.
+    pub fn spawn_interactive(mut self) -> Child {
+        self.cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        self.cmd
+            .spawn()
+            .unwrap_or_else(|err| panic!("cannot start {}: {err}", self.display))
+    }
+
     /// The underlying command, for anything the builder does not cover.
     pub fn command(self) -> Command {
         self.cmd
     }
 }
 
-/// What a finished `duet` printed.
+/// What a finished `duet` printed, with the test's temporary paths written `[HOME]` and
+/// `[ROOT]`.
 #[derive(Debug)]
 pub struct Output {
     pub command: String,
@@ -391,29 +458,4 @@ impl Output {
     pub fn error_line(&self) -> &str {
         self.stderr.lines().next().unwrap_or("")
     }
-}
-
-/// Insta filters that replace the random parts of human output.
-pub fn redactions(env: &TestEnv) -> Vec<(String, String)> {
-    vec![
-        (
-            regex_escape(&env.home().display().to_string()),
-            "[HOME]".into(),
-        ),
-        // Full ids (13 chars) before short ids (the first 7).
-        (r"\b[a-z2-7]{13}\b".into(), "[ID]".into()),
-        (r"\b[a-z2-7]{26}\b".into(), "[JOURNAL]".into()),
-    ]
-}
-
-/// Escape a literal for a regex (paths have `.` and maybe `+`).
-pub fn regex_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if "\\.+*?()|[]{}^$".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }

@@ -107,7 +107,7 @@ fn mib(bytes: u64) -> String {
 
 fn main() -> ExitCode {
     let o = parse_args();
-    let bin = match o.duet.clone().map_or_else(duet_tests::find_duet_bin, Ok) {
+    let bin = match o.duet.clone().map_or_else(duet_tests::sibling_duet, Ok) {
         Ok(bin) if bin.is_file() => bin,
         Ok(bin) => {
             eprintln!("duet-bench: no duet binary at {}", bin.display());
@@ -118,7 +118,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let env = TestEnv::using(bin.clone()).with_real_clock();
+    let env = TestEnv::new(bin.clone()).with_real_clock();
     env.duet(["init", "--name", "Bench"]).ok();
 
     let now_ms = std::time::SystemTime::now()

@@ -141,11 +141,23 @@ fn dispatch(cli: Cli, out: &mut Out) -> anyhow::Result<()> {
     }
 }
 
+/// This process's clock, for code that runs long after the command started (a sync inside
+/// `serve`); set once when the command starts.
+static CLOCK: std::sync::OnceLock<duet_net::Clock> = std::sync::OnceLock::new();
+
+/// The clock of this process: pinned by `DUET_NOW` in tests, the system's otherwise.
+pub fn clock() -> duet_net::Clock {
+    *CLOCK.get_or_init(duet_net::Clock::system)
+}
+
 /// What every command needs: where the home is, what time it is.
 pub struct Context {
     pub home: duet_store::Home,
     pub global: Global,
+    /// When the command started; every item it writes carries this time.
     pub now: jiff::Timestamp,
+    /// The clock that runs on from `now`, for what a long command does later (last sync).
+    pub clock: duet_net::Clock,
     pub tz: jiff::tz::TimeZone,
 }
 
@@ -157,17 +169,32 @@ impl Context {
                 .map(|dirs| dirs.data_dir().to_path_buf())
                 .context("cannot find a data directory for duet; pass --home DIR")?,
         };
-        // DUET_NOW pins the clock, so tests and demos are reproducible.
-        let now = match std::env::var("DUET_NOW") {
-            Ok(text) if !text.is_empty() => text
-                .parse::<jiff::Timestamp>()
-                .with_context(|| format!("DUET_NOW=`{text}` is not an RFC 3339 time"))?,
-            _ => jiff::Timestamp::now(),
+        // DUET_NOW pins the clock and DUET_SEED the ids, so tests and demos are reproducible.
+        let clock = match std::env::var("DUET_NOW") {
+            Ok(text) if !text.is_empty() => {
+                let pinned = text
+                    .parse::<jiff::Timestamp>()
+                    .with_context(|| format!("DUET_NOW=`{text}` is not an RFC 3339 time"))?;
+                duet_net::Clock::starting_at(pinned.as_millisecond())
+            }
+            _ => duet_net::Clock::system(),
         };
+        let _ = CLOCK.set(clock);
+        match std::env::var("DUET_SEED") {
+            Ok(text) if !text.is_empty() => {
+                let seed = text.parse::<u64>().with_context(|| {
+                    format!("DUET_SEED=`{text}` is not a number from 0 to 18446744073709551615")
+                })?;
+                duet_store::fsutil::seed_ids(seed);
+            }
+            _ => {}
+        }
         Ok(Context {
             home: duet_store::Home::new(root),
             global: global.clone(),
-            now,
+            now: jiff::Timestamp::from_millisecond(clock.now_ms())
+                .context("the system clock is outside the years duet understands")?,
+            clock,
             tz: jiff::tz::TimeZone::system(),
         })
     }

@@ -23,7 +23,7 @@ pub fn edit(home: &duet_store::Home, initial: &str) -> anyhow::Result<String> {
     let dir = home.root().join("tmp");
     duet_store::fsutil::create_private_dir(&dir)
         .with_context(|| format!("creating {}", dir.display()))?;
-    let r: [u8; 6] = duet_store::fsutil::random_bytes();
+    let r: [u8; 6] = duet_store::fsutil::secret_bytes();
     let path = dir.join(format!(
         "draft-{}.md",
         r.iter().map(|b| format!("{b:02x}")).collect::<String>()

@@ -242,7 +242,7 @@ pub async fn session(
         }
     }
     updated.addrs.truncate(8);
-    updated.last_sync = Some(jiff::Timestamp::now().as_millisecond());
+    updated.last_sync = Some(crate::cli::clock().now_ms());
     // Re-read right before writing: unpair may have happened meanwhile.
     if store
         .home()

@@ -10,6 +10,7 @@ pub mod id;
 pub mod item;
 pub mod journal;
 pub mod pairing;
+pub mod rng;
 pub mod sync;
 pub mod volume;
 
@@ -17,4 +18,5 @@ pub use filter::{Author, Filter};
 pub use id::{IdError, ItemId, JournalId, VolumeId};
 pub use item::{BODY_LIMIT, Item, ItemError, Kind, extract_tags, normalize_tag};
 pub use journal::Journal;
+pub use rng::SeededRng;
 pub use volume::{VOLUME_CAPACITY, Volume, VolumeError};

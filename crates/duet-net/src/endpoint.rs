@@ -191,6 +191,23 @@ pub fn endpoint_addr(
     Ok(addr)
 }
 
+/// Whether the other side's gate turned this device away (a [`crate::close_code::NOT_ALLOWED`]
+/// close), as opposed to a network failure: found in a connection's close reason or anywhere in
+/// an error's chain of causes.
+pub fn refused_by_gate(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(err) = current {
+        if let Some(iroh::endpoint::ConnectionError::ApplicationClosed(close)) =
+            err.downcast_ref::<iroh::endpoint::ConnectionError>()
+        {
+            return close.error_code
+                == iroh::endpoint::VarInt::from_u32(crate::close_code::NOT_ALLOWED);
+        }
+        current = err.source();
+    }
+    false
+}
+
 /// The endpoint id the connection's TLS handshake proved, as raw bytes.
 pub fn remote_endpoint_id(conn: &Connection) -> [u8; 32] {
     *conn.remote_id().as_bytes()

@@ -4,15 +4,17 @@
 //! Everything protocol-shaped lives in `duet-core` as pure state machines; this crate only moves
 //! their bytes over iroh connections, with a size limit and a timeout on every read.
 
+mod clock;
 mod endpoint;
 pub mod framing;
 mod gate;
 mod pair;
 pub mod sync;
 
+pub use clock::Clock;
 pub use endpoint::{
     NetConfig, NetError, RelayMode, RelayModeParseError, bind_endpoint, endpoint_addr,
-    endpoint_builder, local_contact, remote_endpoint_id, wait_online,
+    endpoint_builder, local_contact, refused_by_gate, remote_endpoint_id, wait_online,
 };
 pub use framing::{FrameError, MAX_FRAME, read_frame, write_frame};
 pub use gate::{Gate, InviteGuard};

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use duet_core::pairing::{
     Abort, Confirm, Invitation, Inviter, Joiner, LocalPeer, PairMessage, PairedPeer, PairingCode,
@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use crate::endpoint::{endpoint_addr, local_contact, observed_contact, remote_endpoint_id};
 use crate::framing::{FrameError, read_frame, write_frame};
-use crate::{Gate, NetError, PAIR_ALPN, close_code};
+use crate::{Clock, Gate, NetError, PAIR_ALPN, close_code};
 
 /// Pairing messages are small; anything bigger is a broken or hostile peer.
 const MAX_PAIR_FRAME: usize = 4 * 1024;
@@ -34,6 +34,8 @@ pub struct LocalIdentity {
     pub name: String,
     /// This person's journal id.
     pub journal_id: [u8; 16],
+    /// What time it is here: tickets expire by this clock.
+    pub clock: Clock,
 }
 
 /// The partner both people confirmed: what to pin.
@@ -103,13 +105,6 @@ fn random<const N: usize>() -> Result<[u8; N], PairError> {
     let mut bytes = [0u8; N];
     getrandom::fill(&mut bytes).map_err(|e| PairError::Randomness(e.to_string()))?;
     Ok(bytes)
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 fn local_peer(endpoint: &Endpoint, local: &LocalIdentity) -> LocalPeer {
@@ -340,7 +335,10 @@ pub async fn pair_invite(
     let invitation = Invitation::new(
         local_peer(endpoint, local),
         random()?,
-        unix_now().saturating_add(expires_in.as_secs() as i64),
+        local
+            .clock
+            .now_secs()
+            .saturating_add(expires_in.as_secs() as i64),
     )?;
     let join_deadline = deadline.min(started + expires_in);
     let invitation = Arc::new(Mutex::new(invitation));
@@ -360,7 +358,7 @@ pub async fn pair_invite(
                 let Some(incoming) = incoming else {
                     return Err(PairError::EndpointClosed);
                 };
-                attempts.spawn(admit(incoming, invitation.clone()));
+                attempts.spawn(admit(incoming, invitation.clone(), local.clock));
             }
             Some(joined) = attempts.join_next(), if !attempts.is_empty() => {
                 let Ok(Some(admitted)) = joined else { continue };
@@ -394,7 +392,11 @@ struct Admitted {
 
 /// Reads one device's join request and checks it against the invitation. Refusals are sent to
 /// that device and logged; only a valid proof comes back.
-async fn admit(incoming: Incoming, invitation: Arc<Mutex<Invitation>>) -> Option<Admitted> {
+async fn admit(
+    incoming: Incoming,
+    invitation: Arc<Mutex<Invitation>>,
+    clock: Clock,
+) -> Option<Admitted> {
     let handshake = async {
         let conn = incoming.await.ok()?;
         let (send, recv) = conn.accept_bi().await.ok()?;
@@ -426,7 +428,7 @@ async fn admit(incoming: Incoming, invitation: Arc<Mutex<Invitation>>) -> Option
         }
     };
     let nonce = random::<32>().ok()?;
-    let accepted = lock(&invitation).accept(remote, &request, unix_now(), nonce);
+    let accepted = lock(&invitation).accept(remote, &request, clock.now_secs(), nonce);
     match accepted {
         Ok((inviter, reply)) => {
             if let Err(err) = channel.send(reply).await {

@@ -4,18 +4,40 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+use std::sync::Mutex;
+
+use duet_core::SeededRng;
 
 /// Temp files start with this so listings can skip them.
 pub const TEMP_PREFIX: &str = ".tmp.";
 
+/// Set by [`seed_ids`]: the generator behind [`random_bytes`] for this process.
+static SEEDED: Mutex<Option<SeededRng>> = Mutex::new(None);
+
+/// Make every id this process creates (journal, volume and item ids, Automerge actors)
+/// come from `seed`, so a test can show real ids in its snapshots (`DUET_SEED`). Keys,
+/// pairing secrets and temp file names stay random whatever the seed.
+pub fn seed_ids(seed: u64) {
+    *SEEDED.lock().unwrap_or_else(|e| e.into_inner()) = Some(SeededRng::new(seed));
+}
+
+/// Random bytes for ids: from the operating system, or from the seed given to [`seed_ids`].
 pub fn random_bytes<const N: usize>() -> [u8; N] {
+    if let Some(rng) = SEEDED.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        return rng.bytes();
+    }
+    secret_bytes()
+}
+
+/// Random bytes from the operating system, never seeded: keys and unguessable names.
+pub fn secret_bytes<const N: usize>() -> [u8; N] {
     let mut buf = [0u8; N];
     getrandom::fill(&mut buf).expect("the operating system's random source failed");
     buf
 }
 
 fn temp_name() -> String {
-    let r: [u8; 8] = random_bytes();
+    let r: [u8; 8] = secret_bytes();
     format!(
         "{TEMP_PREFIX}{}",
         r.iter().map(|b| format!("{b:02x}")).collect::<String>()

@@ -111,7 +111,7 @@ impl Home {
             let path = self.journal_dir(journal);
             create_private_dir(&path).map_err(|e| self.io_err(&path, e))?;
         }
-        let key: [u8; 32] = fsutil::random_bytes();
+        let key: [u8; 32] = fsutil::secret_bytes();
         write_atomic(&self.root, KEY_FILE, &key, 0o600)
             .map_err(|e| self.io_err(&self.root.join(KEY_FILE), e))?;
         // The config goes last: its presence means the home is complete.

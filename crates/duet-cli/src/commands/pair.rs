@@ -85,10 +85,11 @@ fn confirmer(yes: bool) -> impl FnOnce(&PairingCode, &str) -> bool + Send + 'sta
     }
 }
 
-fn local_identity(store: &Store) -> LocalIdentity {
+fn local_identity(ctx: &Context, store: &Store) -> LocalIdentity {
     LocalIdentity {
         name: store.config().name.clone(),
         journal_id: *store.config().journal.as_bytes(),
+        clock: ctx.clock,
     }
 }
 
@@ -101,7 +102,7 @@ fn pin(ctx: &Context, store: &Store, paired: &PairedPartner) -> anyhow::Result<P
         journal: JournalId(paired.journal_id),
         addrs: paired.addrs.iter().map(ToString::to_string).collect(),
         relay_url: paired.relay_url.clone(),
-        paired_at: ctx.now_ms(),
+        paired_at: ctx.clock.now_ms(),
         last_sync: None,
         unpaired: false,
     };
@@ -164,7 +165,7 @@ fn pair(
                 let result = duet_net::pair_invite(
                     &ep,
                     &gate,
-                    &local_identity(store),
+                    &local_identity(ctx, store),
                     timeout,
                     |ticket| show_ticket(out, ticket),
                     confirmer(args.yes),
@@ -184,7 +185,7 @@ fn pair(
                 let result = duet_net::pair_join(
                     &ep,
                     &ticket,
-                    &local_identity(store),
+                    &local_identity(ctx, store),
                     confirmer(args.yes),
                     timeout,
                 )

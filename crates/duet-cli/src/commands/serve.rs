@@ -28,18 +28,30 @@ fn journal_key(store: &Store) -> Option<[u8; 32]> {
     Some(*h.finalize().as_bytes())
 }
 
+/// Whether this home still holds `partner` as its (not unpaired) partner.
+fn still_paired(store: &Store, partner: &duet_store::Partner) -> bool {
+    match store.home().partner() {
+        Ok(Some(p)) => !p.unpaired && p.endpoint_id == partner.endpoint_id,
+        Ok(None) => false,
+        // A record being rewritten right now: judge again at the next tick.
+        Err(_) => true,
+    }
+}
+
 pub fn run(ctx: &Context, out: &mut Out, _args: ServeArgs) -> anyhow::Result<()> {
     let store = Arc::new(ctx.store()?);
     let partner = net::require_partner(&store)?;
-    let gate = Gate::with_allowed([net::partner_id(&partner)?]);
+    let partner_id = net::partner_id(&partner)?;
+    let gate = Gate::with_allowed([partner_id]);
     let quiet = out.quiet;
     let rt = net::runtime()?;
     rt.block_on(async {
-        let ep = net::bind(ctx, &store, vec![SYNC_ALPN.to_vec()], gate).await?;
+        let ep = net::bind(ctx, &store, vec![SYNC_ALPN.to_vec()], gate.clone()).await?;
         let (tx, mut rx) = mpsc::channel(16);
         let acceptor = spawn_acceptor(ep.clone(), store.clone(), tx.clone(), partner.name.clone(), quiet);
         out.note(&format!("Serving your journal to {}. Press Ctrl-C to stop.", partner.name));
         let mut pushed: Option<[u8; 32]> = None;
+        let mut paired = true;
         let mut backoff = Duration::from_millis(250);
         let mut next_try = tokio::time::Instant::now();
         let mut pushing: Option<tokio::task::JoinHandle<(Option<[u8; 32]>, bool)>> = None;
@@ -61,6 +73,21 @@ pub fn run(ctx: &Context, out: &mut Out, _args: ServeArgs) -> anyhow::Result<()>
                     out.warnings(&store);
                 }
                 _ = tick.tick() => {
+                    if paired && !still_paired(&store, &partner) {
+                        // `duet unpair` ran in another terminal: refuse them from this moment.
+                        paired = false;
+                        gate.revoke(&partner_id);
+                        if let Some(task) = pushing.take() {
+                            task.abort();
+                        }
+                        out.note(&format!(
+                            "You unpaired from {}: their device is refused from now on. Press Ctrl-C to stop.",
+                            partner.name
+                        ));
+                    }
+                    if !paired {
+                        continue;
+                    }
                     if let Some(task) = &pushing {
                         if !task.is_finished() {
                             continue;

@@ -71,11 +71,37 @@ pub async fn dial_once(
 ) -> anyhow::Result<SessionReport> {
     let partner = net::require_partner(&store)?;
     let addr = net::partner_addr(&partner)?;
-    let conn = tokio::time::timeout(connect_timeout, ep.connect(addr, SYNC_ALPN))
-        .await
-        .map_err(|_| anyhow::anyhow!("no answer"))??;
-    net::session(store, conn, true, progress_printer(name, quiet)).await
+    let conn = match tokio::time::timeout(connect_timeout, ep.connect(addr, SYNC_ALPN)).await {
+        Err(_) => bail!("no answer"),
+        Ok(Err(e)) if duet_net::refused_by_gate(&e) => return Err(Refused(name).into()),
+        Ok(Err(e)) => return Err(e.into()),
+        Ok(Ok(conn)) => conn,
+    };
+    // The gate may also close the connection just after the handshake.
+    let watched = conn.clone();
+    let result = net::session(store, conn, true, progress_printer(name.clone(), quiet)).await;
+    match (&result, watched.close_reason()) {
+        (Err(_), Some(reason)) if duet_net::refused_by_gate(&reason) => Err(Refused(name).into()),
+        _ => result,
+    }
 }
+
+/// The partner's device answered and turned this one away at its gate: it no longer admits
+/// this device (they unpaired). Retrying cannot help.
+#[derive(Debug)]
+pub struct Refused(pub String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}'s device refused this one: it no longer accepts you as its partner (they ran `duet unpair`)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for Refused {}
 
 pub fn run(ctx: &Context, out: &mut Out, args: SyncArgs) -> anyhow::Result<()> {
     let store = Arc::new(ctx.store()?);
@@ -100,6 +126,10 @@ pub fn run(ctx: &Context, out: &mut Out, args: SyncArgs) -> anyhow::Result<()> {
                             let _ = tx.send(Ok(report)).await;
                             return;
                         }
+                        Err(e) if e.is::<Refused>() => {
+                            let _ = tx.send(Err(e)).await;
+                            return;
+                        }
                         Err(e) => last_err = Some(e),
                     }
                     tokio::time::sleep(Duration::from_millis(300).min(deadline.saturating_duration_since(tokio::time::Instant::now()))).await;
@@ -115,6 +145,10 @@ pub fn run(ctx: &Context, out: &mut Out, args: SyncArgs) -> anyhow::Result<()> {
             while let Some(r) = rx.recv().await {
                 match r {
                     Ok(report) => return Some(report),
+                    Err(e) if e.is::<Refused>() => {
+                        failures.push(e);
+                        return None;
+                    }
                     Err(e) => failures.push(e),
                 }
             }
@@ -129,6 +163,7 @@ pub fn run(ctx: &Context, out: &mut Out, args: SyncArgs) -> anyhow::Result<()> {
         match outcome {
             Some(report) => Ok(report),
             None => match failures.pop() {
+                Some(e) if e.is::<Refused>() => Err(e),
                 Some(e) => Err(e.context(format!("syncing with {} failed", partner.name))),
                 None => bail!(
                     "could not reach {} within {} s; is `duet serve` or `duet sync` running on their device, on a network you share?",

@@ -9,6 +9,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::id::{ItemId, JournalId, VolumeId};
 use crate::item::{Item, Kind};
+use crate::rng::SeededRng;
 use crate::volume::{VOLUME_CAPACITY, Volume};
 
 #[derive(Default)]
@@ -116,23 +117,9 @@ impl Mem {
     }
 }
 
-/// A tiny deterministic RNG for the chaos channel.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-}
-
 /// Pass a batch through the wire encoding and, with chaos, drop, duplicate
 /// and reorder its messages.
-fn transmit(batch: Batch, chaos: &mut Option<Rng>) -> Batch {
+fn transmit(batch: Batch, chaos: &mut Option<SeededRng>) -> Batch {
     let mut batch = decode_batch(&encode_batch(&batch)).unwrap();
     if let Some(rng) = chaos {
         let mut msgs = Vec::new();
@@ -146,8 +133,8 @@ fn transmit(batch: Batch, chaos: &mut Option<Rng>) -> Batch {
             msgs.push(m);
         }
         if msgs.len() > 1 && rng.chance(30) {
-            let i = (rng.next() as usize) % msgs.len();
-            let j = (rng.next() as usize) % msgs.len();
+            let i = rng.below(msgs.len() as u64) as usize;
+            let j = rng.below(msgs.len() as u64) as usize;
             msgs.swap(i, j);
         }
         batch = Batch(msgs);
@@ -181,7 +168,7 @@ fn shared(me: &Peer, other: &Peer) -> Vec<Shared> {
 }
 
 /// One lock-step session; returns the number of bytes that crossed.
-fn session(a: &mut Peer, a_id: u8, b: &mut Peer, b_id: u8, mut chaos: Option<Rng>) -> usize {
+fn session(a: &mut Peer, a_id: u8, b: &mut Peer, b_id: u8, mut chaos: Option<SeededRng>) -> usize {
     let mut sa = SyncSession::new(shared(a, b), a.states.remove(&b_id).unwrap_or_default());
     let mut sb = SyncSession::new(shared(b, a), b.states.remove(&a_id).unwrap_or_default());
     let mut bytes = 0;
@@ -317,7 +304,7 @@ proptest! {
                 _ if x != y => {
                     let (lo, hi) = (x.min(y), x.max(y));
                     let (left, right) = peers.split_at_mut(hi);
-                    let chaos = Some(Rng(seed | 1));
+                    let chaos = Some(SeededRng::new(seed));
                     session(&mut left[lo], lo as u8, &mut right[0], hi as u8, chaos);
                 }
                 _ => {}

@@ -36,6 +36,7 @@ impl Person {
         duet_net::LocalIdentity {
             name: self.store.config().name.clone(),
             journal_id: *self.store.config().journal.as_bytes(),
+            clock: duet_net::Clock::system(),
         }
     }
 

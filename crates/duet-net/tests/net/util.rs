@@ -38,6 +38,7 @@ pub fn identity(name: &str, n: u8) -> LocalIdentity {
     LocalIdentity {
         name: name.to_string(),
         journal_id: [n; 16],
+        clock: duet_net::Clock::system(),
     }
 }
 

@@ -5,18 +5,9 @@ use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use duet_tests::{NOW, TestEnv};
+use duet_tests::TestEnv;
 
-/// Replace the random parts of human output: the home, then every id
-/// (full, then its 7-character short form) by its rank in `ids`.
-fn redact(env: &TestEnv, text: &str, ids: &[String]) -> String {
-    let mut out = text.replace(&env.home().display().to_string(), "[HOME]");
-    for (n, id) in ids.iter().enumerate() {
-        out = out.replace(id.as_str(), &format!("[id{n}]"));
-        out = out.replace(&id[..7], &format!("[id{n}]"));
-    }
-    out
-}
+const DUET: &str = env!("CARGO_BIN_EXE_duet");
 
 /// An executable editor script in the test's directory.
 fn editor(env: &TestEnv, name: &str, body: &str) -> PathBuf {
@@ -50,10 +41,10 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn init_welcomes_and_points_to_the_next_step() {
-    let env = TestEnv::new();
+    let env = TestEnv::new(DUET);
     let out = env.duet(["init", "--name", "Alex"]).ok();
     insta::assert_snapshot!(
-        redact(&env, &format!("{}---\n{}", out.stdout, out.stderr), &[]),
+        format!("{}---\n{}", out.stdout, out.stderr),
         @r#"
     Welcome, Alex. Your journal lives in [HOME].
     ---
@@ -61,7 +52,7 @@ fn init_welcomes_and_points_to_the_next_step() {
     "#
     );
     assert!(env.home().join("config.toml").is_file());
-    let json = TestEnv::new();
+    let json = TestEnv::new(DUET);
     let v = json.duet(["init", "--name", "Sam", "--json"]).ok().json();
     assert_eq!(v["name"], "Sam");
     assert_eq!(v["journal"].as_str().unwrap().len(), 26);
@@ -69,7 +60,7 @@ fn init_welcomes_and_points_to_the_next_step() {
 
 #[test]
 fn init_twice_is_refused() {
-    let env = TestEnv::initialized();
+    let env = TestEnv::initialized(DUET);
     let out = env.duet(["init", "--name", "Other"]).fails();
     assert!(
         out.error_line().contains("already holds a duet journal"),
@@ -82,14 +73,14 @@ fn init_twice_is_refused() {
 
 #[test]
 fn init_refuses_an_empty_name() {
-    let env = TestEnv::new();
+    let env = TestEnv::new(DUET);
     env.duet(["init", "--name", "  "]).fails();
     env.duet(["list"]).fails();
 }
 
 #[test]
 fn every_command_before_init_says_to_run_init() {
-    let env = TestEnv::new();
+    let env = TestEnv::new(DUET);
     for args in [
         vec!["list"],
         vec!["list", "--json"],
@@ -115,7 +106,7 @@ fn every_command_before_init_says_to_run_init() {
 
 #[test]
 fn write_inline_joins_the_words() {
-    let env = TestEnv::initialized();
+    let env = TestEnv::initialized(DUET);
     let out = env
         .duet(["write", "Dinner", "by", "the", "lake", "with", "@Sam"])
         .ok();
@@ -129,7 +120,8 @@ fn write_inline_joins_the_words() {
     assert_eq!(items[0]["kind"], "entry");
     assert_eq!(items[0]["author"], "me");
     assert_eq!(items[0]["author_name"], "Alex");
-    assert_eq!(items[0]["created_at"], NOW);
+    // init ran at 18:00:00, this write at 18:00:01: every command moves the clock a second.
+    assert_eq!(items[0]["created_at"], "2026-11-25T18:00:01Z");
     assert_eq!(items[0]["edited_at"], serde_json::Value::Null);
     assert_eq!(items[0]["starred"], false);
     assert_eq!(items[0]["private"], false);
@@ -137,7 +129,7 @@ fn write_inline_joins_the_words() {
 
 #[test]
 fn write_reads_stdin_with_a_dash() {
-    let env = TestEnv::initialized();
+    let env = TestEnv::initialized(DUET);
     env.duet(["write", "-"])
         .stdin("from a script\nsecond line\n")
         .ok();
@@ -146,7 +138,7 @@ fn write_reads_stdin_with_a_dash() {
 
 #[test]
 fn write_without_text_opens_the_editor() {
-    let env = TestEnv::initialized();
+    let env = TestEnv::initialized(DUET);
     let script = editor(
         &env,
         "ed.sh",
@@ -163,7 +155,7 @@ fn write_without_text_opens_the_editor() {
 
 #[test]
 fn visual_wins_over_editor() {
-    let env = TestEnv::initialized();
+    let env = TestEnv::initialized(DUET);
     let visual = editor(&env, "visual.sh", "echo from-visual > \"$1\"");
     let ed = editor(&env, "ed.sh", "echo from-editor > \"$1\"");
     env.duet(["write"])
@@ -175,7 +167,7 @@ fn visual_wins_over_editor() {
 
 #[test]
 fn editor_failures_save_nothing() {
-    let env = TestEnv::initialized();
+    let env = TestEnv::initialized(DUET);
     let empty = editor(&env, "empty.sh", "true");
     let out = env.duet(["write"]).env("EDITOR", &empty).fails();
     assert!(out.error_line().contains("empty"), "{}", out.stderr);
@@ -193,7 +185,7 @@ fn editor_failures_save_nothing() {
 
 #[test]
 fn write_with_tags_star_and_private() {
-    let env = TestEnv::initialized();
+    let env = TestEnv::initialized(DUET);
     env.duet([
         "write",
         "--tag",
@@ -224,13 +216,15 @@ fn write_with_tags_star_and_private() {
 
 #[test]
 fn write_at_natural_dates() {
-    let env = TestEnv::initialized();
+    let env = TestEnv::initialized(DUET);
+    // Each write runs one second after the one before (it and its `show` are two commands),
+    // and a day named without a time keeps the time of day the command ran at.
     for (at, expected) in [
-        ("yesterday", "2026-11-24T18:00:00Z"),
+        ("yesterday", "2026-11-24T18:00:01Z"),
         ("today 08:30", "2026-11-25T08:30:00Z"),
         ("2026-11-20 21:00", "2026-11-20T21:00:00Z"),
-        ("monday", "2026-11-23T18:00:00Z"),
-        ("3 days ago", "2026-11-22T18:00:00Z"),
+        ("monday", "2026-11-23T18:00:07Z"),
+        ("3 days ago", "2026-11-22T18:00:09Z"),
         ("2026-11-20T21:00:00+01:00", "2026-11-20T20:00:00Z"),
     ] {
         let id = env.write_with(&format!("at {at}"), &["--at", at]);
@@ -241,7 +235,7 @@ fn write_at_natural_dates() {
 
 #[test]
 fn thanks_is_a_note_for_the_partner() {
-    let env = TestEnv::initialized();
+    let env = TestEnv::initialized(DUET);
     let out = env.duet(["thanks", "for", "waiting", "up"]).ok();
     assert!(
         out.stdout
@@ -260,7 +254,7 @@ fn thanks_is_a_note_for_the_partner() {
 
 /// A small journal with one item per filter to tell apart.
 fn journal() -> TestEnv {
-    let env = TestEnv::initialized();
+    let env = TestEnv::initialized(DUET);
     env.duet(["write", "--at", "2026-11-01 09:00", "Early November coffee"])
         .ok();
     env.duet([
@@ -289,19 +283,14 @@ fn journal() -> TestEnv {
 #[test]
 fn list_human_output() {
     let env = journal();
-    let ids: Vec<String> = env
-        .list_json(&[])
-        .iter()
-        .map(|i| i["id"].as_str().unwrap().to_owned())
-        .collect();
     let out = env.duet(["list"]).ok();
     assert_eq!(out.stderr, "");
-    insta::assert_snapshot!(redact(&env, &out.stdout, &ids), @r"
-      [id0]  Wed 2026-11-25 18:00  entry   Alex      (private) A secret
-    ★ [id1]  Wed 2026-11-25 08:30  entry   Alex      Morning @walk and @talk #walk #talk
-      [id2]  Tue 2026-11-24 18:00  thanks  Alex      for the soup
-      [id3]  Fri 2026-11-20 21:00  entry   Alex      Long walk by the LAKE #walk
-      [id4]  Sun 2026-11-01 09:00  entry   Alex      Early November coffee
+    insta::assert_snapshot!(out.stdout, @r"
+      5n2jrvr  Wed 2026-11-25 18:00  entry   Alex      (private) A secret
+    ★ ypkhthe  Wed 2026-11-25 08:30  entry   Alex      Morning @walk and @talk #walk #talk
+      zb67h2s  Tue 2026-11-24 18:00  thanks  Alex      for the soup
+      xxexaha  Fri 2026-11-20 21:00  entry   Alex      Long walk by the LAKE #walk
+      xtt5ab5  Sun 2026-11-01 09:00  entry   Alex      Early November coffee
     ");
 }
 
@@ -363,7 +352,7 @@ fn list_filters() {
 
 #[test]
 fn list_of_an_empty_journal_guides_on_stderr() {
-    let env = TestEnv::initialized();
+    let env = TestEnv::initialized(DUET);
     let out = env.duet(["list"]).ok();
     assert_eq!(out.stdout, "");
     assert!(out.stderr.contains("duet write"), "{}", out.stderr);
@@ -376,11 +365,11 @@ fn list_of_an_empty_journal_guides_on_stderr() {
 
 #[test]
 fn show_by_full_id_and_by_prefix() {
-    let env = TestEnv::initialized();
+    let env = TestEnv::initialized(DUET);
     let id = env.write_with("Dinner at @home\nwith candles", &["--at", "yesterday"]);
     let out = env.duet(["show", &id]).ok();
-    insta::assert_snapshot!(redact(&env, &out.stdout, std::slice::from_ref(&id)), @r"
-    entry [id0] by Alex · Tuesday 24 November 2026, 18:00
+    insta::assert_snapshot!(out.stdout, @r"
+    entry xtt5ab53iwsxy by Alex · Tuesday 24 November 2026, 18:00
     #home
 
     Dinner at @home
@@ -395,7 +384,7 @@ fn show_by_full_id_and_by_prefix() {
 
 #[test]
 fn edit_with_body_and_with_the_editor() {
-    let env = TestEnv::initialized();
+    let env = TestEnv::initialized(DUET);
     let id = env.write("first draft");
     let out = env
         .duet(["edit", &id[..5], "--body", "second draft @better"])
@@ -406,7 +395,7 @@ fn edit_with_body_and_with_the_editor() {
     assert_eq!(shown["body"], "second draft @better");
     assert_eq!(shown["tags"], serde_json::json!(["better"]));
     assert_eq!(shown["edited_at"], "2026-11-26T07:00:00Z");
-    assert_eq!(shown["created_at"], NOW);
+    assert_eq!(shown["created_at"], "2026-11-25T18:00:01Z");
 
     let unchanged = env
         .duet(["edit", &id, "--body", "second draft @better"])
@@ -434,7 +423,7 @@ fn edit_with_body_and_with_the_editor() {
 
 #[test]
 fn delete_removes_from_list_and_export() {
-    let env = TestEnv::initialized();
+    let env = TestEnv::initialized(DUET);
     let keep = env.write("keep me");
     let gone = env.write("delete me");
     let out = env.duet(["delete", &gone]).ok();
@@ -449,7 +438,7 @@ fn delete_removes_from_list_and_export() {
 
 #[test]
 fn star_and_unstar() {
-    let env = TestEnv::initialized();
+    let env = TestEnv::initialized(DUET);
     let id = env.write("shine");
     let out = env.duet(["star", &id]).ok();
     assert_eq!(out.stdout, format!("Starred {}.\n", &id[..7]));
@@ -470,7 +459,8 @@ fn export_json_oldest_first() {
     let env = journal();
     let export = env.duet(["export", "--format", "json"]).ok().json();
     assert_eq!(export["format"], "duet-export/1");
-    assert_eq!(export["exported_at"], NOW);
+    // Six commands made the journal; the export is the seventh.
+    assert_eq!(export["exported_at"], "2026-11-25T18:00:06Z");
     assert_eq!(export["me"], "Alex");
     assert_eq!(export["partner"], serde_json::Value::Null);
     let bodies: Vec<&str> = export["items"]
@@ -489,17 +479,20 @@ fn export_json_oldest_first() {
             "A secret"
         ]
     );
-    // Default format is JSON.
-    assert_eq!(env.duet(["export"]).ok().json(), export);
+    // Default format is JSON (exported a second later).
+    let mut again = env.duet(["export"]).ok().json();
+    assert_eq!(again["exported_at"], "2026-11-25T18:00:07Z");
+    again["exported_at"] = export["exported_at"].clone();
+    assert_eq!(again, export);
 }
 
 #[test]
 fn export_markdown() {
-    let env = TestEnv::initialized();
-    let a = env.write_with("Long walk", &["--at", "2026-11-20 21:00", "--tag", "walk"]);
-    let b = env.write_with("Soup", &["--star", "--at", "today 08:30"]);
+    let env = TestEnv::initialized(DUET);
+    env.write_with("Long walk", &["--at", "2026-11-20 21:00", "--tag", "walk"]);
+    env.write_with("Soup", &["--star", "--at", "today 08:30"]);
     let out = env.duet(["export", "--format", "markdown"]).ok();
-    insta::assert_snapshot!(redact(&env, &out.stdout, &[a, b]), @r"
+    insta::assert_snapshot!(out.stdout, @r"
     # Alex's journal
 
     ## Friday 20 November 2026
@@ -510,7 +503,7 @@ fn export_markdown() {
 
     #walk
 
-    <!-- id [id0] -->
+    <!-- id xtt5ab53iwsxy -->
 
     ## Wednesday 25 November 2026
 
@@ -518,7 +511,7 @@ fn export_markdown() {
 
     Soup
 
-    <!-- id [id1] -->
+    <!-- id xxexahag2z53c -->
     ");
 }
 
@@ -556,7 +549,7 @@ fn export_to_a_file() {
 fn status_human_and_json() {
     let env = journal();
     let out = env.duet(["status"]).ok();
-    let text = redact(&env, &out.stdout, &[]);
+    let text = out.stdout.clone();
     let (head, size) = text.split_once("  store: ").unwrap();
     insta::assert_snapshot!(head, @r"
     Alex · home [HOME]
@@ -583,14 +576,14 @@ fn status_human_and_json() {
     );
     assert_eq!(v["volumes"], 2);
     assert!(v["store_bytes"].as_u64().unwrap() > 0);
-    assert_eq!(v["home"], env.home().display().to_string());
+    assert_eq!(v["home"], "[HOME]", "output names the test's home [HOME]");
 }
 
 // ---------------------------------------------------------------- bad input
 
 #[test]
 fn unknown_id_is_refused() {
-    let env = TestEnv::initialized();
+    let env = TestEnv::initialized(DUET);
     env.write("something");
     for cmd in ["show", "delete", "star"] {
         let out = env.duet([cmd, "zzzzzzz"]).fails();
@@ -607,7 +600,7 @@ fn unknown_id_is_refused() {
 
 #[test]
 fn ambiguous_prefix_lists_the_candidates() {
-    let env = TestEnv::initialized();
+    let env = TestEnv::initialized(DUET);
     let mut ids: Vec<String> = Vec::new();
     // 32 possible first characters: a shared one comes quickly.
     let (a, b) = loop {
@@ -632,7 +625,7 @@ fn ambiguous_prefix_lists_the_candidates() {
 
 #[test]
 fn empty_text_is_refused() {
-    let env = TestEnv::initialized();
+    let env = TestEnv::initialized(DUET);
     for (args, stdin) in [
         (vec!["write", ""], ""),
         (vec!["write", "  ", " "], ""),
@@ -653,7 +646,7 @@ fn empty_text_is_refused() {
 
 #[test]
 fn body_over_one_mib_is_refused_naming_the_limit() {
-    let env = TestEnv::initialized();
+    let env = TestEnv::initialized(DUET);
     let out = env
         .duet(["write", "-"])
         .stdin(vec![b'x'; 1_048_577])
@@ -676,7 +669,7 @@ fn body_over_one_mib_is_refused_naming_the_limit() {
 
 #[test]
 fn bad_dates_are_refused() {
-    let env = TestEnv::initialized();
+    let env = TestEnv::initialized(DUET);
     for when in ["soon", "25:00", "2026-13-01", "today 8", "x days ago", ""] {
         let out = env.duet(["write", "--at", when, "text"]).fails();
         assert!(
@@ -692,7 +685,7 @@ fn bad_dates_are_refused() {
 
 #[test]
 fn bad_kind_and_bad_tag_are_refused() {
-    let env = TestEnv::initialized();
+    let env = TestEnv::initialized(DUET);
     let out = env.duet(["list", "--kind", "diary"]).fails();
     assert!(
         out.error_line().contains("unknown kind `diary`"),
@@ -706,14 +699,14 @@ fn bad_kind_and_bad_tag_are_refused() {
 
 #[test]
 fn bad_clock_is_refused() {
-    let env = TestEnv::initialized();
+    let env = TestEnv::initialized(DUET);
     let out = env.duet(["list"]).env("DUET_NOW", "tuesday").fails();
     assert!(out.error_line().contains("DUET_NOW"), "{}", out.stderr);
 }
 
 #[test]
 fn usage_errors_exit_2_without_panicking() {
-    let env = TestEnv::initialized();
+    let env = TestEnv::initialized(DUET);
     for args in [
         vec!["frobnicate"],
         vec!["list", "--bogus"],
@@ -748,7 +741,7 @@ fn write_new_file(env: &TestEnv, body: &str) -> PathBuf {
 
 #[test]
 fn a_truncated_chunk_is_reported_by_name_and_the_rest_loads() {
-    let env = TestEnv::initialized();
+    let env = TestEnv::initialized(DUET);
     env.duet(["write", "--private", "private and safe"]).ok();
     let snap = write_new_file(&env, "first");
     assert!(snap.to_string_lossy().ends_with(".snap"));
@@ -793,7 +786,7 @@ fn a_truncated_chunk_is_reported_by_name_and_the_rest_loads() {
 
 #[test]
 fn a_damaged_snapshot_is_reported_and_other_journals_load() {
-    let env = TestEnv::initialized();
+    let env = TestEnv::initialized(DUET);
     env.duet(["write", "--private", "private and safe"]).ok();
     let snap = write_new_file(&env, "first");
     std::fs::write(&snap, b"garbage, not automerge").unwrap();
@@ -810,7 +803,7 @@ fn a_damaged_snapshot_is_reported_and_other_journals_load() {
 
 #[test]
 fn a_damaged_chunk_loses_nothing_the_later_chunks_hold() {
-    let env = TestEnv::initialized();
+    let env = TestEnv::initialized(DUET);
     write_new_file(&env, "first");
     let second = write_new_file(&env, "second");
     write_new_file(&env, "third");
@@ -828,7 +821,7 @@ fn a_damaged_chunk_loses_nothing_the_later_chunks_hold() {
 
 #[test]
 fn writing_still_works_after_a_damaged_snapshot() {
-    let env = TestEnv::initialized();
+    let env = TestEnv::initialized(DUET);
     let snap = write_new_file(&env, "first");
     // The cache still describes the volume (its file names did not change).
     std::fs::write(&snap, b"garbage, not automerge").unwrap();
@@ -840,7 +833,7 @@ fn writing_still_works_after_a_damaged_snapshot() {
 
 #[test]
 fn each_warning_is_printed_once() {
-    let env = TestEnv::initialized();
+    let env = TestEnv::initialized(DUET);
     let id = env.write("first");
     write_new_file(&env, "second");
     let last = write_new_file(&env, "third");
@@ -874,7 +867,7 @@ fn the_cache_can_be_deleted_at_any_time() {
 
 #[test]
 fn a_pipe_closed_early_ends_duet_quietly() {
-    let env = TestEnv::initialized();
+    let env = TestEnv::initialized(DUET);
     duet_tests::generate::populate(env.home(), 1000, 1_790_000_000_000, 7).unwrap();
     for args in [
         &["list"][..],

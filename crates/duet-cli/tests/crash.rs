@@ -7,6 +7,8 @@ use std::time::Duration;
 use duet_tests::TestEnv;
 use duet_tests::rng::Rng;
 
+const DUET: &str = env!("CARGO_BIN_EXE_duet");
+
 fn bodies(env: &TestEnv) -> BTreeSet<String> {
     let out = env.duet(["list", "--json"]).ok();
     assert!(
@@ -24,7 +26,7 @@ fn bodies(env: &TestEnv) -> BTreeSet<String> {
 
 #[test]
 fn writes_killed_at_random_points_lose_nothing_that_was_confirmed() {
-    let env = TestEnv::initialized();
+    let env = TestEnv::initialized(DUET);
     let mut rng = Rng::new(0x5eed_d0e7);
     let mut confirmed: Vec<String> = Vec::new();
     let mut killed = 0;
@@ -69,7 +71,7 @@ fn writes_killed_at_random_points_lose_nothing_that_was_confirmed() {
 #[test]
 fn two_writers_at_once_lose_nothing() {
     const EACH: usize = 500;
-    let env = TestEnv::initialized();
+    let env = TestEnv::initialized(DUET);
     std::thread::scope(|s| {
         for writer in ["left", "right"] {
             let env = &env;

@@ -1,0 +1,394 @@
+//! Two people, two homes, two processes: pairing, sync and serve through
+//! the real binary, on loopback with relays disabled.
+
+use std::io::{Read, Write};
+use std::sync::{Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use duet_tests::TestEnv;
+use duet_tests::pairing::{interrupt, pair, serve, wait};
+
+const DUET: &str = env!("CARGO_BIN_EXE_duet");
+
+/// These tests each run several processes that talk to each other; one at
+/// a time keeps them from starving each other on a small machine.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A person with a home of their own, ids seeded by `seed`, on `clock`'s pinned clock (so
+/// two devices that talk agree on the time).
+fn person(seed: u64, name: &str, clock: Option<&TestEnv>) -> TestEnv {
+    let mut env = TestEnv::new(DUET).seeded(seed);
+    if let Some(other) = clock {
+        env = env.sharing_clock_with(other);
+    }
+    let _ = env.duet(["init", "--name", name]).ok();
+    env
+}
+
+/// Alex and Sam, not yet paired.
+fn couple() -> (TestEnv, TestEnv) {
+    let alex = person(1, "Alex", None);
+    let sam = person(2, "Sam", Some(&alex));
+    (alex, sam)
+}
+
+/// Both run `duet sync` at the same moment; both must succeed.
+fn sync_both(a: &TestEnv, b: &TestEnv) -> (String, String) {
+    let left = a.duet(["sync", "--timeout", "20"]).spawn(true);
+    let right = b.duet(["sync", "--timeout", "20"]).spawn(true);
+    let (l, r) = (
+        wait(left, Duration::from_secs(40)),
+        wait(right, Duration::from_secs(40)),
+    );
+    for out in [&l, &r] {
+        assert!(
+            out.status.success(),
+            "sync failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    (
+        String::from_utf8_lossy(&l.stdout).into_owned(),
+        String::from_utf8_lossy(&r.stdout).into_owned(),
+    )
+}
+
+fn authors_and_bodies(env: &TestEnv) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = env
+        .list_json(&[])
+        .iter()
+        .map(|i| {
+            (
+                i["author_name"].as_str().unwrap().to_owned(),
+                i["body"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn pair_write_sync_and_write_apart() {
+    let _g = serial();
+    let (alex, sam) = couple();
+    pair(&alex, &sam);
+
+    let a_status = alex.duet(["status", "--json"]).ok().json();
+    let s_status = sam.duet(["status", "--json"]).ok().json();
+    assert_eq!(a_status["partner"]["name"], "Sam");
+    assert_eq!(s_status["partner"]["name"], "Alex");
+    assert!(a_status["partner"]["device"].as_str().unwrap().len() == 64);
+
+    alex.write("Alex: pancakes on Sunday");
+    alex.duet(["thanks", "for fixing the bike"]).ok();
+    alex.duet(["write", "--private", "a secret plan for the anniversary"])
+        .ok();
+    sam.write("Sam: the long walk by the river");
+    let (a_out, s_out) = sync_both(&alex, &sam);
+    assert!(a_out.contains("1 new entry from Sam"), "{a_out}");
+    assert!(
+        s_out.contains("1 new entry, 1 new note of thanks from Alex"),
+        "{s_out}"
+    );
+
+    let expected = vec![
+        ("Alex".to_owned(), "Alex: pancakes on Sunday".to_owned()),
+        ("Alex".to_owned(), "for fixing the bike".to_owned()),
+        (
+            "Sam".to_owned(),
+            "Sam: the long walk by the river".to_owned(),
+        ),
+    ];
+    assert_eq!(
+        authors_and_bodies(&sam),
+        expected,
+        "the private entry never leaves Alex's device"
+    );
+    let mut with_private = expected.clone();
+    with_private.insert(
+        1,
+        (
+            "Alex".to_owned(),
+            "a secret plan for the anniversary".to_owned(),
+        ),
+    );
+    assert_eq!(authors_and_bodies(&alex), with_private);
+    let partner_only = sam.list_json(&["--author", "partner"]);
+    assert_eq!(partner_only.len(), 2);
+    assert!(partner_only.iter().all(|i| i["author"] == "partner"));
+
+    // Apart: both write, then meet again.
+    alex.write("Alex, apart: a quiet evening");
+    sam.write("Sam, apart: missed you at lunch");
+    sam.write("Sam, apart: booked the train");
+    sync_both(&alex, &sam);
+    assert_eq!(authors_and_bodies(&alex).len(), 7);
+    let mut a_public: Vec<_> = authors_and_bodies(&alex);
+    a_public.retain(|(_, b)| !b.contains("secret"));
+    assert_eq!(a_public, authors_and_bodies(&sam));
+
+    // Only the author may change an item; starring the partner's is fine and stays mine.
+    let sams = alex.list_json(&["--author", "partner", "-n", "1"]);
+    let id = sams[0]["id"].as_str().unwrap().to_owned();
+    let only_the_author = format!(
+        "duet: error: item {id} was written by your partner; only its author can change it \
+         (you can still star it)"
+    );
+    let refused = alex
+        .duet(["edit", id.as_str(), "--body", "rewritten"])
+        .fails();
+    assert_eq!(refused.error_line(), only_the_author);
+    let refused = alex.duet(["delete", id.as_str()]).fails();
+    assert_eq!(refused.error_line(), only_the_author);
+    alex.duet(["star", id.as_str()]).ok();
+    assert_eq!(alex.list_json(&["--starred"]).len(), 1);
+    sync_both(&alex, &sam);
+    assert!(
+        sam.list_json(&["--starred"]).is_empty(),
+        "my star on Sam's item is mine alone"
+    );
+    assert!(sam.bodies(&[]).iter().all(|b| b != "rewritten"));
+}
+
+#[test]
+fn serve_on_both_sides_carries_a_new_entry_quickly() {
+    let _g = serial();
+    let (alex, sam) = couple();
+    pair(&alex, &sam);
+    let serving = vec![serve(&alex).0, serve(&sam).0];
+    // Let the first exchange settle.
+    std::thread::sleep(Duration::from_millis(800));
+
+    // It must arrive with nobody running `duet sync`; how fast is for the benchmark
+    // (`duet-sync-bench`), not for a test on a loaded machine.
+    alex.write("written while both serve");
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            sam.bodies(&[])
+                .iter()
+                .any(|b| b == "written while both serve")
+        }),
+        "serve pushed the entry to Sam"
+    );
+
+    // And back, from a `duet sync` run while serve holds the port.
+    sam.write("Sam answers");
+    assert!(eventually(Duration::from_secs(30), || {
+        alex.bodies(&[]).iter().any(|b| b == "Sam answers")
+    }));
+    alex.write("one more, synced by hand");
+    alex.duet(["sync", "--timeout", "10"]).ok();
+    assert!(
+        sam.bodies(&[])
+            .iter()
+            .any(|b| b == "one more, synced by hand")
+    );
+
+    for child in serving {
+        assert!(interrupt(child), "serve stops cleanly on Ctrl-C");
+    }
+}
+
+#[test]
+fn unpaired_partner_is_refused() {
+    let _g = serial();
+    let (alex, sam) = couple();
+    pair(&alex, &sam);
+    sam.write("before unpairing");
+    sync_both(&alex, &sam);
+
+    // Alex keeps `duet serve` running and unpairs in another terminal: from that moment the
+    // serving device turns Sam away at its gate.
+    let (serving, lines) = serve(&alex);
+    let _ = alex.duet(["unpair"]).ok();
+    let note = wait_for_line(&lines, Duration::from_secs(10), "You unpaired from Sam");
+    assert!(note.contains("refused from now on"), "{note}");
+    let out = sam.duet(["sync", "--timeout", "10"]).fails();
+    assert_eq!(
+        out.error_line(),
+        "duet: error: Alex's device refused this one: it no longer accepts you as its partner \
+         (they ran `duet unpair`)"
+    );
+    assert!(interrupt(serving), "serve stops cleanly on Ctrl-C");
+
+    // Alex keeps Sam's old journal until asked to forget it; syncing is over for Alex too.
+    assert!(alex.bodies(&[]).iter().any(|b| b == "before unpairing"));
+    let out = alex.duet(["sync", "--timeout", "2"]).fails();
+    assert!(
+        out.error_line()
+            .starts_with("duet: error: you unpaired from Sam"),
+        "{}",
+        out.error_line()
+    );
+    let _ = alex.duet(["unpair", "--forget"]).ok();
+    assert!(alex.bodies(&[]).is_empty());
+}
+
+#[test]
+fn a_used_ticket_is_refused_while_the_inviter_still_listens() {
+    let _g = serial();
+    let (alex, sam) = couple();
+    let eve = person(3, "Eve", Some(&alex));
+
+    // Alex invites on a terminal, so the invite stays open while Alex compares the codes.
+    let mut inviter = alex
+        .duet(["pair", "invite", "--timeout", "60"])
+        .on_a_terminal()
+        .spawn_interactive();
+    let mut answer = inviter.stdin.take().expect("piped stdin");
+    let mut screen = Screen::new(inviter.stdout.take().expect("piped stdout"));
+    screen.wait_for("Waiting for them to join", Duration::from_secs(20));
+    let ticket = screen
+        .text
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("duet"))
+        .expect("the ticket is on a line of its own")
+        .to_owned();
+
+    let joiner = sam
+        .duet(["pair", "join", "--yes", ticket.as_str(), "--timeout", "60"])
+        .spawn(true);
+    screen.wait_for("Does their screen show", Duration::from_secs(20));
+    assert!(screen.text.contains("Sam is connecting"), "{}", screen.text);
+
+    // Sam proved the secret and the ticket is spent, while Alex's invite still listens.
+    let out = eve
+        .duet(["pair", "join", "--yes", ticket.as_str(), "--timeout", "20"])
+        .fails();
+    assert_eq!(
+        out.error_line(),
+        "duet: error: this ticket has already been used; ask your partner to run \
+         `duet pair invite` again for a fresh one"
+    );
+
+    answer.write_all(b"y\n").expect("answering the prompt");
+    let joined = wait(joiner, Duration::from_secs(30));
+    assert!(
+        joined.status.success(),
+        "{}",
+        String::from_utf8_lossy(&joined.stderr)
+    );
+    let invited = wait(inviter, Duration::from_secs(30));
+    assert!(invited.status.success());
+    assert_eq!(
+        alex.duet(["status", "--json"]).ok().json()["partner"]["name"],
+        "Sam"
+    );
+    assert_eq!(
+        sam.duet(["status", "--json"]).ok().json()["partner"]["name"],
+        "Alex"
+    );
+    assert!(eve.duet(["status", "--json"]).ok().json()["partner"].is_null());
+}
+
+/// Poll `check` until it holds or `limit` passes.
+fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    check()
+}
+
+/// What a terminal showed so far: prompts end without a newline, so it is read as it comes,
+/// not line by line.
+struct Screen {
+    chunks: mpsc::Receiver<Vec<u8>>,
+    text: String,
+}
+
+impl Screen {
+    fn new(mut stream: impl Read + Send + 'static) -> Screen {
+        let (tx, chunks) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = stream.read(&mut buf) {
+                if tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        Screen {
+            chunks,
+            text: String::new(),
+        }
+    }
+
+    /// Read until the screen shows `needle`; panics after `limit`.
+    fn wait_for(&mut self, needle: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while !self.text.contains(needle) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.chunks.recv_timeout(left) {
+                Ok(chunk) => self.text.push_str(&String::from_utf8_lossy(&chunk)),
+                Err(_) => panic!(
+                    "the screen never showed {needle:?}; it shows:\n{}",
+                    self.text
+                ),
+            }
+        }
+    }
+}
+
+/// The first line (from now) that contains `needle`; panics after `limit`.
+fn wait_for_line(lines: &mpsc::Receiver<String>, limit: Duration, needle: &str) -> String {
+    let deadline = Instant::now() + limit;
+    let mut seen = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => return line,
+            Ok(line) => seen.push(line),
+            Err(_) => break,
+        }
+    }
+    panic!(
+        "no line with {needle:?} within {limit:?}; saw:\n{}",
+        seen.join("\n")
+    );
+}
+
+#[test]
+fn network_commands_explain_themselves() {
+    let _g = serial();
+    let alex = person(1, "Alex", None);
+    for (args, line) in [
+        (
+            vec!["sync"],
+            "you are not paired yet; run `duet pair invite` here and `duet pair join TICKET` \
+             on your partner's device",
+        ),
+        (
+            vec!["pair", "join", "--yes", "not-a-ticket"],
+            "this is not a duet pairing ticket; copy the whole line that `duet pair invite` \
+             printed",
+        ),
+        (
+            vec!["--relay", "sometimes", "pair", "invite", "--yes"],
+            "`sometimes` is not a relay setting; use `disabled`, `default` or a relay URL such \
+             as `https://relay.example.org`",
+        ),
+        (
+            vec!["--bind", "here", "pair", "invite", "--yes"],
+            "`here` is not an address to listen on; use IP:PORT such as 0.0.0.0:0 or \
+             127.0.0.1:4433",
+        ),
+        (
+            vec!["pair", "invite"],
+            "cannot ask you to confirm the code without a terminal; compare the codes by other \
+             means and pass --yes",
+        ),
+    ] {
+        let out = alex.duet(&args).fails();
+        assert_eq!(out.error_line(), format!("duet: error: {line}"), "{args:?}");
+    }
+}
