@@ -10,6 +10,7 @@ pub mod id;
 pub mod item;
 pub mod journal;
 pub mod pairing;
+pub mod question;
 pub mod rng;
 pub mod sync;
 pub mod volume;
