@@ -197,6 +197,7 @@ pub fn populate(home: &Path, n: usize, now_ms: i64, seed: u64) -> Result<Generat
                 tags,
                 starred: rng.below(20) == 0,
                 deleted: false,
+                ritual: Default::default(),
             };
             if rare.contains(&j) {
                 out.rare.push(item.id);

@@ -52,8 +52,20 @@ pub enum Command {
     Init(commands::init::InitArgs),
     /// Write a journal entry (no text opens $EDITOR, `-` reads stdin)
     Write(commands::write::WriteArgs),
-    /// Write a note of thanks to your partner
+    /// Write a note of thanks to your partner (no text opens $EDITOR on a short guide)
     Thanks(commands::write::ThanksArgs),
+    /// Say how you are: mood, energy, and what you need today
+    Checkin(commands::checkin::CheckinArgs),
+    /// Today's question for the two of you, and both answers once you have answered
+    Question(commands::question::QuestionArgs),
+    /// Answer today's question (your partner's answer opens once yours is saved)
+    Answer(commands::question::AnswerArgs),
+    /// The last seven days of both journals at a glance
+    Week(commands::rituals::WeekArgs),
+    /// The last 30 days against the 30 before, for your eyes only
+    Pulse(commands::rituals::PulseArgs),
+    /// This day in earlier months and years
+    Memories(commands::rituals::MemoriesArgs),
     /// List items, newest first
     List(commands::list::ListArgs),
     /// Show one item in full
@@ -127,6 +139,12 @@ fn dispatch(cli: Cli, out: &mut Out) -> anyhow::Result<()> {
         Command::Init(args) => commands::init::run(&ctx, out, args),
         Command::Write(args) => commands::write::run_write(&ctx, out, args),
         Command::Thanks(args) => commands::write::run_thanks(&ctx, out, args),
+        Command::Checkin(args) => commands::checkin::run(&ctx, out, args),
+        Command::Question(args) => commands::question::run_question(&ctx, out, args),
+        Command::Answer(args) => commands::question::run_answer(&ctx, out, args),
+        Command::Week(args) => commands::rituals::run_week(&ctx, out, args),
+        Command::Pulse(args) => commands::rituals::run_pulse(&ctx, out, args),
+        Command::Memories(args) => commands::rituals::run_memories(&ctx, out, args),
         Command::List(args) => commands::list::run(&ctx, out, args),
         Command::Show(args) => commands::show::run(&ctx, out, args),
         Command::Edit(args) => commands::edit::run_edit(&ctx, out, args),

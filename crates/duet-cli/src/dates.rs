@@ -149,6 +149,37 @@ pub fn to(text: &str, now: Timestamp, tz: &TimeZone) -> anyhow::Result<Timestamp
     }
 }
 
+/// The calendar day a `--date` names (`yesterday`, `last friday`, `2026-11-20`); a moment
+/// names the local day it falls on.
+pub fn day(text: &str, now: Timestamp, tz: &TimeZone) -> anyhow::Result<jiff::civil::Date> {
+    Ok(match parse(text, now, tz)? {
+        When::Moment(ts) => ts.to_zoned_datetime(tz.clone()).date(),
+        When::Day(day) => day,
+    })
+}
+
+/// Today, where the user is.
+pub fn today(now: Timestamp, tz: &TimeZone) -> jiff::civil::Date {
+    now.to_zoned_datetime(tz.clone()).date()
+}
+
+/// A calendar day as days since 1970-01-01 (the core counts days that way).
+pub fn day_number(date: jiff::civil::Date) -> i32 {
+    duet_core::item::parse_date(&date.to_string()).unwrap_or(0)
+}
+
+/// The calendar day of a day number.
+pub fn from_day_number(n: i32) -> jiff::civil::Date {
+    jiff::civil::date(1970, 1, 1)
+        .checked_add(jiff::Span::new().days(i64::from(n)))
+        .unwrap_or(jiff::civil::date(1970, 1, 1))
+}
+
+/// The local day an item's time falls on, as a day number.
+pub fn local_day(ms: i64, tz: &TimeZone) -> i32 {
+    day_number(local(ms, tz).date())
+}
+
 /// Local wall-clock rendering used in human output.
 pub fn local(ms: i64, tz: &TimeZone) -> ZonedDateTime {
     Timestamp::from_millisecond(ms)

@@ -53,3 +53,27 @@ pub fn edit(home: &duet_store::Home, initial: &str) -> anyhow::Result<String> {
     let _ = fs::remove_file(&path);
     result
 }
+
+/// The text of a template after editing: lines that start with `#` (the template's guidance)
+/// are left out. An untouched template leaves nothing, which is refused as empty.
+pub fn strip_comments(text: &str) -> String {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_comments;
+
+    #[test]
+    fn guidance_lines_are_left_out() {
+        assert_eq!(
+            strip_comments("Thank you\n# what did they do?\n\n#\n"),
+            "Thank you\n"
+        );
+        assert_eq!(strip_comments("# only guidance\n#\n").trim(), "");
+        assert_eq!(strip_comments("  # indented stays"), "  # indented stays");
+    }
+}

@@ -60,6 +60,11 @@ impl Out {
         format!("\x1b[{code}m{text}\x1b[0m")
     }
 
+    /// Whether stdout is a terminal that may show colour and block characters.
+    pub fn fancy(&self) -> bool {
+        self.color
+    }
+
     /// Style text bound for stdout.
     pub fn paint(&self, style: Style, text: &str) -> String {
         Self::paint_if(self.color, style, text)
@@ -138,7 +143,49 @@ pub fn item_json(l: &ListedItem, my_name: &str, partner_name: Option<&str>) -> s
         "tags": l.item.tags,
         "starred": l.starred,
         "private": l.private,
+        "re": l.item.ritual.re.map(|id| id.to_string()),
+        "mood": l.item.ritual.mood,
+        "energy": l.item.ritual.energy,
+        "question": l.item.ritual.question.as_ref().map(|asked| json!({
+            "id": asked.id,
+            "date": asked.date,
+            "text": duet_core::question::by_id(&asked.id).map(|q| q.text),
+        })),
+        "edited_after_reveal": l.item.ritual.edited_after_reveal,
     })
+}
+
+/// A check-in in one line: `mood 4/5 · energy 2/5 · needs: a slow evening`.
+pub fn checkin_summary(item: &duet_core::Item) -> String {
+    let mut parts = Vec::new();
+    if let Some(mood) = item.ritual.mood {
+        parts.push(format!("mood {mood}/5"));
+    }
+    if let Some(energy) = item.ritual.energy {
+        parts.push(format!("energy {energy}/5"));
+    }
+    if !item.body.trim().is_empty() {
+        parts.push(format!("needs: {}", summary(&item.body, 60)));
+    }
+    parts.join(" · ")
+}
+
+/// The text a list shows for an item: a check-in's scores and need, an answer with its
+/// question, anything else its first line.
+pub fn item_summary(item: &duet_core::Item) -> String {
+    match item.kind {
+        duet_core::Kind::Checkin => checkin_summary(item),
+        duet_core::Kind::Answer => {
+            let question = item
+                .ritual
+                .question
+                .as_ref()
+                .and_then(|a| duet_core::question::by_id(&a.id))
+                .map_or("a question".to_owned(), |q| summary(q.text, 40));
+            format!("{question} → {}", summary(&item.body, 40))
+        }
+        _ => summary(&item.body, 72),
+    }
 }
 
 /// Short id shown in lists; any unique prefix is accepted back.
@@ -186,6 +233,16 @@ pub fn list_line(
     };
     let private = if l.private { " (private)" } else { "" };
     let tags: String = l.item.tags.iter().map(|t| format!(" #{t}")).collect();
+    let text = item_summary(&l.item);
+    // A need the partner named is a bid for attention: it stands out.
+    let text = if l.author == Author::Partner
+        && l.item.kind == duet_core::Kind::Checkin
+        && !l.item.body.trim().is_empty()
+    {
+        out.paint(Style::Bold, &text)
+    } else {
+        text
+    };
     format!(
         "{} {}  {}  {:<7} {:<9}{} {}{}",
         star,
@@ -194,7 +251,7 @@ pub fn list_line(
         l.item.kind.as_str(),
         author_name(l, me, partner),
         private,
-        summary(&l.item.body, 72),
+        text,
         out.paint(Style::Dim, &tags),
     )
 }

@@ -76,6 +76,7 @@ mod tests {
             tags: vec!["home".into()],
             starred: false,
             deleted: false,
+            ritual: Default::default(),
         };
         let f = Filter {
             kinds: vec![Kind::Thanks],
@@ -118,6 +119,7 @@ mod tests {
         assert!(!partner.matches(&item, Author::Me, false));
         let deleted = Item {
             deleted: true,
+            ritual: Default::default(),
             ..item
         };
         assert!(!Filter::default().matches(&deleted, Author::Me, false));

@@ -82,11 +82,99 @@ pub struct Item {
     pub kind: Kind,
     pub created_at: i64,
     pub edited_at: Option<i64>,
+    /// For a check-in, the need it names (may be empty).
     pub body: String,
     pub tags: Vec<String>,
     pub starred: bool,
     pub deleted: bool,
+    /// What the rituals add: the item this one answers, a check-in's scores, the question an
+    /// answer is for. Empty for a plain entry.
+    #[serde(default, skip_serializing_if = "Ritual::is_empty")]
+    pub ritual: Ritual,
 }
+
+/// The fields only some kinds use. Every field is optional in a document: an item from an
+/// older or newer duet reads with what it has.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ritual {
+    /// The item (mine or my partner's) this one answers: `write --re`, `thanks --re`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub re: Option<ItemId>,
+    /// A check-in's mood, 1 (low) to 5 (high).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mood: Option<u8>,
+    /// A check-in's energy, 1 (drained) to 5 (full).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy: Option<u8>,
+    /// An answer's question: its id in the deck and the day it was asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub question: Option<Asked>,
+    /// An answer edited after the partner's answer to the same question was visible here.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub edited_after_reveal: bool,
+}
+
+impl Ritual {
+    pub fn is_empty(&self) -> bool {
+        *self == Ritual::default()
+    }
+}
+
+/// Which question on which day: what an answer answers, and what the two answers of a couple
+/// are matched by.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Asked {
+    /// The question's id in the deck (`memories-07`).
+    pub id: String,
+    /// The calendar day it was the question of, `YYYY-MM-DD`.
+    pub date: String,
+}
+
+impl Asked {
+    /// The day as days since 1970-01-01, if `date` is a real `YYYY-MM-DD` date.
+    pub fn day_number(&self) -> Option<i32> {
+        parse_date(&self.date)
+    }
+}
+
+/// `YYYY-MM-DD` as days since 1970-01-01 (proleptic Gregorian), or `None`.
+pub fn parse_date(text: &str) -> Option<i32> {
+    let mut parts = text.splitn(3, '-');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return None;
+    }
+    let (y, m, d): (i32, u32, u32) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let month_len = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&m) || d == 0 || d > month_len[m as usize - 1] {
+        return None;
+    }
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400) as u32;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe as i32 - 719_468)
+}
+
+/// The range of a check-in score.
+pub const SCORE_RANGE: std::ops::RangeInclusive<u8> = 1..=5;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ItemError {
@@ -98,6 +186,12 @@ pub enum ItemError {
     BadTag(String),
     #[error("unknown kind `{0}`; use entry, thanks, checkin or answer")]
     UnknownKind(String),
+    #[error("a check-in needs at least one of --mood, --energy or --need")]
+    EmptyCheckin,
+    #[error("an answer must name the question it answers")]
+    AnswerWithoutQuestion,
+    #[error("{what} is {value}; give a number from 1 to 5")]
+    ScoreOutOfRange { what: &'static str, value: i64 },
 }
 
 /// Check a body before it is stored and return it without surrounding blank lines.
@@ -115,6 +209,29 @@ pub fn validate_body(body: &str) -> Result<String, ItemError> {
 
 fn is_tag_char(c: char) -> bool {
     c.is_alphanumeric() || c == '-' || c == '_'
+}
+
+/// Check a new item's body against its kind and return the body to store. A check-in may
+/// leave its need empty when it gives a mood or an energy; every other item needs text.
+pub fn validate_new(kind: &Kind, body: &str, ritual: &Ritual) -> Result<String, ItemError> {
+    if *kind == Kind::Checkin && body.trim().is_empty() {
+        if ritual.mood.is_none() && ritual.energy.is_none() {
+            return Err(ItemError::EmptyCheckin);
+        }
+        return Ok(String::new());
+    }
+    if *kind == Kind::Answer && ritual.question.is_none() {
+        return Err(ItemError::AnswerWithoutQuestion);
+    }
+    validate_body(body)
+}
+
+/// Check a check-in score (`what` names it in the error).
+pub fn validate_score(what: &'static str, value: i64) -> Result<u8, ItemError> {
+    match u8::try_from(value) {
+        Ok(v) if SCORE_RANGE.contains(&v) => Ok(v),
+        _ => Err(ItemError::ScoreOutOfRange { what, value }),
+    }
 }
 
 /// Normalize a tag given on the command line (`--tag Trip` or `--tag @trip`).
@@ -182,6 +299,17 @@ mod tests {
             Err(ItemError::BodyTooLarge { .. })
         ));
         assert!(validate_body(&"x".repeat(BODY_LIMIT)).is_ok());
+    }
+
+    #[test]
+    fn dates_are_day_numbers() {
+        assert_eq!(parse_date("1970-01-01"), Some(0));
+        assert_eq!(parse_date("2026-11-25"), Some(20_782));
+        assert_eq!(parse_date("2024-02-29"), Some(19_782));
+        assert_eq!(parse_date("2023-02-29"), None);
+        assert_eq!(parse_date("2026-13-01"), None);
+        assert_eq!(parse_date("26-11-25"), None);
+        assert_eq!(parse_date("1969-12-31"), Some(-1));
     }
 
     #[test]

@@ -179,7 +179,7 @@ mod tests {
                     Op::Write { body, tags, star } => {
                         let item = Item {
                             id: ItemId(counter), kind: Kind::Entry, created_at: now, edited_at: None,
-                            body, tags, starred: star, deleted: false,
+                            body, tags, starred: star, deleted: false, ritual: Default::default(),
                         };
                         journal.add(&item, VolumeId(counter), now).unwrap();
                         order.push(item.id);
@@ -232,6 +232,7 @@ mod tests {
                 tags: vec![],
                 starred: false,
                 deleted: false,
+                ritual: Default::default(),
             };
             journal
                 .add(&item, VolumeId((n + 1000).to_be_bytes()), n as i64)

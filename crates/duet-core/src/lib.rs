@@ -11,13 +11,16 @@ pub mod item;
 pub mod journal;
 pub mod pairing;
 pub mod question;
+pub mod reveal;
+pub mod rituals;
 pub mod rng;
 pub mod sync;
 pub mod volume;
 
 pub use filter::{Author, Filter};
 pub use id::{IdError, ItemId, JournalId, VolumeId};
-pub use item::{BODY_LIMIT, Item, ItemError, Kind, extract_tags, normalize_tag};
+pub use item::{Asked, BODY_LIMIT, Item, ItemError, Kind, Ritual, extract_tags, normalize_tag};
 pub use journal::Journal;
+pub use reveal::Reveal;
 pub use rng::SeededRng;
 pub use volume::{VOLUME_CAPACITY, Volume, VolumeError};

@@ -24,7 +24,7 @@ use automerge::{
 };
 
 use crate::id::{ItemId, JournalId, VolumeId};
-use crate::item::{Item, Kind};
+use crate::item::{Asked, Item, Kind, Ritual, SCORE_RANGE};
 
 /// Items per volume. Loading a volume of this size costs a few milliseconds.
 pub const VOLUME_CAPACITY: usize = 256;
@@ -47,6 +47,8 @@ pub enum VolumeError {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ItemUpdate {
     pub body: Option<String>,
+    /// Set on an answer whose edit comes after the partner's answer was visible.
+    pub edited_after_reveal: bool,
     pub tags: Option<Vec<String>>,
     pub starred: Option<bool>,
     pub deleted: Option<bool>,
@@ -181,6 +183,20 @@ impl Volume {
         put_tags(&mut self.doc, &obj, &item.tags)?;
         self.doc.put(&obj, "starred", item.starred)?;
         self.doc.put(&obj, "deleted", item.deleted)?;
+        let ritual = &item.ritual;
+        if let Some(re) = ritual.re {
+            self.doc.put(&obj, "re", re.to_string())?;
+        }
+        if let Some(mood) = ritual.mood {
+            self.doc.put(&obj, "mood", i64::from(mood))?;
+        }
+        if let Some(energy) = ritual.energy {
+            self.doc.put(&obj, "energy", i64::from(energy))?;
+        }
+        if let Some(asked) = &ritual.question {
+            self.doc.put(&obj, "question", asked.id.as_str())?;
+            self.doc.put(&obj, "asked_on", asked.date.as_str())?;
+        }
         self.doc.commit();
         Ok(())
     }
@@ -198,6 +214,9 @@ impl Volume {
         }
         if update.body.is_some() || update.tags.is_some() {
             self.doc.put(&obj, "edited_at", now)?;
+        }
+        if update.edited_after_reveal {
+            self.doc.put(&obj, "edited_after_reveal", true)?;
         }
         if let Some(starred) = update.starred {
             self.doc.put(&obj, "starred", starred)?;
@@ -291,8 +310,27 @@ fn scalar_i64(value: &ScalarValueRef<'_>) -> Option<i64> {
 fn read_item(doc: &AutoCommit, id: ItemId, obj: &ObjId) -> Option<Item> {
     let (mut kind, mut created_at, mut edited_at) = (None, None, None);
     let (mut body, mut tags, mut starred, mut deleted) = (String::new(), Vec::new(), false, false);
+    let mut ritual = Ritual::default();
+    let (mut question, mut asked_on) = (None, None);
+    let score = |v: &ScalarValueRef<'_>| {
+        scalar_i64(v)
+            .and_then(|n| u8::try_from(n).ok())
+            .filter(|n| SCORE_RANGE.contains(n))
+    };
     for entry in doc.map_range(obj, ..) {
         match (entry.key.as_ref(), &entry.value) {
+            ("re", ValueRef::Scalar(ScalarValueRef::Str(s))) => ritual.re = s.parse().ok(),
+            ("mood", ValueRef::Scalar(v)) => ritual.mood = score(v),
+            ("energy", ValueRef::Scalar(v)) => ritual.energy = score(v),
+            ("question", ValueRef::Scalar(ScalarValueRef::Str(s))) => {
+                question = Some(s.to_string())
+            }
+            ("asked_on", ValueRef::Scalar(ScalarValueRef::Str(s))) => {
+                asked_on = Some(s.to_string())
+            }
+            ("edited_after_reveal", ValueRef::Scalar(ScalarValueRef::Boolean(b))) => {
+                ritual.edited_after_reveal = *b
+            }
             ("kind", ValueRef::Scalar(ScalarValueRef::Str(s))) => kind = Some(Kind::from_stored(s)),
             ("created_at", ValueRef::Scalar(v)) => created_at = scalar_i64(v),
             ("edited_at", ValueRef::Scalar(v)) => edited_at = scalar_i64(v),
@@ -321,6 +359,10 @@ fn read_item(doc: &AutoCommit, id: ItemId, obj: &ObjId) -> Option<Item> {
         tags,
         starred,
         deleted,
+        ritual: Ritual {
+            question: question.zip(asked_on).map(|(id, date)| Asked { id, date }),
+            ..ritual
+        },
     })
 }
 
@@ -368,6 +410,7 @@ mod tests {
             tags: vec!["a".into()],
             starred: false,
             deleted: false,
+            ritual: Default::default(),
         }
     }
 

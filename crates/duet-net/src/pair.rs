@@ -52,6 +52,9 @@ pub struct PairedPartner {
     pub addrs: Vec<SocketAddr>,
     /// The partner's relay, if known.
     pub relay_url: Option<String>,
+    /// When the ticket used for this pairing expired (Unix seconds, the inviter's clock):
+    /// the one moment both sides know alike, so both count "days since pairing" from it.
+    pub ticket_expires_at: i64,
 }
 
 /// Why pairing over the network failed.
@@ -293,6 +296,7 @@ fn partner_from(
     peer: PairedPeer,
     extra_addrs: impl IntoIterator<Item = SocketAddr>,
     fallback_relay: Option<String>,
+    ticket_expires_at: i64,
 ) -> PairedPartner {
     let mut addrs = peer.addrs;
     for addr in extra_addrs {
@@ -306,6 +310,7 @@ fn partner_from(
         journal_id: peer.journal_id,
         addrs,
         relay_url: peer.relay_url.or(fallback_relay),
+        ticket_expires_at,
     }
 }
 
@@ -341,6 +346,7 @@ pub async fn pair_invite(
             .saturating_add(expires_in.as_secs() as i64),
     )?;
     let join_deadline = deadline.min(started + expires_in);
+    let expires_at = invitation.expires_at();
     let invitation = Arc::new(Mutex::new(invitation));
     let _open = gate.open_invite();
     on_ticket(&lock(&invitation).ticket());
@@ -363,7 +369,7 @@ pub async fn pair_invite(
             Some(joined) = attempts.join_next(), if !attempts.is_empty() => {
                 let Ok(Some(admitted)) = joined else { continue };
                 match confirm.take() {
-                    Some(confirm) => session = Some(Box::pin(run_invite_session(admitted, confirm, deadline))),
+                    Some(confirm) => session = Some(Box::pin(run_invite_session(admitted, expires_at, confirm, deadline))),
                     // The invitation lets exactly one joiner through, so this cannot happen.
                     None => admitted.channel.conn.close(VarInt::from_u32(close_code::PROTOCOL), b"already paired"),
                 }
@@ -451,6 +457,7 @@ async fn admit(
 
 async fn run_invite_session(
     admitted: Admitted,
+    expires_at: i64,
     confirm: impl FnOnce(&PairingCode, &str) -> bool + Send + 'static,
     deadline: Instant,
 ) -> Result<PairedPartner, PairError> {
@@ -479,7 +486,7 @@ async fn run_invite_session(
     let (seen_addrs, seen_relay) = observed_contact(&channel.conn);
     let peer =
         confirm_and_finish(&mut channel, inviter, code, partner_name, confirm, deadline).await?;
-    Ok(partner_from(peer, seen_addrs, seen_relay))
+    Ok(partner_from(peer, seen_addrs, seen_relay, expires_at))
 }
 
 /// Joins the partner who showed `ticket`: dials it, runs the handshake, asks `confirm` (on a
@@ -552,5 +559,6 @@ pub async fn pair_join(
         peer,
         ticket.addrs.iter().copied(),
         ticket.relay_url.clone(),
+        ticket.expires_at,
     ))
 }

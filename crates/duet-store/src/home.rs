@@ -49,6 +49,10 @@ pub struct Partner {
     #[serde(default)]
     pub relay_url: Option<String>,
     pub paired_at: i64,
+    /// The pairing ticket's expiry (Unix seconds): the same number on both devices, from
+    /// which both count the days since pairing (the daily question grows deeper with them).
+    #[serde(default)]
+    pub paired_epoch: Option<i64>,
     #[serde(default)]
     pub last_sync: Option<i64>,
     /// Set by `duet unpair`: the partner is refused from then on.

@@ -347,7 +347,9 @@ impl IndexFiles {
     }
 
     fn items_dir(&self) -> PathBuf {
-        self.dir.join("items")
+        // `.2`: items carry their ritual fields since the rituals; a cache written before
+        // could hold a volume that has them, read without them.
+        self.dir.join("items.2")
     }
 
     fn items_name(journal: JournalId, vol: VolumeId, key: &[u8; 16]) -> String {
@@ -476,6 +478,7 @@ mod tests {
             tags: vec![],
             starred: false,
             deleted: false,
+            ritual: Default::default(),
         })
         .unwrap();
         vol.set_mark(ItemId([9; 8]), true, 77).unwrap();
@@ -522,6 +525,7 @@ mod tests {
                 tags: vec![],
                 starred: false,
                 deleted: false,
+                ritual: Default::default(),
             };
             search.volumes.insert(
                 VolumeId([n as u8; 8]),

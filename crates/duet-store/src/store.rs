@@ -5,7 +5,9 @@ use std::sync::Mutex;
 
 use duet_core::bloom::needle_bits;
 use duet_core::filter::newest_first;
+use duet_core::item::{Asked, Ritual};
 use duet_core::journal::open_volume;
+use duet_core::reveal::Reveal;
 use duet_core::volume::{ItemUpdate, resolve_marks};
 use duet_core::{Author, Filter, Item, ItemId, JournalId, Kind, Volume, VolumeId};
 
@@ -49,6 +51,7 @@ pub struct WriteRequest {
     pub starred: bool,
     pub created_at: i64,
     pub private: bool,
+    pub ritual: Ritual,
 }
 
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -366,7 +369,7 @@ impl Store {
 
     /// Write a new item and return it.
     pub fn add(&self, req: WriteRequest, now: i64) -> Result<Item, StoreError> {
-        let body = duet_core::item::validate_body(&req.body)?;
+        let body = duet_core::item::validate_new(&req.kind, &req.body, &req.ritual)?;
         let journal = if req.private {
             self.config.private_journal
         } else {
@@ -381,6 +384,7 @@ impl Store {
             tags: req.tags,
             starred: req.starred,
             deleted: false,
+            ritual: req.ritual,
         };
         self.add_to_open_volume(journal, now, &[item.id], |vol| Ok(vol.add(&item)?))?;
         Ok(item)
@@ -434,6 +438,14 @@ impl Store {
         }
         found.sort_by_key(|l| l.id);
         found.dedup_by_key(|l| l.id);
+        // The partner's hidden answers are not there to be found, not even by id.
+        let mut visible = Vec::with_capacity(found.len());
+        for at in found {
+            if at.journal.author == Author::Me || self.get(&at).is_ok() {
+                visible.push(at);
+            }
+        }
+        let found = visible;
         match found.len() {
             0 => Err(StoreError::NoSuchItem(prefix)),
             1 => Ok(found[0]),
@@ -456,8 +468,74 @@ impl Store {
             .into_iter()
             .find(|i| i.id == at.id)
             .ok_or_else(|| StoreError::NoSuchItem(at.id.to_string()))?;
+        if !self.reveal_for(&item)?.visible(&item, at.journal.author) {
+            return Err(StoreError::NoSuchItem(at.id.to_string()));
+        }
         let marks = self.marks()?;
         Ok(self.listed(item, at.journal, &marks))
+    }
+
+    /// The reveal rule for a read that may show `item`: the partner's answer needs my
+    /// answers around its day; nothing else needs any.
+    fn reveal_for(&self, item: &Item) -> Result<Reveal, StoreError> {
+        match item.ritual.question.as_ref().and_then(Asked::day_number) {
+            Some(day) if item.kind == Kind::Answer => self.my_answers(day),
+            _ => Ok(Reveal::default()),
+        }
+    }
+
+    /// Which questions the partner has answered (on or after `since_day`): dates and ids
+    /// only, never their text. That they answered is not hidden; what they said is.
+    pub fn partner_questions_since(&self, since_day: i32) -> Result<Vec<Asked>, StoreError> {
+        let mut out: Vec<Asked> = self
+            .answers_of(Author::Partner, since_day)?
+            .into_iter()
+            .filter_map(|i| i.ritual.question)
+            .collect();
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// The (not deleted) answers `author` wrote to questions of `since_day` or later. An
+    /// answer is written on its day or after it (duet refuses answers to days still to come),
+    /// so only volumes that hold an answer and items from two days before `since_day` on
+    /// (time zones differ) are read.
+    fn answers_of(&self, author: Author, since_day: i32) -> Result<Vec<Item>, StoreError> {
+        const DAY_MS: i64 = 86_400_000;
+        let since = (i64::from(since_day) - 2).saturating_mul(DAY_MS);
+        let mut out = Vec::new();
+        for journal in self.journals().into_iter().filter(|j| j.author == author) {
+            let index = self.fresh_index(journal.id)?;
+            for vi in index.volumes.values() {
+                let has_answers = vi.kinds.iter().any(|(k, n)| k == "answer" && *n > 0);
+                if has_answers && vi.max_created >= since {
+                    out.extend(
+                        self.volume_items(journal.id, vi)?
+                            .into_iter()
+                            .filter(|i| i.kind == Kind::Answer && !i.deleted),
+                    );
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every question the partner has answered (ids and dates only).
+    pub fn partner_questions(&self) -> Result<Vec<Asked>, StoreError> {
+        self.partner_questions_since(i32::MIN / 2)
+    }
+
+    /// Whether the partner has answered `asked` (not what they answered).
+    pub fn partner_answered(&self, asked: &Asked) -> Result<bool, StoreError> {
+        let day = asked.day_number().unwrap_or(i32::MIN / 2);
+        Ok(self.partner_questions_since(day)?.contains(asked))
+    }
+
+    /// My answers around `day` and later: what [`Reveal`] needs to judge the partner's
+    /// answers to questions of `day` or later.
+    fn my_answers(&self, day: i32) -> Result<Reveal, StoreError> {
+        Ok(Reveal::from_mine(&self.answers_of(Author::Me, day)?))
     }
 
     /// Change my own item. The partner's items are refused.
@@ -560,12 +638,31 @@ impl Store {
         }
         candidates.sort_by_key(|(_, vi)| std::cmp::Reverse(vi.max_created));
         let mut out: Vec<ListedItem> = Vec::new();
+        // Built when the first of the partner's answers turns up, for the earliest day seen.
+        let mut reveal: Option<(i32, Reveal)> = None;
         for (n, (journal, vi)) in candidates.iter().enumerate() {
             for item in self.volume_items(journal.id, vi)? {
                 let listed = self.listed(item, *journal, &marks);
-                if filter.matches(&listed.item, listed.author, listed.starred) {
-                    out.push(listed);
+                if !filter.matches(&listed.item, listed.author, listed.starred) {
+                    continue;
                 }
+                if listed.author == Author::Partner && listed.item.kind == Kind::Answer {
+                    let day = listed
+                        .item
+                        .ritual
+                        .question
+                        .as_ref()
+                        .and_then(Asked::day_number)
+                        .unwrap_or(i32::MIN / 2);
+                    if reveal.as_ref().is_none_or(|(since, _)| day < *since) {
+                        reveal = Some((day, self.my_answers(day)?));
+                    }
+                    let (_, rule) = reveal.as_ref().expect("just built");
+                    if !rule.visible(&listed.item, listed.author) {
+                        continue;
+                    }
+                }
+                out.push(listed);
             }
             if let Some(limit) = limit
                 && out.len() >= limit

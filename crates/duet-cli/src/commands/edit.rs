@@ -64,11 +64,18 @@ pub fn run_edit(ctx: &Context, out: &mut Out, args: EditArgs) -> anyhow::Result<
     let mut tags = current.tags.clone();
     merge_tags(&mut tags, extract_tags(&body));
     let tags = (tags != current.tags).then_some(tags);
+    // An answer changed while the partner's answer to the same question is visible here is
+    // marked, so both can tell it was rewritten after the reveal.
+    let edited_after_reveal = match &current.ritual.question {
+        Some(asked) if current.kind == duet_core::Kind::Answer => store.partner_answered(asked)?,
+        _ => false,
+    };
     store.update(
         &at,
         &ItemUpdate {
             body: Some(body),
             tags,
+            edited_after_reveal,
             ..Default::default()
         },
         ctx.now_ms(),

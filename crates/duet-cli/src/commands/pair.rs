@@ -103,6 +103,7 @@ fn pin(ctx: &Context, store: &Store, paired: &PairedPartner) -> anyhow::Result<P
         addrs: paired.addrs.iter().map(ToString::to_string).collect(),
         relay_url: paired.relay_url.clone(),
         paired_at: ctx.clock.now_ms(),
+        paired_epoch: Some(paired.ticket_expires_at),
         last_sync: None,
         unpaired: false,
     };

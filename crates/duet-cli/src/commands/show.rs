@@ -55,6 +55,33 @@ pub fn run(ctx: &Context, out: &mut Out, args: ShowArgs) -> anyhow::Result<()> {
         out.line(&out.paint(Style::Dim, &tags.join(" ")))?;
     }
     out.line("")?;
-    out.line(&l.item.body)?;
+    match l.item.kind {
+        duet_core::Kind::Checkin => out.line(&output::checkin_summary(&l.item))?,
+        duet_core::Kind::Answer => {
+            if let Some(q) = l.item.ritual.question.as_ref() {
+                let text = duet_core::question::by_id(&q.id).map_or("", |q| q.text);
+                out.line(&out.paint(Style::Dim, &format!("{} · {text}", q.date)))?;
+            }
+            out.line(&l.item.body)?;
+        }
+        _ => out.line(&l.item.body)?,
+    }
+    // Replies, oldest first, under what they answer.
+    let since = duet_core::Filter {
+        from: Some(l.item.created_at),
+        ..Default::default()
+    };
+    let mut replies = store.list(&since, None)?;
+    replies.retain(|r| r.item.ritual.re == Some(l.item.id));
+    replies.reverse();
+    for r in &replies {
+        out.line("")?;
+        out.line(&format!(
+            "↳ {} {}: {}",
+            out.paint(Style::Accent, &output::short_id(r)),
+            out.paint(Style::Bold, output::author_name(r, &me, partner.as_deref())),
+            output::item_summary(&r.item)
+        ))?;
+    }
     Ok(())
 }

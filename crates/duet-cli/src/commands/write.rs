@@ -25,6 +25,9 @@ pub struct ItemArgs {
     /// When it happened: `yesterday`, `today 08:30`, `2026-11-20 21:00`...
     #[arg(long, value_name = "WHEN")]
     pub at: Option<String>,
+    /// In answer to this item (a check-in, or anything of your partner's): shown under it
+    #[arg(long, value_name = "ID")]
+    pub re: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -48,6 +51,33 @@ pub fn run_write(ctx: &Context, out: &mut Out, args: WriteArgs) -> anyhow::Resul
 
 pub fn run_thanks(ctx: &Context, out: &mut Out, args: ThanksArgs) -> anyhow::Result<()> {
     save(ctx, out, Kind::Thanks, args.item, false)
+}
+
+/// What the editor opens on for a note of thanks: a nudge from "thanks" toward what the
+/// partner actually did and what it changed. Every `#` line is left out when saved.
+const THANKS_TEMPLATE: &str = "\n\n\
+# A note of thanks. Lines starting with # are left out; leave it as it is to cancel.
+#
+# What did they do, plainly, as if you were telling a friend?
+# How did it feel, or what did it make easier for you?
+# Small things count: a cup of tea made without asking is worth a line.
+";
+
+/// The item a `--re` names: it must exist here and be visible; a shared reply may not point
+/// at a private entry (it travels to the partner, who could not see what it answers).
+fn reply_target(
+    store: &duet_store::Store,
+    re: &str,
+    private: bool,
+) -> anyhow::Result<duet_core::ItemId> {
+    let at = store.locate(re)?;
+    if at.journal.private && !private {
+        anyhow::bail!(
+            "{} is a private entry; a reply to it would point your partner at something they cannot see",
+            &at.id.to_string()[..7]
+        );
+    }
+    Ok(at.id)
 }
 
 /// The text of a new item from the arguments, stdin or the editor.
@@ -83,7 +113,16 @@ fn save(
         .iter()
         .map(|t| normalize_tag(t))
         .collect::<Result<Vec<_>, _>>()?;
-    let body = read_text(ctx, &args.text, "")?;
+    let re = args
+        .re
+        .as_deref()
+        .map(|re| reply_target(&store, re, private))
+        .transpose()?;
+    let body = if kind == Kind::Thanks && args.text.is_empty() {
+        editor::strip_comments(&read_text(ctx, &args.text, THANKS_TEMPLATE)?)
+    } else {
+        read_text(ctx, &args.text, "")?
+    };
     merge_tags(&mut tags, extract_tags(&body));
     let item = store.add(
         WriteRequest {
@@ -93,6 +132,10 @@ fn save(
             starred: args.star,
             created_at,
             private,
+            ritual: duet_core::Ritual {
+                re,
+                ..Default::default()
+            },
         },
         ctx.now_ms(),
     )?;

@@ -97,6 +97,7 @@ impl Mem {
             tags: vec![],
             starred: false,
             deleted: false,
+            ritual: Default::default(),
         })
         .unwrap();
         vols.insert(vol.id(), vol.into_doc());
@@ -241,6 +242,7 @@ fn forged_volume(id: VolumeId) -> Volume {
         tags: vec![],
         starred: false,
         deleted: false,
+        ritual: Default::default(),
     })
     .unwrap();
     v

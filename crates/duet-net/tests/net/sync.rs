@@ -52,6 +52,7 @@ impl Person {
                 addrs: p.addrs.iter().map(ToString::to_string).collect(),
                 relay_url: p.relay_url.clone(),
                 paired_at: 0,
+                paired_epoch: Some(p.ticket_expires_at),
                 last_sync: None,
                 unpaired: false,
             })
@@ -67,6 +68,7 @@ impl Person {
             starred: false,
             created_at: 1,
             private: false,
+            ritual: Default::default(),
         };
         self.store.add(req, 1).unwrap();
     }
