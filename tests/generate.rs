@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use duet_core::Ritual;
 use duet_core::{Item, ItemId, Kind, VOLUME_CAPACITY, Volume, VolumeId};
 use duet_store::Home;
 use duet_store::volumes::{FileKind, JournalFiles};
@@ -134,9 +135,20 @@ pub struct Generated {
 /// Write `n` items into the shared journal of the initialized home at
 /// `home`, dated up to `now_ms`, reproducibly for a given `seed`.
 pub fn populate(home: &Path, n: usize, now_ms: i64, seed: u64) -> Result<Generated, String> {
+    let config = Home::new(home).config().map_err(|e| e.to_string())?;
+    populate_journal(home, config.journal, n, now_ms, seed)
+}
+
+/// Like [`populate`], into any journal of the home at `home` (the benchmark fills a partner's
+/// journal this way, as if a sync had brought it).
+pub fn populate_journal(
+    home: &Path,
+    journal: duet_core::JournalId,
+    n: usize,
+    now_ms: i64,
+    seed: u64,
+) -> Result<Generated, String> {
     let home = Home::new(home);
-    let config = home.config().map_err(|e| e.to_string())?;
-    let journal = config.journal;
     let files = JournalFiles::new(home.journal_dir(journal), journal);
     let mut rng = Rng::new(seed);
 
@@ -184,20 +196,56 @@ pub fn populate(home: &Path, n: usize, now_ms: i64, seed: u64) -> Result<Generat
                     tags.push(tag);
                 }
             }
+            // The mix of kinds of a couple who use the rituals: mostly entries, a note of
+            // thanks now and then, check-ins (a short need or none) and answers.
+            let roll = rng.below(20);
+            // An item holding the rare word stays an entry, so the word stays in its body.
+            let (kind, body, ritual) = match if rare.contains(&j) { 19 } else { roll } {
+                0 | 1 => (Kind::Thanks, body, Ritual::default()),
+                2 | 3 => {
+                    let need = if rng.below(2) == 0 {
+                        prose(&mut rng, 30)
+                    } else {
+                        String::new()
+                    };
+                    let ritual = Ritual {
+                        mood: Some(1 + rng.below(5) as u8),
+                        energy: Some(1 + rng.below(5) as u8),
+                        ..Ritual::default()
+                    };
+                    (Kind::Checkin, need, ritual)
+                }
+                4 => {
+                    let deck = duet_core::question::deck();
+                    let q = &deck[rng.below(deck.len() as u64) as usize];
+                    let date = jiff::Timestamp::from_millisecond(created_at)
+                        .map(|t| {
+                            t.to_zoned_datetime(jiff::tz::TimeZone::UTC)
+                                .date()
+                                .to_string()
+                        })
+                        .unwrap_or_default();
+                    let ritual = Ritual {
+                        question: Some(duet_core::Asked {
+                            id: q.id.to_owned(),
+                            date,
+                        }),
+                        ..Ritual::default()
+                    };
+                    (Kind::Answer, body, ritual)
+                }
+                _ => (Kind::Entry, body, Ritual::default()),
+            };
             let item = Item {
                 id: ItemId(rng.bytes()),
-                kind: if rng.below(10) == 0 {
-                    Kind::Thanks
-                } else {
-                    Kind::Entry
-                },
+                kind,
                 created_at,
                 edited_at: None,
                 body,
                 tags,
                 starred: rng.below(20) == 0,
                 deleted: false,
-                ritual: Default::default(),
+                ritual,
             };
             if rare.contains(&j) {
                 out.rare.push(item.id);

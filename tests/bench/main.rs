@@ -7,8 +7,9 @@
 //! Builds a journal of N items in a temporary home (through the library,
 //! shaped like real use: see `duet_tests::generate`), warms the cache with
 //! one `duet list -n 1`, then times R rounds of `duet write`, `duet list -n
-//! 20`, `duet list --contains <rare word>` and `duet list --contains <common
-//! word>`, each a fresh process, and prints median and p90.
+//! 20`, `duet list --contains <rare word>`, `duet list --contains <common
+//! word>`, `duet week`, `duet pulse` and `duet question`, each a fresh process, and
+//! prints median and p90. A partner's journal of as many items sits beside mine.
 
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
@@ -133,6 +134,37 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The partner's journal, as a sync would have brought it: as many items again.
+    let partner_journal = duet_core::JournalId(Rng::new(o.seed ^ 0x5a3).bytes());
+    let theirs = match generate::populate_journal(
+        env.home(),
+        partner_journal,
+        o.items,
+        now_ms,
+        o.seed ^ 0x5a3,
+    ) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("duet-bench: generating the partner's journal failed: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let home = duet_store::Home::new(env.home());
+    let partner = duet_store::Partner {
+        name: "Partner".into(),
+        endpoint_id: "0".repeat(64),
+        journal: partner_journal,
+        addrs: vec![],
+        relay_url: None,
+        paired_at: now_ms,
+        paired_epoch: None,
+        last_sync: None,
+        unpaired: false,
+    };
+    if let Err(e) = home.set_partner(&partner) {
+        eprintln!("duet-bench: recording the partner failed: {e}");
+        return ExitCode::FAILURE;
+    }
     let gen_time = start.elapsed();
     let journal_bytes = dir_bytes(&env.home().join("journals"));
 
@@ -141,10 +173,10 @@ fn main() -> ExitCode {
 
     // Sanity: the rare word is found exactly where it was planted.
     let found = env.list_json(&["--contains", RARE_WORD]).len();
-    if found != generated.rare.len() {
+    if found != generated.rare.len() + theirs.rare.len() {
         eprintln!(
             "duet-bench: `list --contains {RARE_WORD}` found {found} items, expected {}",
-            generated.rare.len()
+            generated.rare.len() + theirs.rare.len()
         );
         return ExitCode::FAILURE;
     }
@@ -155,6 +187,9 @@ fn main() -> ExitCode {
         "list -n 20".to_owned(),
         format!("list --contains {RARE_WORD}"),
         format!("list --contains {}", o.common),
+        "week".to_owned(),
+        "pulse".to_owned(),
+        "question".to_owned(),
     ];
     let mut samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(o.runs); labels.len()];
     let mut rng = Rng::new(o.seed ^ 0xbe9c);
@@ -165,11 +200,14 @@ fn main() -> ExitCode {
         samples[1].push(time(env.duet(["list", "-n", "20"])));
         samples[2].push(time(env.duet(["list", "--contains", RARE_WORD])));
         samples[3].push(time(env.duet(["list", "--contains", &o.common])));
+        samples[4].push(time(env.duet(["week"])));
+        samples[5].push(time(env.duet(["pulse"])));
+        samples[6].push(time(env.duet(["question"])));
     }
 
     println!("duet-bench: {}", bin.display());
     println!(
-        "journal: {} items in {} volumes (generated in {:.1} s), {} of which hold `{RARE_WORD}`, {} hold `{}`",
+        "journals: {} items of mine in {} volumes and as many of the partner's (generated in {:.1} s), {} of mine hold `{RARE_WORD}`, {} items hold `{}`",
         generated.items,
         generated.volumes,
         gen_time.as_secs_f64(),

@@ -5,6 +5,7 @@ mod commands;
 mod dates;
 mod editor;
 mod net;
+mod notify;
 mod output;
 
 fn main() -> std::process::ExitCode {

@@ -392,3 +392,228 @@ fn network_commands_explain_themselves() {
         assert_eq!(out.error_line(), format!("duet: error: {line}"), "{args:?}");
     }
 }
+
+/// Every way Sam could read Alex's journal, as text: what must never show a hidden answer.
+fn everything_readable(env: &TestEnv, ids: &[&str]) -> String {
+    let mut seen = String::new();
+    for args in [
+        vec!["list"],
+        vec!["list", "--json"],
+        vec!["list", "--kind", "answer", "--json"],
+        vec!["list", "--author", "partner", "--json"],
+        vec!["list", "--contains", "lighthouse", "--json"],
+        vec!["export", "--format", "json"],
+        vec!["export", "--format", "markdown"],
+        vec!["question"],
+        vec!["question", "--json"],
+        vec!["question", "--history", "--json"],
+        vec!["week", "--json"],
+        vec!["week"],
+        vec!["pulse", "--json"],
+        vec!["memories", "--json"],
+        vec!["status", "--json"],
+    ] {
+        let out = env.duet(&args).ok();
+        seen.push_str(&out.stdout);
+        seen.push_str(&out.stderr);
+    }
+    for id in ids {
+        let out = env.duet(["show", "--json", id]).run();
+        seen.push_str(&out.stdout);
+    }
+    seen
+}
+
+#[test]
+fn rituals_between_two_homes_answer_first_then_see() {
+    let _g = serial();
+    let (alex, sam) = couple();
+    pair(&alex, &sam);
+
+    // Both check in; Alex names a need. Alex answers the question of the day, Sam not yet.
+    let checkin = alex
+        .duet([
+            "checkin",
+            "--mood",
+            "2",
+            "--energy",
+            "3",
+            "--need",
+            "a walk after dinner",
+            "--json",
+        ])
+        .ok()
+        .json();
+    let need_id = checkin["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        (checkin["mood"].as_u64(), checkin["energy"].as_u64()),
+        (Some(2), Some(3))
+    );
+    let _ = sam.duet(["checkin", "--mood", "4", "--energy", "5"]).ok();
+    let asked = alex.duet(["question", "--json"]).ok().json();
+    let same = sam.duet(["question", "--json"]).ok().json();
+    assert_eq!(
+        asked["id"], same["id"],
+        "one question for both, with no coordination"
+    );
+    assert_eq!(asked["date"], "2026-11-25");
+    let alex_answer = alex
+        .duet([
+            "answer",
+            "--json",
+            "The lighthouse, the night it rained sideways",
+        ])
+        .ok()
+        .json();
+    assert_eq!(alex_answer["partner"], serde_json::Value::Null);
+    let alex_answer_id = alex_answer["mine"]["id"].as_str().unwrap().to_owned();
+    sync_both(&alex, &sam);
+
+    // Sam has Alex's answer on disk but sees it nowhere until answering too.
+    let q = sam.duet(["question", "--json"]).ok().json();
+    assert_eq!(q["partner"], serde_json::Value::Null);
+    assert_eq!(q["partner_answered"], true);
+    let human = sam.duet(["question"]).ok();
+    assert!(
+        human
+            .stdout
+            .contains("Alex has answered; their answer opens once you have answered too.")
+    );
+    let seen = everything_readable(&sam, &[&alex_answer_id, &alex_answer_id[..5]]);
+    assert!(
+        !seen.contains("lighthouse"),
+        "the hidden answer leaked:\n{seen}"
+    );
+    let out = sam.duet(["show", &alex_answer_id]).fails();
+    assert_eq!(
+        out.error_line(),
+        format!("duet: error: no item matches `{alex_answer_id}`; `duet list` shows the ids")
+    );
+    // Alex's check-in, with its need, did arrive; a reply threads under it.
+    let partner_checkins = sam.list_json(&["--kind", "checkin", "--author", "partner"]);
+    assert_eq!(partner_checkins[0]["body"], "a walk after dinner");
+    let _ = sam
+        .duet([
+            "thanks",
+            "--re",
+            &need_id[..6],
+            "for saying it plainly; let's go at eight",
+        ])
+        .ok();
+    let listed = sam.duet(["list"]).ok().stdout;
+    let lines: Vec<&str> = listed.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.contains("needs: a walk after dinner"))
+        .unwrap();
+    assert!(
+        lines[at + 1].starts_with("    ↳") && lines[at + 1].contains("for saying it plainly"),
+        "{listed}"
+    );
+
+    // Sam answers: both answers side by side, on both devices after a sync.
+    let both = sam
+        .duet(["answer", "--json", "The kitchen floor picnic"])
+        .ok()
+        .json();
+    assert_eq!(
+        both["partner"]["text"],
+        "The lighthouse, the night it rained sideways"
+    );
+    assert_eq!(both["mine"]["text"], "The kitchen floor picnic");
+    assert!(sam.bodies(&["--contains", "lighthouse"]).len() == 1);
+    sync_both(&alex, &sam);
+    let q = alex.duet(["question", "--json"]).ok().json();
+    assert_eq!(q["partner"]["text"], "The kitchen floor picnic");
+    assert_eq!(q["mine"]["edited_after_reveal"], false);
+
+    // Alex rewrites after seeing Sam's: marked, and the mark travels.
+    let _ = alex
+        .duet([
+            "edit",
+            &alex_answer_id,
+            "--body",
+            "The lighthouse, and the picnic too",
+        ])
+        .ok();
+    assert_eq!(
+        alex.duet(["question", "--json"]).ok().json()["mine"]["edited_after_reveal"],
+        true
+    );
+    sync_both(&alex, &sam);
+    let q = sam.duet(["question", "--json"]).ok().json();
+    assert_eq!(q["partner"]["edited_after_reveal"], true);
+    assert!(
+        sam.duet(["question"])
+            .ok()
+            .stdout
+            .contains("(edited after reveal)")
+    );
+
+    // The week, from Alex's side, worked out by hand.
+    let week = alex.duet(["week", "--json"]).ok().json();
+    assert_eq!(week["from"], "2026-11-19");
+    assert_eq!(week["to"], "2026-11-25");
+    assert_eq!(
+        week["me"],
+        serde_json::json!({"entries": 0, "thanks": 0, "checkins": 1, "answers": 1,
+                           "mood": [2], "energy": [3]})
+    );
+    assert_eq!(
+        week["partner"],
+        serde_json::json!({"entries": 0, "thanks": 1, "checkins": 1, "answers": 1,
+                           "mood": [4], "energy": [5]})
+    );
+    assert_eq!(week["both_answered"].as_array().unwrap().len(), 1);
+    assert_eq!(week["needs"][0]["text"], "a walk after dinner");
+    assert_eq!(week["needs"][0]["answered"], true);
+}
+
+#[test]
+fn rituals_refuse_bad_input_with_one_line() {
+    let _g = serial();
+    let alex = person(1, "Alex", None);
+    for (args, line) in [
+        (
+            vec!["checkin", "--mood", "6"],
+            "the mood is 6; give a number from 1 to 5",
+        ),
+        (
+            vec!["checkin", "--energy", "0"],
+            "the energy is 0; give a number from 1 to 5",
+        ),
+        (
+            vec!["checkin"],
+            "say how you are with --mood 1-5, --energy 1-5 or --need \"...\" (or run it in a \
+             terminal to be asked)",
+        ),
+        (
+            vec!["answer", "--date", "2026-12-01", "too soon"],
+            "2026-12-01 has not come yet; answer today's question or an earlier day's with --date",
+        ),
+    ] {
+        let out = alex.duet(&args).fails();
+        assert_eq!(out.error_line(), format!("duet: error: {line}"), "{args:?}");
+    }
+    // An untouched thanks template is an empty note, and refused.
+    let out = alex.duet(["thanks"]).env("EDITOR", "true").fails();
+    assert_eq!(
+        out.error_line(),
+        "duet: error: the text is empty, so nothing was saved"
+    );
+    let _ = alex.duet(["answer", "first"]).ok();
+    let out = alex.duet(["answer", "second"]).fails();
+    assert!(out.error_line().starts_with(
+        "duet: error: you already answered the question of 2026-11-25; change it with `duet edit "
+    ));
+    // Another day's question by a friendly date.
+    let yesterday = alex
+        .duet(["question", "--date", "yesterday", "--json"])
+        .ok()
+        .json();
+    assert_eq!(yesterday["date"], "2026-11-24");
+    assert_ne!(
+        yesterday["id"],
+        alex.duet(["question", "--json"]).ok().json()["id"]
+    );
+}

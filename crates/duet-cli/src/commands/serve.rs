@@ -14,7 +14,11 @@ use crate::net;
 use crate::output::Out;
 
 #[derive(Args, Debug)]
-pub struct ServeArgs {}
+pub struct ServeArgs {
+    /// Show a desktop notification when your partner's thanks, check-in or answer arrives
+    #[arg(long)]
+    pub notify: bool,
+}
 
 /// Cheap fingerprint of my journal's files: it changes whenever any process
 /// writes to it.
@@ -38,7 +42,7 @@ fn still_paired(store: &Store, partner: &duet_store::Partner) -> bool {
     }
 }
 
-pub fn run(ctx: &Context, out: &mut Out, _args: ServeArgs) -> anyhow::Result<()> {
+pub fn run(ctx: &Context, out: &mut Out, args: ServeArgs) -> anyhow::Result<()> {
     let store = Arc::new(ctx.store()?);
     let partner = net::require_partner(&store)?;
     let partner_id = net::partner_id(&partner)?;
@@ -66,6 +70,11 @@ pub fn run(ctx: &Context, out: &mut Out, _args: ServeArgs) -> anyhow::Result<()>
                         Ok(report) => {
                             if !report.new_items.is_empty() || report.changed_items > 0 {
                                 let _ = out.line(&report.describe(&partner.name));
+                            }
+                            if args.notify
+                                && let Some(text) = crate::notify::message(&partner.name, &report.new_items)
+                            {
+                                tokio::spawn(async move { crate::notify::show(&text).await });
                             }
                         }
                         Err(e) => out.warn(&format!("a sync with {} failed: {e:#}", partner.name)),
