@@ -393,6 +393,7 @@ fn distinct_days(items: &[&Seen]) -> u32 {
 
 /// The notes, in this order, at most [`MAX_NOTES`]:
 /// - nothing at all in the 60 days: one inviting note, and nothing else;
+/// - nothing in the 30 days before: nothing to compare yet, said once;
 /// - fewer thanks between the two of us (see [`fell`]);
 /// - my check-in mood down by [`MOOD_DROP`] or more, then the partner's;
 /// - fewer days on which either of us wrote;
@@ -409,6 +410,13 @@ fn pulse_notes(
         return vec![
             "Nothing has been written in these sixty days yet. Whenever you like, one line \
              about your day together is a fine start."
+                .to_owned(),
+        ];
+    }
+    if before.is_empty() {
+        return vec![
+            "These are early days: there is no earlier month to compare with yet. Come back \
+             in a few weeks; for now, every line you write is a good start."
                 .to_owned(),
         ];
     }
@@ -946,6 +954,12 @@ mod tests {
         let notes = pulse(&j.seen(), P).notes;
         assert_eq!(notes.len(), 1);
         assert!(notes[0].starts_with("Nothing has been written"));
+
+        // Only recent days written: nothing to compare yet, said once (not "steady").
+        let j = J(vec![(it(1, Kind::Thanks), ME, 195, false)]);
+        let notes = pulse(&j.seen(), P).notes;
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].starts_with("These are early days"), "{notes:?}");
 
         // The same in both windows: steady.
         let j = J(vec![

@@ -291,6 +291,27 @@ impl Store {
             }
             None => loaded.volume.items(),
         };
+        // What a modified client may have put in a document is checked like a write of mine
+        // would be; what fails is left out, with one warning naming the volume.
+        let before = items.len();
+        let mut why = None;
+        let items: Vec<Item> = items
+            .into_iter()
+            .filter(|i| match duet_core::item::check_stored(i) {
+                Ok(()) => true,
+                Err(reason) => {
+                    why.get_or_insert(reason);
+                    false
+                }
+            })
+            .collect();
+        if let Some(reason) = why {
+            self.warn(vec![Warning(format!(
+                "skipped {} item(s) of volume {} in journal {journal} that duet cannot trust ({reason})",
+                before - items.len(),
+                loaded.volume.id(),
+            ))]);
+        }
         let vi = VolumeIndex::build(&mut loaded.volume, key, &items);
         self.index.write_items(journal, &vi, &items, old_key);
         (vi, items)
@@ -438,14 +459,16 @@ impl Store {
         }
         found.sort_by_key(|l| l.id);
         found.dedup_by_key(|l| l.id);
-        // The partner's hidden answers are not there to be found, not even by id.
-        let mut visible = Vec::with_capacity(found.len());
-        for at in found {
-            if at.journal.author == Author::Me || self.get(&at).is_ok() {
-                visible.push(at);
-            }
-        }
-        let found = visible;
+        // Deleted items and the partner's hidden answers are not there to be found, not even
+        // by id. (Past a handful of candidates the prefix is ambiguous anyway.)
+        let found = if found.len() <= 8 {
+            found
+                .into_iter()
+                .filter(|at| self.get(at).is_ok())
+                .collect()
+        } else {
+            found
+        };
         match found.len() {
             0 => Err(StoreError::NoSuchItem(prefix)),
             1 => Ok(found[0]),
@@ -468,7 +491,7 @@ impl Store {
             .into_iter()
             .find(|i| i.id == at.id)
             .ok_or_else(|| StoreError::NoSuchItem(at.id.to_string()))?;
-        if !self.reveal_for(&item)?.visible(&item, at.journal.author) {
+        if item.deleted || !self.reveal_for(&item)?.visible(&item, at.journal.author) {
             return Err(StoreError::NoSuchItem(at.id.to_string()));
         }
         let marks = self.marks()?;
@@ -638,7 +661,14 @@ impl Store {
         }
         candidates.sort_by_key(|(_, vi)| std::cmp::Reverse(vi.max_created));
         let mut out: Vec<ListedItem> = Vec::new();
-        // Built when the first of the partner's answers turns up, for the earliest day seen.
+        // Built when the first of the partner's answers turns up (see below).
+        let oldest_day = candidates
+            .iter()
+            .map(|(_, vi)| vi.min_created.div_euclid(86_400_000))
+            .min()
+            .unwrap_or(0)
+            .clamp(i64::from(i32::MIN / 2), i64::from(i32::MAX / 2))
+            as i32;
         let mut reveal: Option<(i32, Reveal)> = None;
         for (n, (journal, vi)) in candidates.iter().enumerate() {
             for item in self.volume_items(journal.id, vi)? {
@@ -647,6 +677,9 @@ impl Store {
                     continue;
                 }
                 if listed.author == Author::Partner && listed.item.kind == Kind::Answer {
+                    // The day this answer is for; my answer to it was written on it or later.
+                    // Read my answers once, back to the oldest day any candidate can hold;
+                    // only an answer to a day older still (answered late) reads further.
                     let day = listed
                         .item
                         .ritual
@@ -655,7 +688,8 @@ impl Store {
                         .and_then(Asked::day_number)
                         .unwrap_or(i32::MIN / 2);
                     if reveal.as_ref().is_none_or(|(since, _)| day < *since) {
-                        reveal = Some((day, self.my_answers(day)?));
+                        let since = day.min(oldest_day);
+                        reveal = Some((since, self.my_answers(since)?));
                     }
                     let (_, rule) = reveal.as_ref().expect("just built");
                     if !rule.visible(&listed.item, listed.author) {

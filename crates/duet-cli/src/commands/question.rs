@@ -72,8 +72,11 @@ struct Answers {
 }
 
 fn answers(store: &Store, asked: &Asked) -> anyhow::Result<Answers> {
+    // Answers to a day are written on it or after it; two days of slack for time zones.
+    let day = asked.day_number().unwrap_or(0);
     let filter = Filter {
         kinds: vec![Kind::Answer],
+        from: Some((i64::from(day) - 2) * 86_400_000),
         ..Filter::default()
     };
     let visible = store.list(&filter, None)?;
@@ -154,7 +157,7 @@ pub fn run_question(ctx: &Context, out: &mut Out, args: QuestionArgs) -> anyhow:
 
 /// One answer as shown, marked when it was rewritten after the reveal.
 fn answer_text(out: &Out, l: &ListedItem) -> String {
-    let mut text = l.item.body.clone();
+    let mut text = crate::safe::block(&l.item.body).into_owned();
     if l.item.ritual.edited_after_reveal {
         text.push_str(&out.paint(Style::Dim, " (edited after reveal)"));
     }
