@@ -7,6 +7,7 @@ mod editor;
 mod net;
 mod notify;
 mod output;
+mod safe;
 
 fn main() -> std::process::ExitCode {
     cli::run()

@@ -193,7 +193,8 @@ pub fn short_id(l: &ListedItem) -> String {
     l.item.id.to_string()[..7].to_owned()
 }
 
-/// First line of the body, cut to `max` characters.
+/// First line of the body, cut to `max` characters, with control and bidi characters shown
+/// rather than obeyed (the body may be the partner's).
 pub fn summary(body: &str, max: usize) -> String {
     let first = body
         .lines()
@@ -201,6 +202,7 @@ pub fn summary(body: &str, max: usize) -> String {
         .unwrap_or("")
         .trim();
     let more = body.trim().lines().count() > 1;
+    let first = crate::safe::line(first);
     let mut out: String = first.chars().take(max).collect();
     if first.chars().count() > max || more {
         out.push('…');

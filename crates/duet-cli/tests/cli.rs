@@ -434,6 +434,14 @@ fn delete_removes_from_list_and_export() {
     assert_eq!(export["items"][0]["id"], keep.as_str());
     let status = env.duet(["status", "--json"]).ok().json();
     assert_eq!(status["counts"]["mine"]["entry"], 1);
+    // No read path shows it any more, not even by its id.
+    for cmd in ["show", "edit", "star", "delete"] {
+        let out = env.duet([cmd, gone.as_str()]).fails();
+        assert_eq!(
+            out.error_line(),
+            format!("duet: error: no item matches `{gone}`; `duet list` shows the ids")
+        );
+    }
 }
 
 #[test]

@@ -226,6 +226,48 @@ pub fn validate_new(kind: &Kind, body: &str, ritual: &Ritual) -> Result<String, 
     validate_body(body)
 }
 
+/// The latest time duet accepts on an item: the end of year 9999 (Unix ms). Later (or before
+/// 1970) is not a moment anybody wrote, only a value chosen to break date arithmetic.
+pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
+
+/// Check an item read from a document, which may come from a modified client: it must be
+/// something this duet's own `write` could have made. Returns why it is refused.
+pub fn check_stored(item: &Item) -> Result<(), &'static str> {
+    if matches!(item.kind, Kind::Other(_)) {
+        return Err("an unknown kind");
+    }
+    if item.body.len() > BODY_LIMIT {
+        return Err("a body over 1 MiB");
+    }
+    let in_range = |t: i64| (0..=MAX_TIME_MS).contains(&t);
+    if !in_range(item.created_at) || item.edited_at.is_some_and(|t| !in_range(t)) {
+        return Err("a time outside the years 1970 to 9999");
+    }
+    if item.tags.len() > 64
+        || item
+            .tags
+            .iter()
+            .any(|t| normalize_tag(t).ok().as_deref() != Some(t.as_str()))
+    {
+        return Err("a tag duet would refuse");
+    }
+    match (&item.kind, &item.ritual.question) {
+        (Kind::Answer, None) => return Err("an answer to no question"),
+        (Kind::Answer, Some(asked))
+            if asked.day_number().is_none()
+                || asked.id.len() > 32
+                || !asked
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-') =>
+        {
+            return Err("an answer to a malformed question");
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// Check a check-in score (`what` names it in the error).
 pub fn validate_score(what: &'static str, value: i64) -> Result<u8, ItemError> {
     match u8::try_from(value) {
@@ -299,6 +341,62 @@ mod tests {
             Err(ItemError::BodyTooLarge { .. })
         ));
         assert!(validate_body(&"x".repeat(BODY_LIMIT)).is_ok());
+    }
+
+    #[test]
+    fn stored_items_are_checked_like_my_own_writes() {
+        let ok = Item {
+            id: ItemId([1; 8]),
+            kind: Kind::Entry,
+            created_at: 1_700_000_000_000,
+            edited_at: None,
+            body: "hello".into(),
+            tags: vec!["walk".into()],
+            starred: false,
+            deleted: false,
+            ritual: Ritual::default(),
+        };
+        assert_eq!(check_stored(&ok), Ok(()));
+        let bad = |f: &dyn Fn(&mut Item)| {
+            let mut item = ok.clone();
+            f(&mut item);
+            check_stored(&item).unwrap_err()
+        };
+        assert_eq!(
+            bad(&|i| i.kind = Kind::Other("x".into())),
+            "an unknown kind"
+        );
+        assert_eq!(
+            bad(&|i| i.body = "x".repeat(BODY_LIMIT + 1)),
+            "a body over 1 MiB"
+        );
+        assert_eq!(
+            bad(&|i| i.created_at = i64::MIN),
+            "a time outside the years 1970 to 9999"
+        );
+        assert_eq!(
+            bad(&|i| i.edited_at = Some(i64::MAX)),
+            "a time outside the years 1970 to 9999"
+        );
+        assert_eq!(
+            bad(&|i| i.tags = vec!["Two Words".into()]),
+            "a tag duet would refuse"
+        );
+        assert_eq!(
+            bad(&|i| i.tags = vec!["a\x1b".into()]),
+            "a tag duet would refuse"
+        );
+        assert_eq!(bad(&|i| i.kind = Kind::Answer), "an answer to no question");
+        assert_eq!(
+            bad(&|i| {
+                i.kind = Kind::Answer;
+                i.ritual.question = Some(Asked {
+                    id: "us-01".into(),
+                    date: "2026-02-30".into(),
+                });
+            }),
+            "an answer to a malformed question"
+        );
     }
 
     #[test]

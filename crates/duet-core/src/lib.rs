@@ -15,6 +15,7 @@ pub mod reveal;
 pub mod rituals;
 pub mod rng;
 pub mod sync;
+pub mod text;
 pub mod volume;
 
 pub use filter::{Author, Filter};

@@ -94,7 +94,7 @@ impl Home {
     /// a home that already has a config.
     pub fn init(&self, name: &str, now: i64) -> Result<Config, StoreError> {
         let name = name.trim();
-        if name.is_empty() || name.chars().any(char::is_control) || name.chars().count() > 64 {
+        if !duet_core::text::valid_name(name) {
             return Err(StoreError::BadName);
         }
         if self.is_initialized() {
@@ -151,6 +151,44 @@ impl Home {
         self.write_toml(PARTNER_FILE, partner)
     }
 
+    /// Pin a newly paired partner. Their journal id must be new to this home: it may not be
+    /// one of mine, nor any journal already here, unless it is the same partner's journal
+    /// coming back after an unpair. A hostile peer announcing my own id would otherwise make
+    /// sync and `unpair --forget` act on my journal.
+    pub fn pin_partner(&self, partner: &Partner) -> Result<(), StoreError> {
+        let config = self.config()?;
+        let previous = self.partner()?.map(|p| p.journal);
+        let mine = [config.journal, config.private_journal];
+        let already_here = self.journal_dir(partner.journal).exists();
+        if mine.contains(&partner.journal) || (already_here && previous != Some(partner.journal)) {
+            return Err(StoreError::JournalClash(partner.journal));
+        }
+        self.set_partner(partner)
+    }
+
+    /// Forget the partner: delete their journal and sync state and the partner record. Only
+    /// ever a journal that is not mine is deleted, whatever the record says.
+    pub fn forget_partner(&self) -> Result<Option<Partner>, StoreError> {
+        let Some(partner) = self.partner()? else {
+            return Ok(None);
+        };
+        let config = self.config()?;
+        if partner.journal != config.journal && partner.journal != config.private_journal {
+            let dir = self.journal_dir(partner.journal);
+            match fs::remove_dir_all(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(self.io_err(&dir, e)),
+            }
+        }
+        let sync = self.sync_dir(&partner.endpoint_id);
+        if sync.parent() == Some(&self.root.join("sync")) {
+            let _ = fs::remove_dir_all(&sync);
+        }
+        self.remove_partner()?;
+        Ok(Some(partner))
+    }
+
     pub fn remove_partner(&self) -> Result<(), StoreError> {
         let path = self.root.join(PARTNER_FILE);
         match fs::remove_file(&path) {
@@ -189,5 +227,59 @@ impl Home {
             path: path.to_owned(),
             source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partner_with(journal: JournalId) -> Partner {
+        Partner {
+            name: "Eve".into(),
+            endpoint_id: "ab".repeat(32),
+            journal,
+            addrs: vec![],
+            relay_url: None,
+            paired_at: 0,
+            paired_epoch: None,
+            last_sync: None,
+            unpaired: false,
+        }
+    }
+
+    #[test]
+    fn a_partner_announcing_one_of_my_journals_is_refused_and_forget_spares_mine() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path().join("home"));
+        let config = home.init("Alex", 0).unwrap();
+        for mine in [config.journal, config.private_journal] {
+            assert!(matches!(
+                home.pin_partner(&partner_with(mine)),
+                Err(StoreError::JournalClash(id)) if id == mine
+            ));
+        }
+        assert_eq!(home.partner().unwrap(), None);
+
+        // A journal folder already here (say, a damaged record) is refused too.
+        let stray = JournalId([9; 16]);
+        fs::create_dir_all(home.journal_dir(stray)).unwrap();
+        assert!(home.pin_partner(&partner_with(stray)).is_err());
+
+        // Even if a record somehow names my journal, forgetting deletes nothing of mine.
+        fs::create_dir_all(home.journal_dir(config.journal)).unwrap();
+        fs::write(home.journal_dir(config.journal).join("x.snap"), b"mine").unwrap();
+        home.set_partner(&partner_with(config.journal)).unwrap();
+        home.forget_partner().unwrap();
+        assert!(home.journal_dir(config.journal).join("x.snap").is_file());
+        assert_eq!(home.partner().unwrap(), None);
+
+        // A genuine new partner is pinned, and the same partner may come back after unpair.
+        let theirs = JournalId([7; 16]);
+        home.pin_partner(&partner_with(theirs)).unwrap();
+        fs::create_dir_all(home.journal_dir(theirs)).unwrap();
+        home.pin_partner(&partner_with(theirs)).unwrap();
+        home.forget_partner().unwrap();
+        assert!(!home.journal_dir(theirs).exists());
     }
 }

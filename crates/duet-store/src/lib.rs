@@ -53,6 +53,10 @@ pub enum StoreError {
         "volume {0} cannot be read, so it cannot be changed; the warnings above name the damaged file"
     )]
     Unreadable(String),
+    #[error(
+        "the other device announced journal {0}, which is already in this home; nothing was paired (a genuine partner's journal is new here)"
+    )]
+    JournalClash(duet_core::JournalId),
     #[error(transparent)]
     Item(#[from] duet_core::ItemError),
     #[error("journal document: {0}")]

@@ -100,7 +100,10 @@ fn markdown(
             l.item.kind,
             output::author_name(l, me, partner)
         ));
-        md.push_str(l.item.body.trim_end());
+        match l.item.kind {
+            duet_core::Kind::Checkin => md.push_str(&output::checkin_summary(&l.item)),
+            _ => md.push_str(&crate::safe::block(l.item.body.trim_end())),
+        }
         md.push('\n');
         if !l.item.tags.is_empty() {
             let tags: Vec<String> = l.item.tags.iter().map(|t| format!("#{t}")).collect();

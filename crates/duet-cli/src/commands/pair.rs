@@ -69,13 +69,17 @@ fn confirmer(yes: bool) -> impl FnOnce(&PairingCode, &str) -> bool + Send + 'sta
     move |code, name| {
         let shown = code.to_string();
         let shown = format!("{} {}", &shown[..3], &shown[3..]);
+        // The name was checked when it arrived; shown safely all the same, and the code
+        // stands on a line of its own, where nothing the other side sent can reach.
+        let name = crate::safe::line(name);
         if yes {
-            eprintln!(
-                "Pairing code: {shown} (confirmed with --yes). {name}'s screen should show the same."
-            );
+            eprintln!("{name} is connecting. Pairing code, confirmed with --yes:");
+            eprintln!("    {shown}");
             return true;
         }
-        eprint!("{name} is connecting. Does their screen show {shown}? [y/N] ");
+        eprintln!("{name} is connecting. Pairing code:");
+        eprintln!("    {shown}");
+        eprint!("Does their screen show the same code? [y/N] ");
         let _ = std::io::stderr().flush();
         let mut answer = String::new();
         if std::io::stdin().lock().read_line(&mut answer).is_err() {
@@ -107,7 +111,7 @@ fn pin(ctx: &Context, store: &Store, paired: &PairedPartner) -> anyhow::Result<P
         last_sync: None,
         unpaired: false,
     };
-    store.home().set_partner(&partner)?;
+    store.home().pin_partner(&partner)?;
     Ok(partner)
 }
 

@@ -62,9 +62,9 @@ pub fn run(ctx: &Context, out: &mut Out, args: ShowArgs) -> anyhow::Result<()> {
                 let text = duet_core::question::by_id(&q.id).map_or("", |q| q.text);
                 out.line(&out.paint(Style::Dim, &format!("{} · {text}", q.date)))?;
             }
-            out.line(&l.item.body)?;
+            out.line(&crate::safe::block(&l.item.body))?;
         }
-        _ => out.line(&l.item.body)?,
+        _ => out.line(&crate::safe::block(&l.item.body))?,
     }
     // Replies, oldest first, under what they answer.
     let since = duet_core::Filter {

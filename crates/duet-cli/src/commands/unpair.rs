@@ -19,12 +19,7 @@ pub fn run(ctx: &Context, out: &mut Out, args: UnpairArgs) -> anyhow::Result<()>
         anyhow::bail!("you are not paired with anyone");
     };
     if args.forget {
-        let dir = store.home().journal_dir(partner.journal);
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)?;
-        }
-        let _ = std::fs::remove_dir_all(store.home().sync_dir(&partner.endpoint_id));
-        store.home().remove_partner()?;
+        store.home().forget_partner()?;
     } else {
         partner.unpaired = true;
         store.home().set_partner(&partner)?;

@@ -100,6 +100,12 @@ pub enum PairingError {
         /// The limit in bytes.
         max: usize,
     },
+    /// The other device announced a name that is empty, too long, or holds control or bidi
+    /// formatting characters (which could forge what the screen shows next to the code).
+    #[error(
+        "the other device announced a name duet cannot show safely (empty, over 64 characters, or with control characters); nothing was paired"
+    )]
+    BadName,
     /// The other device stopped the handshake for a reason this version does not know.
     #[error(
         "the other device stopped pairing (reason {code}); update duet on both devices and try again"
@@ -127,6 +133,7 @@ impl PairingError {
             PairingError::InviterNotProven => AbortReason::InviterNotProven,
             PairingError::CommitmentMismatch => AbortReason::CommitmentMismatch,
             PairingError::Malformed { .. }
+            | PairingError::BadName
             | PairingError::UnsupportedProtocolVersion { .. }
             | PairingError::UnexpectedMessage { .. } => AbortReason::ProtocolError,
             _ => return None,

@@ -251,6 +251,9 @@ impl Invitation {
         if !same(&expected, &request.proof) {
             return Err(PairingError::WrongSecret);
         }
+        if !crate::text::valid_name(&request.name) {
+            return Err(PairingError::BadName);
+        }
         self.consumed = true;
         let reply = InviteReply {
             proof: invite_proof(&self.secret, &inviter_id, &joiner_id, &nonce),
@@ -459,6 +462,9 @@ impl Joiner {
         );
         if !same(&expected, &reply.proof) {
             return Err(PairingError::InviterNotProven);
+        }
+        if !crate::text::valid_name(&reply.name) {
+            return Err(PairingError::BadName);
         }
         let code = derive_code(&self.inviter_id, &self.joiner_id, &reply.nonce, &nonce);
         let peer = PairedPeer {

@@ -355,6 +355,32 @@ fn long_names_are_refused_up_front() {
     assert_eq!(err, PairingError::NameTooLong { max: MAX_NAME_LEN });
 }
 
+#[test]
+fn a_name_that_could_forge_the_screen_is_refused_on_either_side() {
+    // The joiner announces a name holding a line break and a fake code.
+    let mut invitation = open_invite();
+    let ticket = Ticket::decode(&invitation.ticket().encode()).unwrap();
+    let forged = local(2, "Bob\nPairing code: 123 456");
+    let (_j, request) = Joiner::new(&ticket, &forged, [0xB0; 32]).unwrap();
+    let err = invitation
+        .accept(forged.endpoint_id, &as_join(wire(request)), NOW, [0xA0; 32])
+        .unwrap_err();
+    assert_eq!(err, PairingError::BadName);
+    assert_eq!(err.abort_reason(), Some(AbortReason::ProtocolError));
+
+    // The inviter announces one with a terminal escape; the joiner refuses it.
+    let mut invitation = Invitation::new(local(1, "Alice\x1b[2J"), SECRET, NOW + TTL).unwrap();
+    let ticket = Ticket::decode(&invitation.ticket().encode()).unwrap();
+    let (mut j, request) = Joiner::new(&ticket, &bob(), [0xB0; 32]).unwrap();
+    let (_i, reply) = invitation
+        .accept(bob().endpoint_id, &as_join(wire(request)), NOW, [0xA0; 32])
+        .unwrap();
+    assert_eq!(
+        j.handle_reply(&as_reply(wire(reply))).unwrap_err(),
+        PairingError::BadName
+    );
+}
+
 fn sample_ticket() -> Ticket {
     Ticket {
         endpoint_id: [0xEE; 32],
