@@ -28,6 +28,11 @@ impl Reveal {
         }
     }
 
+    /// Take in more of my items (say, older volumes read later).
+    pub fn add_mine<'a>(&mut self, mine: impl IntoIterator<Item = &'a Item>) {
+        self.answered.extend(Reveal::from_mine(mine).answered);
+    }
+
     /// Whether I have answered this question (on this day).
     pub fn have_answered(&self, asked: &Asked) -> bool {
         self.answered.contains(asked)

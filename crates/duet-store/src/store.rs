@@ -511,7 +511,7 @@ impl Store {
     /// only, never their text. That they answered is not hidden; what they said is.
     pub fn partner_questions_since(&self, since_day: i32) -> Result<Vec<Asked>, StoreError> {
         let mut out: Vec<Asked> = self
-            .answers_of(Author::Partner, since_day)?
+            .answers_of(Author::Partner, since_day, None)?
             .into_iter()
             .filter_map(|i| i.ritual.question)
             .collect();
@@ -524,15 +524,21 @@ impl Store {
     /// answer is written on its day or after it (duet refuses answers to days still to come),
     /// so only volumes that hold an answer and items from two days before `since_day` on
     /// (time zones differ) are read.
-    fn answers_of(&self, author: Author, since_day: i32) -> Result<Vec<Item>, StoreError> {
+    fn answers_of(
+        &self,
+        author: Author,
+        since_day: i32,
+        before_day: Option<i32>,
+    ) -> Result<Vec<Item>, StoreError> {
         const DAY_MS: i64 = 86_400_000;
         let since = (i64::from(since_day) - 2).saturating_mul(DAY_MS);
+        let before = before_day.map_or(i64::MAX, |d| (i64::from(d) - 2).saturating_mul(DAY_MS));
         let mut out = Vec::new();
         for journal in self.journals().into_iter().filter(|j| j.author == author) {
             let index = self.fresh_index(journal.id)?;
             for vi in index.volumes.values() {
                 let has_answers = vi.kinds.iter().any(|(k, n)| k == "answer" && *n > 0);
-                if has_answers && vi.max_created >= since {
+                if has_answers && vi.max_created >= since && vi.max_created < before {
                     out.extend(
                         self.volume_items(journal.id, vi)?
                             .into_iter()
@@ -558,7 +564,11 @@ impl Store {
     /// My answers around `day` and later: what [`Reveal`] needs to judge the partner's
     /// answers to questions of `day` or later.
     fn my_answers(&self, day: i32) -> Result<Reveal, StoreError> {
-        Ok(Reveal::from_mine(&self.answers_of(Author::Me, day)?))
+        Ok(Reveal::from_mine(&self.answers_of(
+            Author::Me,
+            day,
+            None,
+        )?))
     }
 
     /// Change my own item. The partner's items are refused.
@@ -661,16 +671,11 @@ impl Store {
         }
         candidates.sort_by_key(|(_, vi)| std::cmp::Reverse(vi.max_created));
         let mut out: Vec<ListedItem> = Vec::new();
-        // Built when the first of the partner's answers turns up (see below).
-        let oldest_day = candidates
-            .iter()
-            .map(|(_, vi)| vi.min_created.div_euclid(86_400_000))
-            .min()
-            .unwrap_or(0)
-            .clamp(i64::from(i32::MIN / 2), i64::from(i32::MAX / 2))
-            as i32;
+        // My answers, read when the first of the partner's answers turns up and then only
+        // as far back as the answers met so far need (see below).
         let mut reveal: Option<(i32, Reveal)> = None;
         for (n, (journal, vi)) in candidates.iter().enumerate() {
+            let volume_day = day_of(vi.min_created);
             for item in self.volume_items(journal.id, vi)? {
                 let listed = self.listed(item, *journal, &marks);
                 if !filter.matches(&listed.item, listed.author, listed.starred) {
@@ -678,8 +683,8 @@ impl Store {
                 }
                 if listed.author == Author::Partner && listed.item.kind == Kind::Answer {
                     // The day this answer is for; my answer to it was written on it or later.
-                    // Read my answers once, back to the oldest day any candidate can hold;
-                    // only an answer to a day older still (answered late) reads further.
+                    // My answers are read back to the oldest day met so far, once; an older
+                    // volume or an answer given late reads only the volumes not read yet.
                     let day = listed
                         .item
                         .ritual
@@ -687,9 +692,14 @@ impl Store {
                         .as_ref()
                         .and_then(Asked::day_number)
                         .unwrap_or(i32::MIN / 2);
-                    if reveal.as_ref().is_none_or(|(since, _)| day < *since) {
-                        let since = day.min(oldest_day);
-                        reveal = Some((since, self.my_answers(since)?));
+                    let since = day.min(volume_day);
+                    match &mut reveal {
+                        None => reveal = Some((since, self.my_answers(since)?)),
+                        Some((read_from, rule)) if since < *read_from => {
+                            rule.add_mine(&self.answers_of(Author::Me, since, Some(*read_from))?);
+                            *read_from = since;
+                        }
+                        Some(_) => {}
                     }
                     let (_, rule) = reveal.as_ref().expect("just built");
                     if !rule.visible(&listed.item, listed.author) {
@@ -759,6 +769,12 @@ impl Store {
 }
 
 /// Marks recorded in my journal's volumes, resolved: the latest decision wins.
+/// The UTC day number of a time, kept in the range day arithmetic is safe in.
+fn day_of(ms: i64) -> i32 {
+    ms.div_euclid(86_400_000)
+        .clamp(i64::from(i32::MIN / 2), i64::from(i32::MAX / 2)) as i32
+}
+
 fn marks_of(index: &JournalIndex) -> HashMap<ItemId, bool> {
     let mut all: HashMap<ItemId, Vec<i64>> = HashMap::new();
     for vi in index.volumes.values() {

@@ -1,0 +1,152 @@
+//! A hostile partner: a journal that arrived holding what a modified client can put in it.
+//! The journal is written through the library, as a sync would have stored it, then read by
+//! the real binary.
+
+use duet_core::item::Ritual;
+use duet_core::{Item, ItemId, JournalId, Kind, Volume, VolumeId};
+use duet_store::volumes::{FileKind, JournalFiles};
+use duet_store::{Home, Partner};
+use duet_tests::TestEnv;
+
+const DUET: &str = env!("CARGO_BIN_EXE_duet");
+const THEIRS: JournalId = JournalId([0x42; 16]);
+/// 2026-11-25T12:00:00Z
+const NOON: i64 = 1_764_072_000_000;
+
+fn item(n: u8, kind: Kind, body: &str) -> Item {
+    Item {
+        id: ItemId([n; 8]),
+        kind,
+        created_at: NOON + i64::from(n),
+        edited_at: None,
+        body: body.to_owned(),
+        tags: vec![],
+        starred: false,
+        deleted: false,
+        ritual: Ritual::default(),
+    }
+}
+
+/// A home paired (on paper) with a partner whose journal holds `items`.
+fn with_partner_journal(items: &[Item]) -> TestEnv {
+    let env = TestEnv::initialized(DUET);
+    let home = Home::new(env.home());
+    home.pin_partner(&Partner {
+        name: "Sam".into(),
+        endpoint_id: "ab".repeat(32),
+        journal: THEIRS,
+        addrs: vec![],
+        relay_url: None,
+        paired_at: NOON,
+        paired_epoch: None,
+        last_sync: None,
+        unpaired: false,
+    })
+    .unwrap();
+    let mut vol = Volume::create([7; 16], THEIRS, VolumeId([5; 8]), NOON);
+    for item in items {
+        vol.add(item).unwrap();
+    }
+    JournalFiles::new(home.journal_dir(THEIRS), THEIRS)
+        .write(vol.id(), FileKind::Snapshot, &vol.save())
+        .unwrap();
+    env
+}
+
+#[test]
+fn escape_sequences_from_the_partner_are_shown_not_obeyed() {
+    let nasty = "clear\x1b[2J\x1b]0;title\x07 back\rover \u{9b}31m \u{202e}desrever";
+    let env = with_partner_journal(&[item(1, Kind::Entry, nasty)]);
+    let id = ItemId([1; 8]).to_string();
+    let list = env.duet(["list"]).ok().stdout;
+    assert_eq!(list.lines().count(), 1, "one item, one line:\n{list}");
+    assert!(
+        list.contains("clear␛[2J␛]0;title␇ back␍over <U+009B>31m <U+202E>desrever"),
+        "{list}"
+    );
+    for args in [
+        vec!["show", id.as_str()],
+        vec!["export", "--format", "markdown"],
+    ] {
+        let out = env.duet(&args).ok().stdout;
+        assert!(
+            !out.contains('\x1b') && !out.contains('\r') && !out.contains('\u{9b}'),
+            "{args:?} printed a raw control: {out:?}"
+        );
+        assert!(
+            !out.contains('\u{202e}'),
+            "{args:?} printed a bidi override"
+        );
+    }
+    // JSON keeps the exact text.
+    let json = env.list_json(&[]);
+    assert_eq!(json[0]["body"], nasty);
+}
+
+#[test]
+fn items_no_write_of_mine_could_make_are_skipped_with_one_warning() {
+    let mut huge_time = item(2, Kind::Entry, "from the end of time");
+    huge_time.created_at = i64::MAX;
+    let mut bad_tag = item(3, Kind::Entry, "bad tag");
+    bad_tag.tags = vec!["Two Words\x1b".into()];
+    let unanswered = item(4, Kind::Answer, "an answer to nothing");
+    let env = with_partner_journal(&[
+        item(1, Kind::Entry, "a fine entry"),
+        huge_time,
+        bad_tag,
+        unanswered,
+        item(5, Kind::Other("virus".into()), "unknown kind"),
+        item(6, Kind::Entry, &"x".repeat(duet_core::BODY_LIMIT + 1)),
+    ]);
+    let out = env.duet(["list", "--json"]).ok();
+    let listed = out.json();
+    let bodies: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(bodies, vec!["a fine entry"]);
+    let warnings = out.warnings();
+    assert_eq!(warnings.len(), 1, "{}", out.stderr);
+    assert!(
+        warnings[0].starts_with("duet: warning: skipped 5 item(s) of volume ")
+            && warnings[0].contains(&THEIRS.to_string()),
+        "{}",
+        warnings[0]
+    );
+    // Every command still works, and the warning is not repeated.
+    for args in [
+        vec!["week"],
+        vec!["pulse"],
+        vec!["memories"],
+        vec!["question"],
+        vec!["status"],
+    ] {
+        let out = env.duet(&args).ok();
+        assert!(out.warnings().is_empty(), "{args:?}: {}", out.stderr);
+    }
+}
+
+#[test]
+fn forgetting_a_partner_never_touches_my_journal() {
+    let env = TestEnv::initialized(DUET);
+    let _ = env.write("mine, and staying");
+    let home = Home::new(env.home());
+    let config = home.config().unwrap();
+    // A record that names my own journal (a partner who announced it, or a tampered file).
+    home.set_partner(&Partner {
+        name: "Eve".into(),
+        endpoint_id: "cd".repeat(32),
+        journal: config.journal,
+        addrs: vec![],
+        relay_url: None,
+        paired_at: NOON,
+        paired_epoch: None,
+        last_sync: None,
+        unpaired: false,
+    })
+    .unwrap();
+    let _ = env.duet(["unpair", "--forget"]).ok();
+    assert_eq!(env.bodies(&[]), vec!["mine, and staying"]);
+}
