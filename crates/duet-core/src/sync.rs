@@ -328,13 +328,13 @@ impl SyncSession {
                 message,
             } => {
                 let share = self.share(journal)?;
-                let mut message = sync::Message::decode(&message)
+                let message = sync::Message::decode(&message)
                     .map_err(|_| SyncError::Malformed("automerge sync message"))?;
                 if !share.accept_changes && !message.changes.is_empty() {
-                    // The peer may not change this journal: drop what it sent.
+                    // The peer may not change this journal: what it sent is dropped.
                     self.rejected += 1;
-                    message.changes = Vec::<Vec<u8>>::new().into();
                 }
+                let message = checked_message(message, share.accept_changes)?;
                 let mut state = match self.active.remove(&(journal, volume)) {
                     Some(state) => state,
                     None => self.open_state(share, volume),
@@ -417,6 +417,91 @@ impl SyncSession {
 
 mod wire;
 pub use wire::{decode_batch, decode_peer_state, encode_batch, encode_peer_state};
+
+/// Most heads, needed hashes and "have" summaries one Automerge sync message may carry. A
+/// journal volume has a handful of heads; these bounds are far above any honest message.
+pub const MAX_MESSAGE_HASHES: usize = 4096;
+/// Most "have" summaries in one message (Automerge sends one).
+pub const MAX_MESSAGE_HAVES: usize = 16;
+
+/// Automerge trusts what a sync message says about itself: a Bloom filter with zero bits but
+/// entries divides by zero, one with four billion probes allocates sixteen gigabytes. So a
+/// message is taken apart and rebuilt from checked parts before Automerge sees it: counts
+/// bounded, every Bloom filter re-read and replaced by an empty one (which only makes us send
+/// more) unless its parameters are the ones Automerge itself writes. For a journal the peer
+/// may not change (`writable` false), only what serves their reading is kept: no changes, no
+/// flags.
+pub fn checked_message(message: sync::Message, writable: bool) -> Result<sync::Message, SyncError> {
+    if message.heads.len() > MAX_MESSAGE_HASHES
+        || message.need.len() > MAX_MESSAGE_HASHES
+        || message.have.len() > MAX_MESSAGE_HAVES
+        || message
+            .have
+            .iter()
+            .any(|h| h.last_sync.len() > MAX_MESSAGE_HASHES)
+    {
+        return Err(SyncError::Malformed(
+            "automerge sync message over duet's bounds",
+        ));
+    }
+    let have = message
+        .have
+        .into_iter()
+        .map(|h| sync::Have {
+            last_sync: h.last_sync,
+            bloom: if bloom_is_sane(&h.bloom.to_bytes()) {
+                h.bloom
+            } else {
+                sync::BloomFilter::default()
+            },
+        })
+        .collect();
+    Ok(sync::Message {
+        heads: message.heads,
+        need: message.need,
+        have,
+        changes: if writable {
+            message.changes
+        } else {
+            Vec::<Vec<u8>>::new().into()
+        },
+        flags: if writable { message.flags } else { None },
+        version: message.version,
+    })
+}
+
+/// Whether an encoded Bloom filter has parameters Automerge can use safely: empty, or entries
+/// with 1 to 64 bits each, 1 to 64 probes, and exactly the bytes those imply.
+fn bloom_is_sane(bytes: &[u8]) -> bool {
+    if bytes.is_empty() {
+        return true;
+    }
+    fn leb(bytes: &[u8], at: &mut usize) -> Option<u64> {
+        let mut value = 0u64;
+        for shift in (0..35).step_by(7) {
+            let byte = *bytes.get(*at)?;
+            *at += 1;
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Some(value);
+            }
+        }
+        None
+    }
+    let mut at = 0;
+    let (Some(entries), Some(bits_per_entry), Some(probes)) = (
+        leb(bytes, &mut at),
+        leb(bytes, &mut at),
+        leb(bytes, &mut at),
+    ) else {
+        return false;
+    };
+    let want = (entries * bits_per_entry).div_ceil(8);
+    entries > 0
+        && (1..=64).contains(&bits_per_entry)
+        && (1..=64).contains(&probes)
+        && bytes.len() - at == want as usize
+}
 
 #[cfg(test)]
 mod tests;

@@ -364,3 +364,93 @@ fn a_forged_snapshot_of_my_journal_is_refused() {
     assert_eq!(session.rejected(), 1);
     assert_eq!(a.mem.items(JA).len(), 1);
 }
+
+/// A message for one of my volumes whose "have" carries `bloom` (raw encoded bytes).
+fn message_with_bloom(bloom: &[u8]) -> automerge::sync::Message {
+    automerge::sync::Message {
+        heads: vec![],
+        need: vec![],
+        have: vec![automerge::sync::Have {
+            last_sync: vec![],
+            bloom: automerge::sync::BloomFilter::try_from(bloom).expect("automerge parses it"),
+        }],
+        changes: Vec::<Vec<u8>>::new().into(),
+        flags: None,
+        version: automerge::sync::MessageVersion::V1,
+    }
+}
+
+fn doc_with_an_item() -> AutoCommit {
+    let mut vol = Volume::create([1; 16], JournalId([2; 16]), VolumeId([3; 8]), 1);
+    vol.add(&Item {
+        id: ItemId([4; 8]),
+        kind: Kind::Entry,
+        created_at: 1,
+        edited_at: None,
+        body: "mine".into(),
+        tags: vec![],
+        starred: false,
+        deleted: false,
+        ritual: Default::default(),
+    })
+    .unwrap();
+    vol.into_doc()
+}
+
+#[test]
+fn a_bloom_filter_with_no_bits_would_panic_automerge_and_is_replaced() {
+    use automerge::sync::SyncDoc;
+    // One entry, zero bits per entry, seven probes: automerge divides by zero on it.
+    let poisoned = message_with_bloom(&[1, 0, 7]);
+    let raw = std::panic::catch_unwind(|| {
+        let mut doc = doc_with_an_item();
+        let mut state = automerge::sync::State::new();
+        let _ = doc
+            .sync()
+            .receive_sync_message(&mut state, poisoned.clone());
+        doc.sync().generate_sync_message(&mut state)
+    });
+    assert!(
+        raw.is_err(),
+        "automerge 0.12 panics on this message when given it as is"
+    );
+
+    for writable in [false, true] {
+        let checked = checked_message(poisoned.clone(), writable).unwrap();
+        let mut doc = doc_with_an_item();
+        let mut state = automerge::sync::State::new();
+        doc.sync()
+            .receive_sync_message(&mut state, checked)
+            .unwrap();
+        let reply = doc.sync().generate_sync_message(&mut state);
+        assert!(reply.is_some(), "the peer still gets what it lacks");
+    }
+}
+
+#[test]
+fn oversized_bloom_parameters_and_counts_are_refused_before_automerge() {
+    // Four billion probes on one byte of bits: automerge would reserve 16 GiB per hash.
+    let huge_probes = [8, 1, 0xff, 0xff, 0xff, 0xff, 0x0f, 0];
+    let checked = checked_message(message_with_bloom(&huge_probes), false).unwrap();
+    assert_eq!(
+        checked.have[0].bloom,
+        automerge::sync::BloomFilter::default()
+    );
+    // A sane filter, as automerge writes it, is kept.
+    let sane = automerge::sync::BloomFilter::from_hashes([ChangeHash([9; 32])].iter());
+    let kept = checked_message(message_with_bloom(&sane.to_bytes()), false).unwrap();
+    assert_eq!(kept.have[0].bloom, sane);
+    // Counts past any honest message end the exchange.
+    let mut flood = message_with_bloom(&[]);
+    flood.need = vec![ChangeHash([1; 32]); MAX_MESSAGE_HASHES + 1];
+    assert!(checked_message(flood, true).is_err());
+    // Changes and flags for a read-only journal never reach automerge.
+    let mut sneaky = message_with_bloom(&[]);
+    sneaky.changes = vec![vec![1, 2, 3]].into();
+    let mut reset = automerge::sync::MessageFlags::new();
+    reset.set(automerge::sync::MessageFlags::SYNC_RESET);
+    sneaky.flags = Some(reset);
+    let checked = checked_message(sneaky.clone(), false).unwrap();
+    assert!(checked.changes.is_empty() && checked.flags.is_none());
+    assert!(!checked_message(sneaky, true).unwrap().changes.is_empty());
+}
