@@ -118,7 +118,9 @@ pub fn require_partner(store: &Store) -> anyhow::Result<Partner> {
     }
 }
 
-pub fn partner_addr(partner: &Partner) -> anyhow::Result<EndpointAddr> {
+/// Where to dial the partner: the addresses learned at pairing and sync, and their relay only
+/// where this device's own relay setting allows it (`RelayMode::partner_relay`).
+pub fn partner_addr(partner: &Partner, relay: &RelayMode) -> anyhow::Result<EndpointAddr> {
     let addrs: Vec<SocketAddr> = partner
         .addrs
         .iter()
@@ -128,7 +130,7 @@ pub fn partner_addr(partner: &Partner) -> anyhow::Result<EndpointAddr> {
     Ok(duet_net::endpoint_addr(
         id.as_bytes(),
         &addrs,
-        partner.relay_url.as_deref(),
+        relay.partner_relay(partner.relay_url.as_deref()),
     )?)
 }
 

@@ -72,6 +72,41 @@ fn init_twice_is_refused() {
 }
 
 #[test]
+fn a_home_others_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let env = TestEnv::initialized(DUET);
+    std::fs::set_permissions(env.home(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = env.duet(["list"]).fails();
+    assert_eq!(
+        out.error_line(),
+        "duet: error: [HOME] can be changed by other users; make it private with `chmod go-w` \
+         on it, or pass another --home"
+    );
+    std::fs::set_permissions(env.home(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let _ = env.duet(["list"]).ok();
+    // A home that belongs to someone else (CI runs as root, which may give it away).
+    if std::os::unix::fs::chown(env.home(), Some(4242), None).is_ok() {
+        let out = env.duet(["list"]).fails();
+        assert_eq!(
+            out.error_line(),
+            "duet: error: [HOME] belongs to another user; duet keeps private words only in a \
+             directory of your own (pass another --home)"
+        );
+    }
+    // A fresh home inside a shared directory is refused too.
+    let shared = TestEnv::new(DUET);
+    std::fs::create_dir(shared.home()).unwrap();
+    std::fs::set_permissions(shared.home(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    assert!(
+        shared
+            .duet(["init", "--name", "Sam"])
+            .fails()
+            .error_line()
+            .contains("can be changed by other users")
+    );
+}
+
+#[test]
 fn init_refuses_an_empty_name() {
     let env = TestEnv::new(DUET);
     env.duet(["init", "--name", "  "]).fails();

@@ -23,6 +23,32 @@ pub enum RelayMode {
     Custom(RelayUrl),
 }
 
+impl RelayMode {
+    /// The partner's relay (learned at pairing or sync: their word, untrusted) if this device
+    /// may use it: never with relays disabled, only the very same relay when this device names
+    /// its own, and only one of iroh's default relays with `default`. A partner cannot send this
+    /// device to a server of their choosing.
+    pub fn partner_relay<'a>(&self, theirs: Option<&'a str>) -> Option<&'a str> {
+        let url: RelayUrl = theirs?.parse().ok()?;
+        // The same server: scheme, host (with or without its final dot) and port.
+        let same = |a: &RelayUrl, b: &RelayUrl| {
+            let host = |u: &RelayUrl| u.host_str().map(|h| h.trim_end_matches('.').to_owned());
+            a.scheme() == b.scheme()
+                && host(a) == host(b)
+                && a.port_or_known_default() == b.port_or_known_default()
+        };
+        let allowed = match self {
+            RelayMode::Disabled => false,
+            RelayMode::Custom(own) => same(own, &url),
+            RelayMode::Default => {
+                let defaults: Vec<RelayUrl> = iroh::defaults::prod::default_relay_map().urls();
+                defaults.iter().any(|d| same(d, &url))
+            }
+        };
+        allowed.then_some(theirs?)
+    }
+}
+
 /// The text given to `--relay` was not understood.
 #[derive(Debug, thiserror::Error)]
 #[error(
@@ -278,5 +304,21 @@ mod tests {
             endpoint_addr(&id, &[], Some("not a url")),
             Err(NetError::InvalidRelayUrl(_))
         ));
+    }
+
+    #[test]
+    fn a_partner_cannot_send_this_device_to_a_relay_of_their_choosing() {
+        let own: RelayMode = "https://relay.example.org".parse().unwrap();
+        let theirs = "https://relay.example.org./";
+        assert_eq!(own.partner_relay(Some(theirs)), Some(theirs));
+        assert_eq!(own.partner_relay(Some("https://evil.example.net")), None);
+        assert_eq!(RelayMode::Disabled.partner_relay(Some(theirs)), None);
+        assert_eq!(
+            RelayMode::Default.partner_relay(Some("https://evil.example.net")),
+            None
+        );
+        let n0 = "https://euc1-1.relay.n0.iroh.link./";
+        assert_eq!(RelayMode::Default.partner_relay(Some(n0)), Some(n0));
+        assert_eq!(own.partner_relay(None), None);
     }
 }

@@ -97,6 +97,7 @@ impl Home {
         if !duet_core::text::valid_name(name) {
             return Err(StoreError::BadName);
         }
+        self.check_private()?;
         if self.is_initialized() {
             return Err(StoreError::AlreadyInitialized(self.root.clone()));
         }
@@ -123,7 +124,27 @@ impl Home {
         Ok(config)
     }
 
+    /// Refuse a home that is not this user's alone: owned by someone else, or writable by
+    /// others (who could swap a file under us, or plant a journal). A home not made yet is
+    /// fine: `init` creates it owner-only.
+    pub fn check_private(&self) -> Result<(), StoreError> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = match fs::metadata(&self.root) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(self.io_err(&self.root, e)),
+        };
+        if meta.uid() != rustix::process::geteuid().as_raw() {
+            return Err(StoreError::NotOwner(self.root.clone()));
+        }
+        if meta.mode() & 0o022 != 0 {
+            return Err(StoreError::OpenToOthers(self.root.clone()));
+        }
+        Ok(())
+    }
+
     pub fn config(&self) -> Result<Config, StoreError> {
+        self.check_private()?;
         if !self.is_initialized() {
             return Err(StoreError::NotInitialized(self.root.clone()));
         }

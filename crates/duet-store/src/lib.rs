@@ -25,6 +25,14 @@ pub use store::{ListedItem, Located, Status, Store, WriteRequest};
 pub enum StoreError {
     #[error("no duet journal in {0}; run `duet init --name YOUR_NAME` first")]
     NotInitialized(PathBuf),
+    #[error(
+        "{0} belongs to another user; duet keeps private words only in a directory of your own (pass another --home)"
+    )]
+    NotOwner(PathBuf),
+    #[error(
+        "{0} can be changed by other users; make it private with `chmod go-w` on it, or pass another --home"
+    )]
+    OpenToOthers(PathBuf),
     #[error("{0} already holds a duet journal; use another --home to start a new one")]
     AlreadyInitialized(PathBuf),
     #[error("a name must be 1 to 64 printable characters")]

@@ -56,6 +56,7 @@ pub fn run(ctx: &Context, out: &mut Out, args: ServeArgs) -> anyhow::Result<()> 
         out.note(&format!("Serving your journal to {}. Press Ctrl-C to stop.", partner.name));
         let mut pushed: Option<[u8; 32]> = None;
         let mut paired = true;
+        let relay = net::relay_mode(ctx)?;
         let mut backoff = Duration::from_millis(250);
         let mut next_try = tokio::time::Instant::now();
         let mut pushing: Option<tokio::task::JoinHandle<(Option<[u8; 32]>, bool)>> = None;
@@ -113,8 +114,9 @@ pub fn run(ctx: &Context, out: &mut Out, args: ServeArgs) -> anyhow::Result<()> 
                     let key = journal_key(&store);
                     if key != pushed && tokio::time::Instant::now() >= next_try {
                         let (ep, store, name, tx) = (ep.clone(), store.clone(), partner.name.clone(), tx.clone());
+                        let relay = relay.clone();
                         pushing = Some(tokio::spawn(async move {
-                            match dial_once(&ep, store, name, quiet, Duration::from_secs(3)).await {
+                            match dial_once(&ep, store, name, quiet, Duration::from_secs(3), &relay).await {
                                 Ok(report) => {
                                     let _ = tx.send(Ok(report)).await;
                                     (key, true)

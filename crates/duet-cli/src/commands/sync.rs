@@ -68,9 +68,10 @@ pub async fn dial_once(
     name: String,
     quiet: bool,
     connect_timeout: Duration,
+    relay: &duet_net::RelayMode,
 ) -> anyhow::Result<SessionReport> {
     let partner = net::require_partner(&store)?;
-    let addr = net::partner_addr(&partner)?;
+    let addr = net::partner_addr(&partner, relay)?;
     let conn = match tokio::time::timeout(connect_timeout, ep.connect(addr, SYNC_ALPN)).await {
         Err(_) => bail!("no answer"),
         Ok(Err(e)) if duet_net::refused_by_gate(&e) => return Err(Refused(name).into()),
@@ -116,12 +117,13 @@ pub fn run(ctx: &Context, out: &mut Out, args: SyncArgs) -> anyhow::Result<()> {
         let acceptor = spawn_acceptor(ep.clone(), store.clone(), tx.clone(), partner.name.clone(), quiet);
         let dialer = {
             let (ep, store, name) = (ep.clone(), store.clone(), partner.name.clone());
+            let relay = net::relay_mode(ctx)?;
             tokio::spawn(async move {
                 let deadline = tokio::time::Instant::now() + timeout;
                 let mut last_err = None;
                 while tokio::time::Instant::now() < deadline {
                     let left = deadline - tokio::time::Instant::now();
-                    match dial_once(&ep, store.clone(), name.clone(), quiet, left.min(Duration::from_secs(5))).await {
+                    match dial_once(&ep, store.clone(), name.clone(), quiet, left.min(Duration::from_secs(5)), &relay).await {
                         Ok(report) => {
                             let _ = tx.send(Ok(report)).await;
                             return;
