@@ -179,6 +179,35 @@ pub async fn session(
     store: Arc<Store>,
     conn: iroh::endpoint::Connection,
     dialer: bool,
+    progress: impl FnMut(u64) + Send,
+) -> anyhow::Result<SessionReport> {
+    // Every read already has its timeout; this bounds the whole, writes and the wait for the
+    // other side to open its stream included, so a peer that stalls cannot hold a session.
+    let closer = conn.clone();
+    match tokio::time::timeout(
+        SESSION_WALL_TIME,
+        session_inner(store, conn, dialer, progress),
+    )
+    .await
+    {
+        Ok(result) => result,
+        Err(_) => {
+            closer.close(duet_net::close_code::PROTOCOL.into(), b"too slow");
+            anyhow::bail!(
+                "the sync took longer than {} minutes and was stopped; try again",
+                SESSION_WALL_TIME.as_secs() / 60
+            )
+        }
+    }
+}
+
+/// The longest one sync session may take, first syncs of big journals included.
+pub const SESSION_WALL_TIME: Duration = Duration::from_secs(10 * 60);
+
+async fn session_inner(
+    store: Arc<Store>,
+    conn: iroh::endpoint::Connection,
+    dialer: bool,
     mut progress: impl FnMut(u64) + Send,
 ) -> anyhow::Result<SessionReport> {
     let partner = require_partner(&store)?;

@@ -251,10 +251,16 @@ impl SyncSession {
                     .get(&journal)
                     .map(|s| s.agreed.clone())
                     .unwrap_or_default();
+                if volumes.len() > MAX_VOLUMES_PER_JOURNAL {
+                    return Err(SyncError::Malformed("more volumes than a journal may have"));
+                }
                 let theirs: BTreeMap<VolumeId, HeadsDigest> = volumes.into_iter().collect();
                 let mut differ: BTreeSet<VolumeId> = BTreeSet::new();
                 for (v, d) in &theirs {
-                    if inv.get(v) != Some(d) {
+                    // A journal they may not change has no volumes but the ones here: volume
+                    // ids of it that only they name are not followed, nor remembered.
+                    let known_or_theirs = share.accept_changes || inv.contains_key(v);
+                    if inv.get(v) != Some(d) && known_or_theirs {
                         differ.insert(*v);
                     }
                 }
@@ -417,6 +423,10 @@ impl SyncSession {
 
 mod wire;
 pub use wire::{decode_batch, decode_peer_state, encode_batch, encode_peer_state};
+
+/// Most volumes one journal may have: 65,536 volumes of 256 items, sixteen million items.
+/// An inventory naming more is refused, so peer state never grows past it.
+pub const MAX_VOLUMES_PER_JOURNAL: usize = 65_536;
 
 /// Most heads, needed hashes and "have" summaries one Automerge sync message may carry. A
 /// journal volume has a handful of heads; these bounds are far above any honest message.

@@ -33,6 +33,8 @@ pub mod close_code {
     pub const NOT_ALLOWED: u32 = 1;
     /// The peer broke the framing or message rules (oversized frame, undecodable message).
     pub const PROTOCOL: u32 = 2;
+    /// Too many sessions at once: try again later.
+    pub const BUSY: u32 = 3;
 }
 
 pub use iroh::{Endpoint, EndpointAddr, EndpointId};

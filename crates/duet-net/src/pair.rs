@@ -314,6 +314,9 @@ fn partner_from(
     }
 }
 
+/// Pairing attempts read at once while an invite is open (each is bounded in time too).
+pub const MAX_PAIRING_ATTEMPTS: usize = 8;
+
 /// Invites a partner: prints a ticket through `on_ticket`, opens the pairing protocol on
 /// `gate`, and waits for one device to join with it.
 ///
@@ -364,6 +367,11 @@ pub async fn pair_invite(
                 let Some(incoming) = incoming else {
                     return Err(PairError::EndpointClosed);
                 };
+                if attempts.len() >= MAX_PAIRING_ATTEMPTS {
+                    // Someone is hammering the open invite: turn the newcomer away unread.
+                    incoming.refuse();
+                    continue;
+                }
                 attempts.spawn(admit(incoming, invitation.clone(), local.clock));
             }
             Some(joined) = attempts.join_next(), if !attempts.is_empty() => {

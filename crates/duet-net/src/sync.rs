@@ -17,6 +17,12 @@ use crate::framing::{FrameError, MAX_FRAME, read_frame, write_frame};
 const PART_TARGET: usize = MAX_FRAME / 4;
 /// A session that needs more turns than this is broken, not slow.
 const MAX_TURNS: usize = 10_000;
+/// The most one batch may hold, summed over its frames. A batch is held whole in memory while
+/// it is read; the largest honest one (a first sync sending every volume's snapshot) is the
+/// journal's size on disk, about 25 MiB at 100,000 items.
+pub const MAX_BATCH_BYTES: u64 = 64 * 1024 * 1024;
+/// The most one session may receive in all.
+pub const MAX_SESSION_BYTES: u64 = 1024 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncNetError {
@@ -28,6 +34,10 @@ pub enum SyncNetError {
     Closed,
     #[error("the sync did not settle after {MAX_TURNS} turns; this is a bug, please report it")]
     TooManyTurns,
+    #[error("the other device sent more than {} MiB in one batch; the sync was stopped", MAX_BATCH_BYTES >> 20)]
+    BatchTooLarge,
+    #[error("the other device sent more than {} MiB in one sync; it was stopped", MAX_SESSION_BYTES >> 20)]
+    SessionTooLarge,
 }
 
 /// Bytes that crossed in one session.
@@ -75,8 +85,19 @@ async fn recv_batch<R: AsyncRead + Unpin, F: FnMut(u64)>(
     traffic: &mut Traffic,
     progress: &mut F,
 ) -> Result<Option<Batch>, SyncNetError> {
+    recv_batch_within(recv, timeout, traffic, progress, MAX_BATCH_BYTES).await
+}
+
+async fn recv_batch_within<R: AsyncRead + Unpin, F: FnMut(u64)>(
+    recv: &mut R,
+    timeout: Duration,
+    traffic: &mut Traffic,
+    progress: &mut F,
+    max_batch: u64,
+) -> Result<Option<Batch>, SyncNetError> {
     let mut msgs = Vec::new();
     let mut first = true;
+    let mut batch_bytes = 0u64;
     loop {
         let Some(frame) = read_frame(recv, MAX_FRAME, timeout).await? else {
             return if first {
@@ -86,7 +107,14 @@ async fn recv_batch<R: AsyncRead + Unpin, F: FnMut(u64)>(
             };
         };
         first = false;
+        batch_bytes += frame.len() as u64 + 4;
         traffic.received += frame.len() as u64 + 4;
+        if batch_bytes > max_batch {
+            return Err(SyncNetError::BatchTooLarge);
+        }
+        if traffic.received > MAX_SESSION_BYTES {
+            return Err(SyncNetError::SessionTooLarge);
+        }
         progress(traffic.received);
         let (&more, body) = frame
             .split_first()
@@ -180,4 +208,43 @@ pub async fn end_as_listener<W: AsyncWrite + Unpin>(
     send_batch(send, &Batch::default(), traffic).await?;
     let _ = send.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_batch_that_never_ends_is_cut_off_at_the_bound() {
+        let (mut near, mut far) = tokio::io::duplex(1 << 20);
+        let writer = tokio::spawn(async move {
+            // Frame after frame, each saying "more follows", each a valid empty batch part.
+            let mut part = vec![1u8];
+            part.extend_from_slice(&encode_batch(&Batch::default()));
+            for _ in 0..10_000 {
+                if write_frame(&mut far, &part).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let mut traffic = Traffic::default();
+        let result = recv_batch_within(
+            &mut near,
+            Duration::from_secs(5),
+            &mut traffic,
+            &mut |_| {},
+            1024,
+        )
+        .await;
+        assert!(
+            matches!(result, Err(SyncNetError::BatchTooLarge)),
+            "{result:?}"
+        );
+        assert!(
+            traffic.received <= 1024 + 64,
+            "stopped right at the bound: {traffic:?}"
+        );
+        drop(near);
+        let _ = writer.await;
+    }
 }

@@ -37,6 +37,9 @@ pub fn progress_printer(name: String, quiet: bool) -> impl FnMut(u64) + Send {
     }
 }
 
+/// Sessions this device runs at once, from all of the partner's connections together.
+pub const MAX_CONCURRENT_SESSIONS: usize = 4;
+
 /// Accept sync connections from the partner and run a session on each.
 pub fn spawn_acceptor(
     ep: Endpoint,
@@ -45,16 +48,25 @@ pub fn spawn_acceptor(
     name: String,
     quiet: bool,
 ) -> tokio::task::JoinHandle<()> {
+    // A partner has a few devices at most: more sessions at once than this is a flood.
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_SESSIONS));
     tokio::spawn(async move {
         while let Some(incoming) = ep.accept().await {
-            let Ok(conn) = incoming.await else { continue };
+            let Ok(Ok(conn)) = tokio::time::timeout(Duration::from_secs(10), incoming).await else {
+                continue;
+            };
             if conn.alpn() != SYNC_ALPN {
                 conn.close(duet_net::close_code::NOT_ALLOWED.into(), b"not here");
                 continue;
             }
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                conn.close(duet_net::close_code::BUSY.into(), b"busy");
+                continue;
+            };
             let (store, results, name) = (store.clone(), results.clone(), name.clone());
             tokio::spawn(async move {
                 let r = net::session(store, conn, false, progress_printer(name, quiet)).await;
+                drop(slot);
                 let _ = results.send(r).await;
             });
         }

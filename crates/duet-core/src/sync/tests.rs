@@ -454,3 +454,47 @@ fn oversized_bloom_parameters_and_counts_are_refused_before_automerge() {
     assert!(checked.changes.is_empty() && checked.flags.is_none());
     assert!(!checked_message(sneaky, true).unwrap().changes.is_empty());
 }
+
+#[test]
+fn volumes_of_my_journal_that_only_the_partner_names_are_not_remembered() {
+    let (mut a, mut b) = (peer(1), peer(2));
+    a.mem.write(JA, 1, 1);
+    session(&mut a, 0, &mut b, 1, None);
+    // B claims a thousand volumes of A's journal that A never made.
+    let fake: Vec<(VolumeId, HeadsDigest)> = (0..1000u32)
+        .map(|n| {
+            let mut id = [0u8; 8];
+            id[..4].copy_from_slice(&n.to_be_bytes());
+            (VolumeId(id), [7; 16])
+        })
+        .collect();
+    let mut sa = SyncSession::new(shared(&a, &b), a.states.remove(&1).unwrap_or_default());
+    let _ = sa.start(&mut a.mem);
+    let claim = Batch(vec![Msg::Inventory {
+        journal: JA,
+        full: true,
+        volumes: fake.clone(),
+    }]);
+    let reply = sa.handle(&mut a.mem, claim).unwrap();
+    assert!(
+        reply.0.iter().all(
+            |m| !matches!(m, Msg::Volume { volume, .. } if fake.iter().any(|(v, _)| v == volume))
+        ),
+        "A does not start exchanges about volumes it never had"
+    );
+    let state = sa.finish(&mut a.mem);
+    assert!(
+        encode_peer_state(&state).len() < 4096,
+        "peer state stays small"
+    );
+
+    // More volumes than any journal may have: refused outright.
+    let mut sa = SyncSession::new(shared(&a, &b), PeerState::default());
+    let _ = sa.start(&mut a.mem);
+    let flood = Batch(vec![Msg::Inventory {
+        journal: JB,
+        full: true,
+        volumes: vec![(VolumeId([1; 8]), [0; 16]); MAX_VOLUMES_PER_JOURNAL + 1],
+    }]);
+    assert!(sa.handle(&mut a.mem, flood).is_err());
+}
