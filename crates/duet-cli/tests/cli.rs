@@ -966,3 +966,98 @@ fn piped_output_has_no_escape_codes() {
         );
     }
 }
+
+// ---------------------------------------------------------------- rituals, one home
+
+#[test]
+fn checkin_asks_three_short_questions_on_a_terminal() {
+    let env = TestEnv::initialized(DUET);
+    let mut child = env.duet(["checkin"]).on_a_terminal().spawn_interactive();
+    let mut stdin = child.stdin.take().unwrap();
+    use std::io::Write as _;
+    // A wrong score is asked again; Enter skips the energy.
+    stdin.write_all(b"9\n4\n\nsome quiet time\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    assert!(
+        screen.contains("How are you feeling, 1 (low) to 5 (bright)?"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("A number from 1 to 5, please (or Enter to skip)."),
+        "{screen}"
+    );
+    let items = env.list_json(&["--kind", "checkin"]);
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["mood"], 4);
+    assert_eq!(items[0]["energy"], serde_json::Value::Null);
+    assert_eq!(items[0]["body"], "some quiet time");
+    let line = env.duet(["list"]).ok().stdout;
+    assert!(
+        line.contains("checkin Alex      mood 4/5 · needs: some quiet time"),
+        "{line}"
+    );
+}
+
+#[test]
+fn answer_in_the_editor_shows_the_question_and_keeps_only_the_answer() {
+    let env = TestEnv::initialized(DUET);
+    let question = env.duet(["question", "--json"]).ok().json();
+    let text = question["text"].as_str().unwrap().to_owned();
+    // The editor sees the question as a comment, and writes an answer above it.
+    let script = editor(
+        &env,
+        "answer.sh",
+        "grep -q '^# ' \"$1\" && cp \"$1\" seen.txt; printf 'Our first kitchen\\n' > new.txt; \
+         cat \"$1\" >> new.txt; mv new.txt \"$1\"",
+    );
+    let _ = env.duet(["answer"]).env("EDITOR", &script).ok();
+    let seen = std::fs::read_to_string(env.root().join("seen.txt")).unwrap();
+    assert!(seen.contains(&format!("# {text}")), "{seen}");
+    let answered = env.duet(["question", "--json"]).ok().json();
+    assert_eq!(answered["mine"]["text"], "Our first kitchen");
+    assert_eq!(answered["partner"], serde_json::Value::Null);
+    // An untouched editor saves nothing.
+    let quiet = TestEnv::initialized(DUET);
+    let out = quiet.duet(["answer"]).env("EDITOR", "true").fails();
+    assert_eq!(
+        out.error_line(),
+        "duet: error: the text is empty, so nothing was saved"
+    );
+}
+
+#[test]
+fn memories_are_this_day_in_earlier_months_and_years() {
+    let env = TestEnv::initialized(DUET);
+    for (at, body) in [
+        ("2025-11-25 09:00", "a year ago today"),
+        ("2026-10-25 20:00", "a month ago today"),
+        ("2026-11-24 20:00", "only yesterday"),
+        ("2026-08-03 10:00", "another day"),
+    ] {
+        let _ = env.duet(["write", "--at", at, body]).ok();
+    }
+    let bodies = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["memories", "--json"];
+        all.extend_from_slice(args);
+        env.duet(all)
+            .ok()
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["body"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(bodies(&[]), vec!["a month ago today", "a year ago today"]);
+    assert_eq!(bodies(&["--date", "2026-12-03"]), vec!["another day"]);
+    let none = env.duet(["memories", "--date", "2026-11-30"]).ok();
+    assert_eq!(none.stdout, "");
+    assert!(
+        none.stderr
+            .contains("Nothing from a 30th of an earlier month yet."),
+        "{}",
+        none.stderr
+    );
+}
