@@ -89,6 +89,8 @@ pub enum Command {
     Serve(commands::serve::ServeArgs),
     /// Stop syncing with your partner
     Unpair(commands::unpair::UnpairArgs),
+    /// Check every file; name what is damaged (--fix moves it aside, deleting nothing)
+    Doctor(commands::doctor::DoctorArgs),
 }
 
 pub fn run() -> ExitCode {
@@ -156,6 +158,7 @@ fn dispatch(cli: Cli, out: &mut Out) -> anyhow::Result<()> {
         Command::Sync(args) => commands::sync::run(&ctx, out, args),
         Command::Serve(args) => commands::serve::run(&ctx, out, args),
         Command::Unpair(args) => commands::unpair::run(&ctx, out, args),
+        Command::Doctor(args) => commands::doctor::run(&ctx, out, args),
     }
 }
 

@@ -1061,3 +1061,52 @@ fn memories_are_this_day_in_earlier_months_and_years() {
         none.stderr
     );
 }
+
+#[test]
+fn doctor_names_damaged_files_and_fix_moves_them_aside() {
+    let env = TestEnv::initialized(DUET);
+    let _ = write_new_file(&env, "first");
+    let _ = write_new_file(&env, "second");
+    let last = write_new_file(&env, "third");
+    let healthy = env.duet(["doctor"]).ok();
+    assert!(
+        healthy.stdout.ends_with("Everything reads.\n"),
+        "{}",
+        healthy.stdout
+    );
+
+    // A bit flip in the last chunk, and a stranger's file in the journal folder.
+    let mut bytes = std::fs::read(&last).unwrap();
+    bytes[10] ^= 0x40;
+    std::fs::write(&last, &bytes).unwrap();
+    std::fs::write(env.journal_dir().join("notes.txt"), b"not duet").unwrap();
+    let found = env.duet(["doctor"]).run();
+    assert_eq!(found.code(), Some(1));
+    let name = last.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        found.stdout.contains("damaged: ") && found.stdout.contains(&name),
+        "{}",
+        found.stdout
+    );
+    assert!(
+        found.stdout.contains("notes.txt (not a duet file)"),
+        "{}",
+        found.stdout
+    );
+    assert_eq!(
+        found.error_line(),
+        "duet: error: 2 damaged file(s); `duet doctor --fix` moves them aside (nothing is deleted)"
+    );
+
+    let fixed = env.duet(["doctor", "--fix", "--json"]).ok().json();
+    assert_eq!(fixed["damaged"].as_array().unwrap().len(), 2);
+    let aside = env
+        .home()
+        .join("damaged")
+        .join(env.journal_dir().file_name().unwrap());
+    assert!(aside.join(&name).is_file(), "moved, not deleted");
+    assert!(aside.join("notes.txt").is_file());
+    assert_eq!(env.bodies(&[]), vec!["second", "first"]);
+    let again = env.duet(["doctor"]).ok();
+    assert!(again.stdout.ends_with("Everything reads.\n"));
+}

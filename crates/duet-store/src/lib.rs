@@ -6,6 +6,7 @@
 //! only ever added as new content-addressed files, and the one operation
 //! that deletes (compaction) first writes what replaces them.
 
+pub mod doctor;
 pub mod fsutil;
 pub mod home;
 pub mod index;
