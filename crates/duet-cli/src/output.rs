@@ -210,6 +210,13 @@ pub fn summary(body: &str, max: usize) -> String {
     out
 }
 
+/// The partner's name for sentences, or "your partner" before pairing.
+pub fn partner_name(store: &duet_store::Store) -> String {
+    store
+        .partner()
+        .map_or("your partner".to_owned(), |p| p.name.clone())
+}
+
 pub fn author_name<'a>(l: &ListedItem, me: &'a str, partner: Option<&'a str>) -> &'a str {
     match l.author {
         Author::Me => me,

@@ -27,22 +27,26 @@ fn item(n: u8, kind: Kind, body: &str) -> Item {
     }
 }
 
-/// A home paired (on paper) with a partner whose journal holds `items`.
-fn with_partner_journal(items: &[Item]) -> TestEnv {
-    let env = TestEnv::initialized(DUET);
-    let home = Home::new(env.home());
-    home.pin_partner(&Partner {
-        name: "Sam".into(),
+/// A partner record, as pairing would have written it.
+fn partner(name: &str, journal: JournalId) -> Partner {
+    Partner {
+        name: name.into(),
         endpoint_id: "ab".repeat(32),
-        journal: THEIRS,
+        journal,
         addrs: vec![],
         relay_url: None,
         paired_at: NOON,
         paired_epoch: None,
         last_sync: None,
         unpaired: false,
-    })
-    .unwrap();
+    }
+}
+
+/// A home paired (on paper) with a partner whose journal holds `items`.
+fn with_partner_journal(items: &[Item]) -> TestEnv {
+    let env = TestEnv::initialized(DUET);
+    let home = Home::new(env.home());
+    home.pin_partner(&partner("Sam", THEIRS)).unwrap();
     let mut vol = Volume::create([7; 16], THEIRS, VolumeId([5; 8]), NOON);
     for item in items {
         vol.add(item).unwrap();
@@ -135,18 +139,7 @@ fn forgetting_a_partner_never_touches_my_journal() {
     let home = Home::new(env.home());
     let config = home.config().unwrap();
     // A record that names my own journal (a partner who announced it, or a tampered file).
-    home.set_partner(&Partner {
-        name: "Eve".into(),
-        endpoint_id: "cd".repeat(32),
-        journal: config.journal,
-        addrs: vec![],
-        relay_url: None,
-        paired_at: NOON,
-        paired_epoch: None,
-        last_sync: None,
-        unpaired: false,
-    })
-    .unwrap();
+    home.set_partner(&partner("Eve", config.journal)).unwrap();
     let _ = env.duet(["unpair", "--forget"]).ok();
     assert_eq!(env.bodies(&[]), vec!["mine, and staying"]);
 }

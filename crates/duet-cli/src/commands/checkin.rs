@@ -69,9 +69,7 @@ pub fn run(ctx: &Context, out: &mut Out, args: CheckinArgs) -> anyhow::Result<()
             args.need.clone().unwrap_or_default(),
         )
     } else if std::io::stdin().is_terminal() {
-        let partner = store
-            .partner()
-            .map_or("your partner".to_owned(), |p| p.name.clone());
+        let partner = output::partner_name(&store);
         (
             ask_score("the mood", "How are you feeling, 1 (low) to 5 (bright)?")?,
             ask_score(

@@ -135,9 +135,7 @@ pub fn run_question(ctx: &Context, out: &mut Out, args: QuestionArgs) -> anyhow:
     if out.json {
         return Ok(out.json_value(&question_json(q, day, &a))?);
     }
-    let partner = store
-        .partner()
-        .map_or("your partner".to_owned(), |p| p.name.clone());
+    let partner = output::partner_name(&store);
     let heading = format!("{} · {}", day.strftime("%A %-d %B"), q.category.title());
     out.line(&out.paint(Style::Dim, &heading))?;
     out.line(&out.paint(Style::Bold, q.text))?;
@@ -206,9 +204,7 @@ fn history(out: &mut Out, store: &Store) -> anyhow::Result<()> {
     days.extend(store.partner_questions()?);
     days.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.id.cmp(&b.id)));
     days.dedup();
-    let partner = store
-        .partner()
-        .map_or("your partner".to_owned(), |p| p.name.clone());
+    let partner = output::partner_name(&store);
     let mut all = Vec::new();
     for asked in &days {
         let a = answers(store, asked)?;
@@ -308,9 +304,7 @@ pub fn run_answer(ctx: &Context, out: &mut Out, args: AnswerArgs) -> anyhow::Res
     if out.json {
         return Ok(out.json_value(&question_json(q, day, &after))?);
     }
-    let partner = store
-        .partner()
-        .map_or("your partner".to_owned(), |p| p.name.clone());
+    let partner = output::partner_name(&store);
     out.line(&format!("Saved your answer: {}", &item.id.to_string()[..7]))?;
     if after.partner.is_some() {
         out.line("")?;

@@ -49,9 +49,7 @@ fn seen<'a>(ctx: &Context, items: &'a [ListedItem]) -> Vec<Seen<'a>> {
 }
 
 fn names(store: &Store) -> (String, String) {
-    let partner = store
-        .partner()
-        .map_or("your partner".to_owned(), |p| p.name.clone());
+    let partner = output::partner_name(&store);
     (store.config().name.clone(), partner)
 }
 
