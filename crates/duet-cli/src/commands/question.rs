@@ -204,7 +204,7 @@ fn history(out: &mut Out, store: &Store) -> anyhow::Result<()> {
     days.extend(store.partner_questions()?);
     days.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.id.cmp(&b.id)));
     days.dedup();
-    let partner = output::partner_name(&store);
+    let partner = output::partner_name(store);
     let mut all = Vec::new();
     for asked in &days {
         let a = answers(store, asked)?;

@@ -49,7 +49,7 @@ fn seen<'a>(ctx: &Context, items: &'a [ListedItem]) -> Vec<Seen<'a>> {
 }
 
 fn names(store: &Store) -> (String, String) {
-    let partner = output::partner_name(&store);
+    let partner = output::partner_name(store);
     (store.config().name.clone(), partner)
 }
 
