@@ -242,9 +242,10 @@ async fn session_inner(
         conn.close(duet_net::close_code::DONE.into(), b"synced");
         (t, replica.settle(sync, &partner.endpoint_id, &[theirs])?)
     } else {
-        let (mut send, mut recv) = conn
-            .accept_bi()
+        // A peer that connects and never opens its stream is let go after one read timeout.
+        let (mut send, mut recv) = tokio::time::timeout(READ_TIMEOUT, conn.accept_bi())
             .await
+            .map_err(|_| anyhow::anyhow!("the other device opened no sync stream"))?
             .context("accepting the sync stream")?;
         let mut t = sync_as_listener(
             &mut recv,

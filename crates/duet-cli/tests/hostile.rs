@@ -143,3 +143,28 @@ fn forgetting_a_partner_never_touches_my_journal() {
     let _ = env.duet(["unpair", "--forget"]).ok();
     assert_eq!(env.bodies(&[]), vec!["mine, and staying"]);
 }
+
+#[test]
+fn a_volume_from_a_newer_duet_is_refused_by_name_and_the_rest_loads() {
+    use automerge::transaction::Transactable as _;
+    let env = TestEnv::initialized(DUET);
+    let _ = env.write("written by this duet");
+    let home = Home::new(env.home());
+    let journal = home.config().unwrap().journal;
+    let mut vol = Volume::create([7; 16], journal, VolumeId([6; 8]), NOON);
+    vol.add(&item(1, Kind::Entry, "from the future")).unwrap();
+    vol.doc_mut().put(automerge::ROOT, "duet", 2_i64).unwrap();
+    JournalFiles::new(home.journal_dir(journal), journal)
+        .write(vol.id(), FileKind::Snapshot, &vol.save())
+        .unwrap();
+    let out = env.duet(["list", "--json"]).ok();
+    assert_eq!(env.bodies(&[]), vec!["written by this duet"]);
+    let warnings = out.warnings();
+    assert_eq!(warnings.len(), 1, "{}", out.stderr);
+    assert!(
+        warnings[0].contains(&VolumeId([6; 8]).to_string())
+            && warnings[0].contains("written by a newer duet (format 2); upgrade duet to read it"),
+        "{}",
+        warnings[0]
+    );
+}
