@@ -207,7 +207,8 @@ fn main() -> ExitCode {
 
     println!("duet-bench: {}", bin.display());
     println!(
-        "journals: {} items of mine in {} volumes and as many of the partner's (generated in {:.1} s), {} of mine hold `{RARE_WORD}`, {} items hold `{}`",
+        "journals: {} items of mine in {} volumes and as many of the partner's \
+         (generated in {:.1} s), {} of mine hold `{RARE_WORD}`, {} items hold `{}`",
         generated.items,
         generated.volumes,
         gen_time.as_secs_f64(),

@@ -377,7 +377,10 @@ pub async fn pair_invite(
             Some(joined) = attempts.join_next(), if !attempts.is_empty() => {
                 let Ok(Some(admitted)) = joined else { continue };
                 match confirm.take() {
-                    Some(confirm) => session = Some(Box::pin(run_invite_session(admitted, expires_at, confirm, deadline))),
+                    Some(confirm) => {
+                        let run = run_invite_session(admitted, expires_at, confirm, deadline);
+                        session = Some(Box::pin(run));
+                    }
                     // The invitation lets exactly one joiner through, so this cannot happen.
                     None => admitted.channel.conn.close(VarInt::from_u32(close_code::PROTOCOL), b"already paired"),
                 }

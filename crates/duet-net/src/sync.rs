@@ -34,7 +34,10 @@ pub enum SyncNetError {
     Closed,
     #[error("the sync did not settle after {MAX_TURNS} turns; this is a bug, please report it")]
     TooManyTurns,
-    #[error("the other device sent more than {} MiB in one batch; the sync was stopped", MAX_BATCH_BYTES >> 20)]
+    #[error(
+        "the other device sent more than {} MiB in one batch; the sync was stopped",
+        MAX_BATCH_BYTES >> 20
+    )]
     BatchTooLarge,
     #[error("the other device sent more than {} MiB in one sync; it was stopped", MAX_SESSION_BYTES >> 20)]
     SessionTooLarge,

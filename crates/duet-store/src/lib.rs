@@ -27,7 +27,8 @@ pub enum StoreError {
     #[error("no duet journal in {0}; run `duet init --name YOUR_NAME` first")]
     NotInitialized(PathBuf),
     #[error(
-        "{0} belongs to another user; duet keeps private words only in a directory of your own (pass another --home)"
+        "{0} belongs to another user; duet keeps private words only in a directory of your own \
+         (pass another --home)"
     )]
     NotOwner(PathBuf),
     #[error(
@@ -63,7 +64,8 @@ pub enum StoreError {
     )]
     Unreadable(String),
     #[error(
-        "the other device announced journal {0}, which is already in this home; nothing was paired (a genuine partner's journal is new here)"
+        "the other device announced journal {0}, which is already in this home; nothing was \
+         paired (a genuine partner's journal is new here)"
     )]
     JournalClash(duet_core::JournalId),
     #[error(transparent)]

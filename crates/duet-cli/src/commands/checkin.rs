@@ -82,7 +82,8 @@ pub fn run(ctx: &Context, out: &mut Out, args: CheckinArgs) -> anyhow::Result<()
         )
     } else {
         bail!(
-            "say how you are with --mood 1-5, --energy 1-5 or --need \"...\" (or run it in a terminal to be asked)"
+            "say how you are with --mood 1-5, --energy 1-5 or --need \"...\" (or run it in a \
+             terminal to be asked)"
         );
     };
     if need.contains('\n') {

@@ -36,7 +36,10 @@ pub fn run(ctx: &Context, out: &mut Out, args: DoctorArgs) -> anyhow::Result<()>
         if report.damaged.is_empty() {
             out.line("Everything reads.")?;
         } else if report.cache_cleared {
-            out.note("The cache will be rebuilt from what remains; your partner's next sync can bring their copy of anything lost.");
+            out.note(
+                "The cache will be rebuilt from what remains; your partner's next sync can \
+                 bring their copy of anything lost.",
+            );
         }
     }
     if !args.fix && !report.damaged.is_empty() {

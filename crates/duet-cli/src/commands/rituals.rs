@@ -226,9 +226,18 @@ pub fn run_pulse(ctx: &Context, out: &mut Out, _args: PulseArgs) -> anyhow::Resu
     for (name, p) in [(&me, &pulse.me), (&partner, &pulse.partner)] {
         let (r, b) = (&p.recent, &p.before);
         out.line(&format!(
-            "{name}: wrote on {} days (before: {}), {} entries ({}), {} thanks ({}), {} check-ins ({}), {} answers ({})",
-            r.days_written, b.days_written, r.entries, b.entries, r.thanks, b.thanks,
-            r.checkins, b.checkins, r.answers, b.answers
+            "{name}: wrote on {} days (before: {}), {} entries ({}), {} thanks ({}), \
+             {} check-ins ({}), {} answers ({})",
+            r.days_written,
+            b.days_written,
+            r.entries,
+            b.entries,
+            r.thanks,
+            b.thanks,
+            r.checkins,
+            b.checkins,
+            r.answers,
+            b.answers
         ))?;
         let last_thanks =
             p.days_since_thanks

@@ -91,7 +91,8 @@ pub fn run(ctx: &Context, out: &mut Out, args: ServeArgs) -> anyhow::Result<()> 
                             task.abort();
                         }
                         out.note(&format!(
-                            "You unpaired from {}: their device is refused from now on. Press Ctrl-C to stop.",
+                            "You unpaired from {}: their device is refused from now on. \
+                             Press Ctrl-C to stop.",
                             partner.name
                         ));
                     }

@@ -135,7 +135,8 @@ pub fn run(ctx: &Context, out: &mut Out, args: SyncArgs) -> anyhow::Result<()> {
                 let mut last_err = None;
                 while tokio::time::Instant::now() < deadline {
                     let left = deadline - tokio::time::Instant::now();
-                    match dial_once(&ep, store.clone(), name.clone(), quiet, left.min(Duration::from_secs(5)), &relay).await {
+                    let wait = left.min(Duration::from_secs(5));
+                    match dial_once(&ep, store.clone(), name.clone(), quiet, wait, &relay).await {
                         Ok(report) => {
                             let _ = tx.send(Ok(report)).await;
                             return;

@@ -103,7 +103,8 @@ pub enum PairingError {
     /// The other device announced a name that is empty, too long, or holds control or bidi
     /// formatting characters (which could forge what the screen shows next to the code).
     #[error(
-        "the other device announced a name duet cannot show safely (empty, over 64 characters, or with control characters); nothing was paired"
+        "the other device announced a name duet cannot show safely (empty, over 64 characters, \
+         or with control characters); nothing was paired"
     )]
     BadName,
     /// The other device stopped the handshake for a reason this version does not know.
