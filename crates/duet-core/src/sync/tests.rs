@@ -498,3 +498,52 @@ fn volumes_of_my_journal_that_only_the_partner_names_are_not_remembered() {
     }]);
     assert!(sa.handle(&mut a.mem, flood).is_err());
 }
+
+/// A genuine Automerge sync message and snapshot about a volume of one item, as a peer sends.
+fn genuine_bytes() -> (Vec<u8>, Vec<u8>) {
+    use automerge::sync::SyncDoc;
+    let mut doc = doc_with_an_item();
+    let mut state = automerge::sync::State::new();
+    let message = doc
+        .sync()
+        .generate_sync_message(&mut state)
+        .unwrap()
+        .encode();
+    (message, doc.save())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+    /// Whatever a peer does to a real message or snapshot (bytes flipped, cut short, grown),
+    /// for a journal it may change or one it may not, the session answers or refuses: it
+    /// never panics.
+    #[test]
+    fn damaged_messages_never_panic_the_session(
+        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8),
+        cut in any::<usize>(),
+        tail in proptest::collection::vec(any::<u8>(), 0..16),
+        snapshot in any::<bool>(),
+    ) {
+        let (message, document) = genuine_bytes();
+        let mut bytes = if snapshot { document } else { message };
+        for (at, x) in flips {
+            let n = bytes.len();
+            bytes[at % n] ^= x;
+        }
+        bytes.truncate(cut % (bytes.len() + 1));
+        bytes.extend(tail);
+        let (mut a, b) = (peer(1), peer(2));
+        a.mem.write(JA, 1, 1);
+        for journal in [JA, JB] {
+            let mut session = SyncSession::new(shared(&a, &b), PeerState::default());
+            let _ = session.start(&mut a.mem);
+            let volume = VolumeId([3; 8]);
+            let msg = if snapshot {
+                Msg::Snapshot { journal, volume, document: bytes.clone() }
+            } else {
+                Msg::Volume { journal, volume, message: bytes.clone() }
+            };
+            let _ = session.handle(&mut a.mem, Batch(vec![msg]));
+        }
+    }
+}
