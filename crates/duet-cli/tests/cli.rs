@@ -1110,3 +1110,52 @@ fn doctor_names_damaged_files_and_fix_moves_them_aside() {
     let again = env.duet(["doctor"]).ok();
     assert!(again.stdout.ends_with("Everything reads.\n"));
 }
+
+#[test]
+fn a_damaged_newest_snapshot_no_longer_loses_its_volume() {
+    let env = TestEnv::initialized(DUET);
+    // 60 writes into one volume: two compactions (each after 24 files), so the volume holds
+    // the newest snapshot (items 1–46), the one before it (items 1–24), and 14 chunks.
+    for n in 1..=60 {
+        let _ = env.write(&format!("entry {n}"));
+    }
+    let snaps: Vec<PathBuf> = files_in(&env.journal_dir())
+        .into_iter()
+        .filter(|f| f.to_string_lossy().ends_with(".snap"))
+        .collect();
+    assert_eq!(
+        snaps.len(),
+        2,
+        "the previous snapshot is kept one generation: {snaps:?}"
+    );
+    let newest = snaps
+        .iter()
+        .max_by_key(|f| std::fs::metadata(f).unwrap().len())
+        .unwrap()
+        .clone();
+    let mut bytes = std::fs::read(&newest).unwrap();
+    bytes[20] ^= 0x01;
+    std::fs::write(&newest, bytes).unwrap();
+    std::fs::remove_dir_all(env.home().join("cache")).unwrap();
+
+    let out = env.duet(["list", "--json"]).ok();
+    let name = newest.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        out.warnings().iter().any(|w| w.contains(&name)),
+        "{}",
+        out.stderr
+    );
+    let bodies: Vec<String> = out
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["body"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        bodies.len(),
+        24,
+        "the volume still loads from the snapshot before: {bodies:?}"
+    );
+    assert!(bodies.contains(&"entry 1".to_owned()) && bodies.contains(&"entry 24".to_owned()));
+}

@@ -291,11 +291,33 @@ impl JournalFiles {
             return Ok(loaded.files.clone());
         }
         let bytes = loaded.volume.save();
+        let heads = loaded.volume.heads();
         let snap = self.write(vol, FileKind::Snapshot, &bytes)?;
+        // Prove the new snapshot before anything goes: read it back from disk and load it.
+        let proven = fs::read(self.dir.join(&snap.name))
+            .ok()
+            .and_then(|b| automerge::AutoCommit::load(&b).ok())
+            .is_some_and(|mut doc| doc.get_heads() == heads);
+        if !proven {
+            return Err(StoreError::Corrupt {
+                file: self.dir.join(&snap.name),
+                why: "the new snapshot did not read back; the files it was to replace are kept"
+                    .to_owned(),
+            });
+        }
+        // The previous snapshot stays one generation longer: should the new one be damaged
+        // later, the volume still loads from it (losing at most what came since), and the
+        // next compaction, having proven its own snapshot, lets it go.
+        let previous = loaded
+            .files
+            .iter()
+            .filter(|f| f.kind == FileKind::Snapshot && f.name != snap.name)
+            .max_by_key(|f| fs::metadata(self.dir.join(&f.name)).map_or(0, |m| m.len()))
+            .map(|f| f.name.clone());
         // The snapshot is durable and holds every change we loaded: now, and
         // only now, the files we loaded may go.
         for f in &loaded.files {
-            if f.name != snap.name {
+            if f.name != snap.name && Some(&f.name) != previous.as_ref() {
                 match fs::remove_file(self.dir.join(&f.name)) {
                     Ok(()) => {}
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -305,8 +327,15 @@ impl JournalFiles {
         }
         fsutil::sync_dir(&self.dir).map_err(|e| io_err(&self.dir, e))?;
         drop(lock);
-        loaded.files = vec![snap];
-        loaded.base = loaded.volume.heads();
+        loaded.files = loaded
+            .files
+            .iter()
+            .filter(|f| Some(&f.name) == previous.as_ref())
+            .cloned()
+            .chain(std::iter::once(snap))
+            .collect();
+        loaded.files.sort();
+        loaded.base = heads;
         Ok(loaded.files.clone())
     }
 }
