@@ -231,14 +231,19 @@ impl Replica for StoreReplica<'_> {
     }
 
     fn snapshot(&mut self, journal: JournalId, volume: VolumeId) -> Option<Vec<u8>> {
-        // A volume held in one snapshot file is sent as that file: no need
-        // to load it and compress it again.
+        // A volume held in snapshot files alone is sent as its newest (largest) snapshot, which
+        // holds the others (compaction keeps the one before for a generation): no need to load
+        // it and compress it again.
         if !self.open.contains_key(&(journal, volume)) {
             let files = self.store.files(journal);
             let listed = files.list_volume(volume).ok()?;
-            if let [only] = listed.as_slice()
-                && only.kind == FileKind::Snapshot
-                && let Ok(bytes) = std::fs::read(files.dir.join(&only.name))
+            let newest = listed
+                .iter()
+                .filter(|f| f.kind == FileKind::Snapshot)
+                .filter_map(|f| Some((f, std::fs::read(files.dir.join(&f.name)).ok()?)))
+                .max_by_key(|(_, bytes)| bytes.len());
+            if listed.iter().all(|f| f.kind == FileKind::Snapshot)
+                && let Some((only, bytes)) = newest
                 && crate::volumes::content_hash(&bytes) == only.hash
             {
                 return Some(bytes);
