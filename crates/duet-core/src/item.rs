@@ -137,6 +137,16 @@ impl Asked {
     }
 }
 
+/// Milliseconds in a day.
+pub const DAY_MS: i64 = 86_400_000;
+
+/// The UTC day (days since 1970-01-01) of a Unix-ms time, kept in the range day arithmetic
+/// is safe in.
+pub fn utc_day(ms: i64) -> i32 {
+    ms.div_euclid(DAY_MS)
+        .clamp(i64::from(i32::MIN / 2), i64::from(i32::MAX / 2)) as i32
+}
+
 /// `YYYY-MM-DD` as days since 1970-01-01 (proleptic Gregorian), or `None`.
 pub fn parse_date(text: &str) -> Option<i32> {
     let mut parts = text.splitn(3, '-');

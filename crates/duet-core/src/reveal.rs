@@ -10,6 +10,13 @@ use std::collections::HashSet;
 use crate::filter::Author;
 use crate::item::{Asked, Item, Kind};
 
+/// The earliest moment (Unix ms) an answer to the question of `day` can have been written:
+/// an answer is written on its day or later (answers to days still to come are refused), and
+/// two days of slack cover the time zones between the two partners.
+pub fn earliest_answer_ms(day: i32) -> i64 {
+    (i64::from(day) - 2).saturating_mul(crate::item::DAY_MS)
+}
+
 /// The questions I have answered: what decides which of the partner's answers I may see.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Reveal {

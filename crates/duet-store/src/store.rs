@@ -5,9 +5,9 @@ use std::sync::Mutex;
 
 use duet_core::bloom::needle_bits;
 use duet_core::filter::newest_first;
-use duet_core::item::{Asked, Ritual};
+use duet_core::item::{Asked, Ritual, utc_day};
 use duet_core::journal::open_volume;
-use duet_core::reveal::Reveal;
+use duet_core::reveal::{Reveal, earliest_answer_ms};
 use duet_core::volume::{ItemUpdate, resolve_marks};
 use duet_core::{Author, Filter, Item, ItemId, JournalId, Kind, Volume, VolumeId};
 
@@ -520,19 +520,17 @@ impl Store {
         Ok(out)
     }
 
-    /// The (not deleted) answers `author` wrote to questions of `since_day` or later. An
-    /// answer is written on its day or after it (duet refuses answers to days still to come),
-    /// so only volumes that hold an answer and items from two days before `since_day` on
-    /// (time zones differ) are read.
+    /// The (not deleted) answers `author` wrote to questions of `since_day` or later (and, with
+    /// `before_day`, before those of that day): only volumes that hold an answer and items
+    /// from [`earliest_answer_ms`] on are read.
     fn answers_of(
         &self,
         author: Author,
         since_day: i32,
         before_day: Option<i32>,
     ) -> Result<Vec<Item>, StoreError> {
-        const DAY_MS: i64 = 86_400_000;
-        let since = (i64::from(since_day) - 2).saturating_mul(DAY_MS);
-        let before = before_day.map_or(i64::MAX, |d| (i64::from(d) - 2).saturating_mul(DAY_MS));
+        let since = earliest_answer_ms(since_day);
+        let before = before_day.map_or(i64::MAX, earliest_answer_ms);
         let mut out = Vec::new();
         for journal in self.journals().into_iter().filter(|j| j.author == author) {
             let index = self.fresh_index(journal.id)?;
@@ -675,7 +673,7 @@ impl Store {
         // as far back as the answers met so far need (see below).
         let mut reveal: Option<(i32, Reveal)> = None;
         for (n, (journal, vi)) in candidates.iter().enumerate() {
-            let volume_day = day_of(vi.min_created);
+            let volume_day = utc_day(vi.min_created);
             for item in self.volume_items(journal.id, vi)? {
                 let listed = self.listed(item, *journal, &marks);
                 if !filter.matches(&listed.item, listed.author, listed.starred) {
@@ -769,12 +767,6 @@ impl Store {
 }
 
 /// Marks recorded in my journal's volumes, resolved: the latest decision wins.
-/// The UTC day number of a time, kept in the range day arithmetic is safe in.
-fn day_of(ms: i64) -> i32 {
-    ms.div_euclid(86_400_000)
-        .clamp(i64::from(i32::MIN / 2), i64::from(i32::MAX / 2)) as i32
-}
-
 fn marks_of(index: &JournalIndex) -> HashMap<ItemId, bool> {
     let mut all: HashMap<ItemId, Vec<i64>> = HashMap::new();
     for vi in index.volumes.values() {

@@ -5,7 +5,9 @@
 //! partner's answer may be shown is decided by the store's reveal rule, never here.
 
 use clap::Args;
+use duet_core::item::utc_day;
 use duet_core::question::{self, Question};
+use duet_core::reveal::earliest_answer_ms;
 use duet_core::{Asked, Author, Filter, Kind, Ritual};
 use duet_store::{ListedItem, Store, WriteRequest};
 use serde_json::json;
@@ -42,16 +44,10 @@ pub fn of_the_day(store: &Store, day: jiff::civil::Date) -> &'static Question {
             let epoch_ms = p
                 .paired_epoch
                 .map_or(p.paired_at, |s| s.saturating_mul(1000));
-            (
-                *p.journal.as_bytes(),
-                epoch_ms.div_euclid(86_400_000) as i32,
-            )
+            (*p.journal.as_bytes(), utc_day(epoch_ms))
         }
         // Alone for now: a question still comes, counted from the day duet was set up.
-        None => (
-            mine,
-            store.config().created_at.div_euclid(86_400_000) as i32,
-        ),
+        None => (mine, utc_day(store.config().created_at)),
     };
     question::question_of_the_day(&[mine, theirs], dates::day_number(day), paired_day)
 }
@@ -72,11 +68,10 @@ struct Answers {
 }
 
 fn answers(store: &Store, asked: &Asked) -> anyhow::Result<Answers> {
-    // Answers to a day are written on it or after it; two days of slack for time zones.
     let day = asked.day_number().unwrap_or(0);
     let filter = Filter {
         kinds: vec![Kind::Answer],
-        from: Some((i64::from(day) - 2) * 86_400_000),
+        from: Some(earliest_answer_ms(day)),
         ..Filter::default()
     };
     let visible = store.list(&filter, None)?;
