@@ -258,6 +258,28 @@ impl DuetCommand {
         self
     }
 
+    /// Run under a limit on its address space (`ulimit -v`, in KiB), through `sh`: an
+    /// allocation past it fails and aborts the process.
+    pub fn address_space_kib(mut self, kib: u64) -> DuetCommand {
+        let mut wrapped = Command::new("sh");
+        wrapped
+            .arg("-c")
+            .arg(format!("ulimit -v {kib} && exec \"$0\" \"$@\""))
+            .arg(self.cmd.get_program())
+            .args(self.cmd.get_args())
+            .env_clear();
+        for (key, value) in self.cmd.get_envs() {
+            if let Some(value) = value {
+                wrapped.env(key, value);
+            }
+        }
+        if let Some(dir) = self.cmd.get_current_dir() {
+            wrapped.current_dir(dir);
+        }
+        self.cmd = wrapped;
+        self
+    }
+
     /// Feed these bytes on stdin (otherwise stdin is empty).
     pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> DuetCommand {
         self.stdin = Some(bytes.into());

@@ -168,3 +168,92 @@ fn a_volume_from_a_newer_duet_is_refused_by_name_and_the_rest_loads() {
         warnings[0]
     );
 }
+
+/// An Automerge document chunk whose one change column inflates to `inflated` zero bytes: a
+/// few hundred kilobytes on disk or on the wire per hundred megabytes in memory.
+fn inflation_bomb(inflated: usize) -> Vec<u8> {
+    use std::io::Write as _;
+    fn leb(out: &mut Vec<u8>, mut v: u64) {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+    let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    let block = vec![0u8; 1 << 20];
+    for _ in 0..inflated >> 20 {
+        enc.write_all(&block).unwrap();
+    }
+    let data = enc.finish().unwrap();
+    let mut body = vec![0, 0, 1]; // no actors, no heads, one change column:
+    leb(&mut body, (1 << 4) | 0b1000); // id 1, deflated
+    leb(&mut body, data.len() as u64);
+    body.push(0); // no op columns
+    body.extend(&data);
+    let mut chunk = vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 0];
+    leb(&mut chunk, body.len() as u64);
+    chunk.extend(&body);
+    chunk
+}
+
+#[test]
+fn a_snapshot_that_would_inflate_a_thousandfold_is_skipped_within_twice_the_bound() {
+    let env = with_partner_journal(&[item(1, Kind::Entry, "a fine entry")]);
+    let home = Home::new(env.home());
+    let bomb = inflation_bomb(1 << 30);
+    assert!(bomb.len() < 2 << 20, "{} bytes", bomb.len());
+    let file = JournalFiles::new(home.journal_dir(THEIRS), THEIRS)
+        .write(VolumeId([8; 8]), FileKind::Snapshot, &bomb)
+        .unwrap();
+    // Twice duet's bound (256 MiB) of address space: Automerge inflating the column would
+    // abort the process; the walk that measures it first needs almost nothing.
+    let limit_kib = 2 * duet_core::inflate::MAX_INFLATED / 1024;
+    let out = env
+        .duet(["list", "--json"])
+        .address_space_kib(limit_kib)
+        .ok();
+    let stderr = &out.stderr;
+    assert_eq!(out.json().as_array().unwrap().len(), 1);
+    assert!(
+        stderr.contains(&file.name)
+            && stderr.contains("it would expand to more than 256 MiB in memory, over duet's bound"),
+        "{stderr}"
+    );
+    // The doctor names it too, and says why.
+    let doctor = env.duet(["doctor"]).address_space_kib(limit_kib).run();
+    assert_eq!(doctor.code(), Some(1), "{}", doctor.stderr);
+    assert!(
+        doctor.stdout.contains(&file.name) && doctor.stdout.contains("over duet's bound"),
+        "{}",
+        doctor.stdout
+    );
+}
+
+#[test]
+fn a_volume_holding_more_items_than_any_writer_makes_is_read_up_to_the_bound() {
+    let many: Vec<Item> = (0..duet_core::MAX_ITEMS_PER_VOLUME + 50)
+        .map(|n| {
+            let mut it = item(0, Kind::Entry, &format!("entry {n}"));
+            it.id = ItemId((n as u64).to_be_bytes());
+            it.created_at = NOON + n as i64;
+            it
+        })
+        .collect();
+    let env = with_partner_journal(&many);
+    let out = env
+        .duet(["list", "--json", "--author", "partner", "-n", "100000"])
+        .ok();
+    assert_eq!(
+        out.json().as_array().unwrap().len(),
+        duet_core::MAX_ITEMS_PER_VOLUME
+    );
+    let warnings = out.warnings();
+    assert_eq!(warnings.len(), 1, "{}", out.stderr);
+    assert!(
+        warnings[0].contains("holds more than 1024 items")
+            && warnings[0].contains(&THEIRS.to_string()),
+        "{}",
+        warnings[0]
+    );
+}

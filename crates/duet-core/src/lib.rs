@@ -7,6 +7,7 @@
 pub mod bloom;
 pub mod filter;
 pub mod id;
+pub mod inflate;
 pub mod item;
 pub mod journal;
 pub mod pairing;
@@ -24,4 +25,4 @@ pub use item::{Asked, BODY_LIMIT, Item, ItemError, Kind, Ritual, extract_tags, n
 pub use journal::Journal;
 pub use reveal::Reveal;
 pub use rng::SeededRng;
-pub use volume::{VOLUME_CAPACITY, Volume, VolumeError};
+pub use volume::{MAX_ITEMS_PER_VOLUME, VOLUME_CAPACITY, Volume, VolumeError, load_bounded};

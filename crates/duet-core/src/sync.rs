@@ -438,7 +438,8 @@ pub const MAX_MESSAGE_HAVES: usize = 16;
 /// entries divides by zero, one with four billion probes allocates sixteen gigabytes. So a
 /// message is taken apart and rebuilt from checked parts before Automerge sees it: counts
 /// bounded, every Bloom filter re-read and replaced by an empty one (which only makes us send
-/// more) unless its parameters are the ones Automerge itself writes. For a journal the peer
+/// more) unless its parameters are the ones Automerge itself writes; compressed changes are
+/// measured before anything inflates them (`inflate`). For a journal the peer
 /// may not change (`writable` false), only what serves their reading is kept: no changes, no
 /// flags.
 pub fn checked_message(message: sync::Message, writable: bool) -> Result<sync::Message, SyncError> {
@@ -452,6 +453,13 @@ pub fn checked_message(message: sync::Message, writable: bool) -> Result<sync::M
     {
         return Err(SyncError::Malformed(
             "automerge sync message over duet's bounds",
+        ));
+    }
+    if writable
+        && crate::inflate::check_all(message.changes.iter(), crate::inflate::MAX_INFLATED).is_err()
+    {
+        return Err(SyncError::Malformed(
+            "automerge sync message whose changes would expand past duet's bound",
         ));
     }
     let have = message

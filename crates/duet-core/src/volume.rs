@@ -41,6 +41,21 @@ pub enum VolumeError {
     NewerFormat(i64),
     #[error("no item {0} in this volume")]
     NoSuchItem(ItemId),
+    #[error("{0}")]
+    TooLarge(#[from] crate::inflate::TooLarge),
+}
+
+/// Most items one volume may hold when read. Writers start a new volume at
+/// [`VOLUME_CAPACITY`]; two processes (or, later, two devices) adding at once may pass it by a
+/// few. A volume naming more than this (only a modified client makes one) is read up to it.
+pub const MAX_ITEMS_PER_VOLUME: usize = 4 * VOLUME_CAPACITY;
+
+/// Loads stored or received Automerge bytes into `doc`, once they are known to inflate to at
+/// most [`inflate::MAX_INFLATED`](crate::inflate::MAX_INFLATED). Every path by which bytes
+/// from a file or a peer reach Automerge goes through here.
+pub fn load_bounded(doc: &mut AutoCommit, bytes: &[u8]) -> Result<usize, VolumeError> {
+    crate::inflate::check(bytes, crate::inflate::MAX_INFLATED)?;
+    Ok(doc.load_incremental(bytes)?)
 }
 
 /// Which fields of an item a change touches.
@@ -110,7 +125,7 @@ impl Volume {
     /// Load from the bytes of one or more saved documents or incremental saves.
     pub fn load(actor: [u8; 16], data: &[u8]) -> Result<Volume, VolumeError> {
         let mut doc = AutoCommit::new();
-        doc.load_incremental(data)?;
+        load_bounded(&mut doc, data)?;
         Volume::from_doc(actor, doc)
     }
 
@@ -234,10 +249,12 @@ impl Volume {
         read_item(&self.doc, id, &obj)
     }
 
-    /// All items, in no particular order. Malformed entries are skipped.
+    /// All items, in no particular order, at most [`MAX_ITEMS_PER_VOLUME`] + 1 of them (so a
+    /// caller can tell the volume is over the bound). Malformed entries are skipped.
     pub fn items(&self) -> Vec<Item> {
         self.doc
             .map_range(&self.items, ..)
+            .take(MAX_ITEMS_PER_VOLUME + 1)
             .filter_map(|entry| {
                 let id: ItemId = entry.key.parse().ok()?;
                 let ValueRef::Object(ObjType::Map) = entry.value else {

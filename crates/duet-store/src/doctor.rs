@@ -41,8 +41,8 @@ fn file_problem(path: &Path, hash: &str) -> Option<String> {
     if content_hash(&bytes) != hash {
         return Some("its content does not match its name (truncated or damaged)".to_owned());
     }
-    if let Err(e) = automerge::AutoCommit::new().load_incremental(&bytes) {
-        return Some(format!("automerge cannot read it: {e}"));
+    if let Err(e) = duet_core::load_bounded(&mut automerge::AutoCommit::new(), &bytes) {
+        return Some(crate::volumes::unreadable_because(&e));
     }
     None
 }

@@ -260,7 +260,7 @@ impl Replica for StoreReplica<'_> {
             return false;
         }
         if let Some(doc) = self.doc(journal, volume, false) {
-            return doc.load_incremental(bytes).is_ok();
+            return duet_core::load_bounded(doc, bytes).is_ok();
         }
         // New here: keep the bytes as they came, already compressed.
         let Ok(file) = self

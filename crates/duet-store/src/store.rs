@@ -293,6 +293,17 @@ impl Store {
         };
         // What a modified client may have put in a document is checked like a write of mine
         // would be; what fails is left out, with one warning naming the volume.
+        let mut items = items;
+        if items.len() > duet_core::MAX_ITEMS_PER_VOLUME {
+            items.truncate(duet_core::MAX_ITEMS_PER_VOLUME);
+            self.warn(vec![Warning(format!(
+                "volume {} in journal {journal} holds more than {} items, more than duet reads \
+                 from one volume; only the first {} are read",
+                loaded.volume.id(),
+                duet_core::MAX_ITEMS_PER_VOLUME,
+                duet_core::MAX_ITEMS_PER_VOLUME,
+            ))]);
+        }
         let before = items.len();
         let mut why = None;
         let items: Vec<Item> = items

@@ -214,15 +214,15 @@ impl JournalFiles {
             for (_, bytes) in &group {
                 all.extend_from_slice(bytes);
             }
-            if doc.load_incremental(&all).is_ok() {
+            if duet_core::load_bounded(&mut doc, &all).is_ok() {
                 loaded_files.extend(group.into_iter().map(|(f, _)| f));
             } else {
                 for (f, bytes) in group {
-                    match doc.load_incremental(&bytes) {
+                    match duet_core::load_bounded(&mut doc, &bytes) {
                         Ok(_) => loaded_files.push(f),
                         Err(e) => warnings.push(Warning::unreadable(
                             &self.dir.join(&f.name),
-                            &format!("automerge could not read it: {e}"),
+                            &unreadable_because(&e),
                         )),
                     }
                 }
@@ -296,7 +296,10 @@ impl JournalFiles {
         // Prove the new snapshot before anything goes: read it back from disk and load it.
         let proven = fs::read(self.dir.join(&snap.name))
             .ok()
-            .and_then(|b| automerge::AutoCommit::load(&b).ok())
+            .and_then(|b| {
+                let mut doc = automerge::AutoCommit::new();
+                duet_core::load_bounded(&mut doc, &b).ok().map(|_| doc)
+            })
             .is_some_and(|mut doc| doc.get_heads() == heads);
         if !proven {
             return Err(StoreError::Corrupt {
@@ -346,5 +349,13 @@ fn io_err(path: &Path, source: io::Error) -> StoreError {
     StoreError::Io {
         path: path.to_owned(),
         source,
+    }
+}
+
+/// Why Automerge bytes could not be loaded, in the words a warning uses.
+pub fn unreadable_because(e: &duet_core::VolumeError) -> String {
+    match e {
+        duet_core::VolumeError::Automerge(e) => format!("automerge could not read it: {e}"),
+        other => other.to_string(),
     }
 }

@@ -51,7 +51,7 @@ impl Replica for Mem {
             return false;
         }
         match self.doc_mut(journal, volume) {
-            Some(doc) => doc.load_incremental(bytes).is_ok(),
+            Some(doc) => crate::volume::load_bounded(doc, bytes).is_ok(),
             None => {
                 self.docs
                     .entry(journal)
@@ -363,6 +363,37 @@ fn a_forged_snapshot_of_my_journal_is_refused() {
     session.handle(&mut a.mem, batch).unwrap();
     assert_eq!(session.rejected(), 1);
     assert_eq!(a.mem.items(JA).len(), 1);
+}
+
+#[test]
+fn compressed_bombs_from_the_partner_are_refused_before_anything_inflates_them() {
+    use crate::inflate::testing::{bomb, chunk_of, deflate_zeros};
+    let (a, mut b) = (peer(1), peer(2));
+    // Sam (b) receives, for Alex's journal (JA, which Alex may change), a snapshot that
+    // inflates to 300 MiB from a few hundred kilobytes.
+    let mut session = SyncSession::new(shared(&b, &a), PeerState::default());
+    let snapshot = Batch(vec![Msg::Snapshot {
+        journal: JA,
+        volume: VolumeId([7; 8]),
+        document: bomb(300 << 20),
+    }]);
+    session.handle(&mut b.mem, snapshot).unwrap();
+    assert_eq!(session.rejected(), 1);
+    assert!(b.mem.items(JA).is_empty());
+    // And a sync message whose one change is a compressed change chunk of the same size.
+    let mut message = message_with_bloom(&[]);
+    message.changes = vec![chunk_of(2, &deflate_zeros(300 << 20))].into();
+    let volume = Batch(vec![Msg::Volume {
+        journal: JA,
+        volume: VolumeId([7; 8]),
+        message: message.encode(),
+    }]);
+    let err = session.handle(&mut b.mem, volume).unwrap_err();
+    assert!(
+        err.to_string().contains("expand past duet's bound"),
+        "{err}"
+    );
+    assert!(b.mem.items(JA).is_empty());
 }
 
 /// A message for one of my volumes whose "have" carries `bloom` (raw encoded bytes).
