@@ -6,6 +6,8 @@
 
 pub mod bloom;
 pub mod filter;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod id;
 pub mod inflate;
 pub mod item;

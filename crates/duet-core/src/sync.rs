@@ -521,5 +521,7 @@ fn bloom_is_sane(bytes: &[u8]) -> bool {
         && bytes.len() - at == want as usize
 }
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod mem;
 #[cfg(test)]
 mod tests;

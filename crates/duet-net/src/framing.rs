@@ -107,9 +107,79 @@ where
     Ok(Some(payload))
 }
 
+/// The frame fuzz target: the input is what a peer sends on a stream; every frame read from
+/// it goes to the decoders a frame's payload reaches (a sync batch, a pairing message). The
+/// first byte picks the reader's limit. Must return normally for any input.
+#[cfg(any(test, feature = "fuzzing"))]
+pub fn fuzz_frames(data: &[u8]) {
+    let Some((&mode, mut rest)) = data.split_first() else {
+        return;
+    };
+    let max = [0, 16, 4096, MAX_FRAME][usize::from(mode & 3)];
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a current-thread runtime");
+    runtime.block_on(async {
+        for _ in 0..64 {
+            match read_frame(&mut rest, max, Duration::from_secs(1)).await {
+                Ok(Some(frame)) => {
+                    assert!(frame.len() <= max, "a frame over the limit was read");
+                    let _ = duet_core::sync::decode_batch(&frame);
+                    let _ = duet_core::pairing::PairMessage::decode(&frame);
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every stored corpus file and regression of the `frame` target runs through it.
+    #[test]
+    fn frame_corpus_replays() {
+        let fuzz = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
+        let mut ran = 0;
+        for dir in ["corpus", "regressions"] {
+            let Ok(entries) = std::fs::read_dir(fuzz.join(dir).join("frame")) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                fuzz_frames(&std::fs::read(entry.path()).unwrap());
+                ran += 1;
+            }
+        }
+        assert!(ran > 0, "no frame corpus under {}", fuzz.display());
+    }
+
+    /// Writes seeds for the `frame` target from real frames:
+    /// `cargo test -p duet-net write_frame_seeds -- --ignored`.
+    #[test]
+    #[ignore = "writes files; run by hand to refresh the seed corpus"]
+    fn write_frame_seeds() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/frame");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut n = 0;
+        for (_, seeds) in duet_core::fuzzing::seeds() {
+            for seed in seeds {
+                let mut stream = vec![3u8];
+                // Each seed's length-prefixed parts become frames.
+                let mut rest = &seed[1..];
+                while rest.len() >= 2 {
+                    let len =
+                        usize::from(u16::from_le_bytes([rest[0], rest[1]])).min(rest.len() - 2);
+                    stream.extend((len as u32).to_be_bytes());
+                    stream.extend(&rest[2..2 + len]);
+                    rest = &rest[2 + len..];
+                }
+                std::fs::write(dir.join(format!("seed-{n}")), &stream).unwrap();
+                n += 1;
+            }
+        }
+    }
 
     const T: Duration = Duration::from_secs(5);
 

@@ -36,6 +36,9 @@ pub struct LocalIdentity {
     pub journal_id: [u8; 16],
     /// What time it is here: tickets expire by this clock.
     pub clock: Clock,
+    /// Journals this home already holds (see [`LocalPeer::taken_journals`]): refused, during
+    /// the handshake and before any code is shown, if the partner announces one as theirs.
+    pub taken_journals: Vec<[u8; 16]>,
 }
 
 /// The partner both people confirmed: what to pin.
@@ -118,6 +121,7 @@ fn local_peer(endpoint: &Endpoint, local: &LocalIdentity) -> LocalPeer {
         journal_id: local.journal_id,
         addrs,
         relay_url,
+        taken_journals: local.taken_journals.clone(),
     }
 }
 

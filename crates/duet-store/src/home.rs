@@ -177,14 +177,30 @@ impl Home {
     /// coming back after an unpair. A hostile peer announcing my own id would otherwise make
     /// sync and `unpair --forget` act on my journal.
     pub fn pin_partner(&self, partner: &Partner) -> Result<(), StoreError> {
-        let config = self.config()?;
-        let previous = self.partner()?.map(|p| p.journal);
-        let mine = [config.journal, config.private_journal];
-        let already_here = self.journal_dir(partner.journal).exists();
-        if mine.contains(&partner.journal) || (already_here && previous != Some(partner.journal)) {
+        if self.taken_journals()?.contains(&partner.journal) {
             return Err(StoreError::JournalClash(partner.journal));
         }
         self.set_partner(partner)
+    }
+
+    /// The journals a partner may not announce as theirs: both of mine, and every journal held
+    /// here except the current partner's (pairing again with the same person keeps it).
+    pub fn taken_journals(&self) -> Result<Vec<JournalId>, StoreError> {
+        let config = self.config()?;
+        let current = self.partner()?.map(|p| p.journal);
+        let mut taken = vec![config.journal, config.private_journal];
+        let dir = self.root.join("journals");
+        if let Ok(entries) = fs::read_dir(&dir) {
+            for entry in entries.flatten() {
+                let Some(id) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+                    continue;
+                };
+                if Some(id) != current && !taken.contains(&id) {
+                    taken.push(id);
+                }
+            }
+        }
+        Ok(taken)
     }
 
     /// Forget the partner: delete their journal and sync state and the partner record. Only

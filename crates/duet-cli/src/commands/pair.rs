@@ -89,12 +89,18 @@ fn confirmer(yes: bool) -> impl FnOnce(&PairingCode, &str) -> bool + Send + 'sta
     }
 }
 
-fn local_identity(ctx: &Context, store: &Store) -> LocalIdentity {
-    LocalIdentity {
+fn local_identity(ctx: &Context, store: &Store) -> anyhow::Result<LocalIdentity> {
+    Ok(LocalIdentity {
         name: store.config().name.clone(),
         journal_id: *store.config().journal.as_bytes(),
         clock: ctx.clock,
-    }
+        taken_journals: store
+            .home()
+            .taken_journals()?
+            .iter()
+            .map(|j| *j.as_bytes())
+            .collect(),
+    })
 }
 
 fn pin(ctx: &Context, store: &Store, paired: &PairedPartner) -> anyhow::Result<Partner> {
@@ -164,13 +170,14 @@ fn pair(
         PairCommand::Invite(args) => {
             check_can_confirm(args.yes)?;
             let timeout = Duration::from_secs(args.timeout.max(1));
+            let local = local_identity(ctx, store)?;
             rt.block_on(async {
                 let gate = Gate::new();
                 let ep = net::bind(ctx, store, vec![PAIR_ALPN.to_vec()], gate.clone()).await?;
                 let result = duet_net::pair_invite(
                     &ep,
                     &gate,
-                    &local_identity(ctx, store),
+                    &local,
                     timeout,
                     |ticket| show_ticket(out, ticket),
                     confirmer(args.yes),
@@ -185,16 +192,11 @@ fn pair(
             check_can_confirm(args.yes)?;
             let ticket = Ticket::decode(&args.ticket)?;
             let timeout = Duration::from_secs(args.timeout.max(1));
+            let local = local_identity(ctx, store)?;
             rt.block_on(async {
                 let ep = net::bind(ctx, store, vec![], Gate::new()).await?;
-                let result = duet_net::pair_join(
-                    &ep,
-                    &ticket,
-                    &local_identity(ctx, store),
-                    confirmer(args.yes),
-                    timeout,
-                )
-                .await;
+                let result =
+                    duet_net::pair_join(&ep, &ticket, &local, confirmer(args.yes), timeout).await;
                 ep.close().await;
                 anyhow::Ok(result?)
             })?

@@ -107,6 +107,13 @@ pub enum PairingError {
          or with control characters); nothing was paired"
     )]
     BadName,
+    /// The other device announced, as its journal, one this home already holds (mine, or a
+    /// former partner's): only a modified client or a copied home does that.
+    #[error(
+        "the other device announced a journal this home already holds (one of yours, or a \
+         former partner's); nothing was paired"
+    )]
+    JournalClash,
     /// The other device stopped the handshake for a reason this version does not know.
     #[error(
         "the other device stopped pairing (reason {code}); update duet on both devices and try again"
@@ -135,6 +142,7 @@ impl PairingError {
             PairingError::CommitmentMismatch => AbortReason::CommitmentMismatch,
             PairingError::Malformed { .. }
             | PairingError::BadName
+            | PairingError::JournalClash
             | PairingError::UnsupportedProtocolVersion { .. }
             | PairingError::UnexpectedMessage { .. } => AbortReason::ProtocolError,
             _ => return None,

@@ -104,9 +104,17 @@ pub struct LocalPeer {
     pub addrs: Vec<SocketAddr>,
     /// This device's home relay, if any.
     pub relay_url: Option<String>,
+    /// Journals this home already holds, besides `journal_id` (the private one, a former
+    /// partner's): the partner may announce none of them, nor `journal_id`.
+    pub taken_journals: Vec<[u8; 16]>,
 }
 
 impl LocalPeer {
+    /// Whether the partner may announce `journal` as theirs.
+    fn refuses_journal(&self, journal: &[u8; 16]) -> bool {
+        *journal == self.journal_id || self.taken_journals.contains(journal)
+    }
+
     fn validate(&self) -> Result<(), PairingError> {
         if self.name.len() > MAX_NAME_LEN {
             return Err(PairingError::NameTooLong { max: MAX_NAME_LEN });
@@ -254,6 +262,9 @@ impl Invitation {
         if !crate::text::valid_name(&request.name) {
             return Err(PairingError::BadName);
         }
+        if self.local.refuses_journal(&request.journal_id) {
+            return Err(PairingError::JournalClash);
+        }
         self.consumed = true;
         let reply = InviteReply {
             proof: invite_proof(&self.secret, &inviter_id, &joiner_id, &nonce),
@@ -388,6 +399,8 @@ pub struct Joiner {
     inviter_id: Id,
     joiner_id: Id,
     secret: Secret,
+    /// This home's journals, which the inviter may not announce as theirs.
+    taken: Vec<[u8; 16]>,
     state: JoinerState,
 }
 
@@ -418,6 +431,10 @@ impl Joiner {
             inviter_id: ticket.endpoint_id,
             joiner_id: local.endpoint_id,
             secret: ticket.secret,
+            taken: [local.journal_id]
+                .into_iter()
+                .chain(local.taken_journals.iter().copied())
+                .collect(),
             state: JoinerState::AwaitingReply { nonce },
         };
         Ok((joiner, request))
@@ -465,6 +482,9 @@ impl Joiner {
         }
         if !crate::text::valid_name(&reply.name) {
             return Err(PairingError::BadName);
+        }
+        if self.taken.contains(&reply.journal_id) {
+            return Err(PairingError::JournalClash);
         }
         let code = derive_code(&self.inviter_id, &self.joiner_id, &reply.nonce, &nonce);
         let peer = PairedPeer {

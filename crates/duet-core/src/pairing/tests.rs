@@ -17,6 +17,7 @@ fn local(n: u8, name: &str) -> LocalPeer {
         journal_id: [n.wrapping_add(100); 16],
         addrs: vec![SocketAddr::from((Ipv4Addr::LOCALHOST, 4000 + u16::from(n)))],
         relay_url: None,
+        taken_journals: vec![],
     }
 }
 
@@ -591,5 +592,43 @@ proptest! {
     ) {
         let ticket = Ticket { endpoint_id, addrs, relay_url, secret, expires_at };
         prop_assert_eq!(Ticket::decode(&ticket.encode()).unwrap(), ticket);
+    }
+}
+
+#[test]
+fn a_joiner_announcing_a_journal_this_home_holds_is_refused_before_any_code() {
+    let mut held = alice();
+    held.taken_journals = vec![[55; 16]];
+    let mut invitation = Invitation::new(held, SECRET, NOW + TTL).unwrap();
+    for claimed in [[55; 16], alice().journal_id] {
+        let mut eve = bob();
+        eve.journal_id = claimed;
+        let (_, request) = Joiner::new(&invitation.ticket(), &eve, [0xB0; 32]).unwrap();
+        let err = invitation
+            .accept(eve.endpoint_id, &as_join(wire(request)), NOW, [0xA0; 32])
+            .unwrap_err();
+        assert_eq!(err, PairingError::JournalClash);
+        assert_eq!(err.abort_reason(), Some(AbortReason::ProtocolError));
+        assert!(!invitation.is_consumed(), "the real partner can still join");
+    }
+    let (_, _, a, b) = run_to_code(&mut invitation, &bob());
+    assert_eq!(a, b);
+}
+
+#[test]
+fn an_inviter_announcing_a_journal_this_home_holds_is_refused_before_any_code() {
+    for (claimed, taken) in [(bob().journal_id, vec![]), ([56; 16], vec![[56; 16]])] {
+        let mut invitation = open_invite();
+        let mut me = bob();
+        me.taken_journals = taken;
+        let (mut joiner, request) = Joiner::new(&invitation.ticket(), &me, [0xB0; 32]).unwrap();
+        let (_, mut reply) = invitation
+            .accept(me.endpoint_id, &as_join(wire(request)), NOW, [0xA0; 32])
+            .unwrap();
+        // A modified inviter announces the journal it likes.
+        reply.journal_id = claimed;
+        let err = joiner.handle_reply(&as_reply(wire(reply))).unwrap_err();
+        assert_eq!(err, PairingError::JournalClash);
+        assert_eq!(joiner.code(), None);
     }
 }

@@ -6,117 +6,12 @@ use std::collections::BTreeMap;
 use automerge::{AutoCommit, ChangeHash};
 use proptest::prelude::*;
 
+use super::mem::MemReplica as Mem;
 use super::*;
 use crate::id::{ItemId, JournalId, VolumeId};
 use crate::item::{Item, Kind};
 use crate::rng::SeededRng;
-use crate::volume::{VOLUME_CAPACITY, Volume};
-
-#[derive(Default)]
-struct Mem {
-    docs: BTreeMap<JournalId, BTreeMap<VolumeId, AutoCommit>>,
-}
-
-impl Replica for Mem {
-    fn inventory(&mut self, journal: JournalId) -> BTreeMap<VolumeId, Vec<ChangeHash>> {
-        self.docs
-            .get_mut(&journal)
-            .map(|vols| vols.iter_mut().map(|(v, d)| (*v, d.get_heads())).collect())
-            .unwrap_or_default()
-    }
-
-    fn doc(
-        &mut self,
-        journal: JournalId,
-        volume: VolumeId,
-        create: bool,
-    ) -> Option<&mut AutoCommit> {
-        let vols = self.docs.entry(journal).or_default();
-        if create {
-            Some(vols.entry(volume).or_default())
-        } else {
-            vols.get_mut(&volume)
-        }
-    }
-
-    fn snapshot(&mut self, journal: JournalId, volume: VolumeId) -> Option<Vec<u8>> {
-        self.doc_mut(journal, volume).map(|d| d.save())
-    }
-
-    fn adopt_snapshot(&mut self, journal: JournalId, volume: VolumeId, bytes: &[u8]) -> bool {
-        let Ok(vol) = Volume::load([0; 16], bytes) else {
-            return false;
-        };
-        if vol.journal() != journal || vol.id() != volume {
-            return false;
-        }
-        match self.doc_mut(journal, volume) {
-            Some(doc) => crate::volume::load_bounded(doc, bytes).is_ok(),
-            None => {
-                self.docs
-                    .entry(journal)
-                    .or_default()
-                    .insert(volume, vol.into_doc());
-                true
-            }
-        }
-    }
-}
-
-impl Mem {
-    fn doc_mut(&mut self, journal: JournalId, volume: VolumeId) -> Option<&mut AutoCommit> {
-        self.docs.get_mut(&journal)?.get_mut(&volume)
-    }
-
-    /// Write an item into a journal the way an owner's device does.
-    fn write(&mut self, journal: JournalId, n: u64, actor: u8) -> ItemId {
-        let id = ItemId(n.to_be_bytes());
-        let vols = self.docs.entry(journal).or_default();
-        let open = vols
-            .iter()
-            .filter_map(|(v, d)| {
-                let vol = Volume::from_doc([actor; 16], d.clone()).ok()?;
-                (vol.len() < VOLUME_CAPACITY).then_some(*v)
-            })
-            .next_back();
-        let mut vol = match open {
-            Some(v) => Volume::from_doc([actor; 16], vols.remove(&v).unwrap()).unwrap(),
-            None => Volume::create(
-                [actor; 16],
-                journal,
-                VolumeId((n ^ 0xabcd).to_be_bytes()),
-                0,
-            ),
-        };
-        vol.add(&Item {
-            id,
-            kind: Kind::Entry,
-            created_at: n as i64,
-            edited_at: None,
-            body: format!("item {n}"),
-            tags: vec![],
-            starred: false,
-            deleted: false,
-            ritual: Default::default(),
-        })
-        .unwrap();
-        vols.insert(vol.id(), vol.into_doc());
-        id
-    }
-
-    fn items(&self, journal: JournalId) -> Vec<Item> {
-        let mut out: Vec<Item> = self
-            .docs
-            .get(&journal)
-            .into_iter()
-            .flat_map(|vols| vols.values())
-            .filter_map(|d| Volume::from_doc([0; 16], d.clone()).ok())
-            .flat_map(|v| v.items())
-            .collect();
-        out.sort_by_key(|i| i.id);
-        out
-    }
-}
+use crate::volume::Volume;
 
 /// Pass a batch through the wire encoding and, with chaos, drop, duplicate
 /// and reorder its messages.

@@ -37,6 +37,7 @@ impl Person {
             name: self.store.config().name.clone(),
             journal_id: *self.store.config().journal.as_bytes(),
             clock: duet_net::Clock::system(),
+            taken_journals: vec![],
         }
     }
 

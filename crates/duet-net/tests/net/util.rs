@@ -39,6 +39,7 @@ pub fn identity(name: &str, n: u8) -> LocalIdentity {
         name: name.to_string(),
         journal_id: [n; 16],
         clock: duet_net::Clock::system(),
+        taken_journals: vec![],
     }
 }
 
