@@ -39,8 +39,14 @@ pub fn progress_printer(name: String, quiet: bool) -> impl FnMut(u64) + Send {
 
 /// Sessions this device runs at once, from all of the partner's connections together.
 pub const MAX_CONCURRENT_SESSIONS: usize = 4;
+/// Incoming connections still in their handshake at once; each has 10 seconds. Past this a
+/// newcomer is refused unread, so a flood of half-open connections costs a bounded amount.
+pub const MAX_PENDING_HANDSHAKES: usize = 16;
+/// How long an incoming connection may take to finish its handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Accept sync connections from the partner and run a session on each.
+/// Accept sync connections from the partner and run a session on each. Each handshake runs on
+/// its own task: a slow or silent stranger does not hold up the next connection.
 pub fn spawn_acceptor(
     ep: Endpoint,
     store: Arc<Store>,
@@ -50,21 +56,29 @@ pub fn spawn_acceptor(
 ) -> tokio::task::JoinHandle<()> {
     // A partner has a few devices at most: more sessions at once than this is a flood.
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_SESSIONS));
+    let pending = Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_HANDSHAKES));
     tokio::spawn(async move {
         while let Some(incoming) = ep.accept().await {
-            let Ok(Ok(conn)) = tokio::time::timeout(Duration::from_secs(10), incoming).await else {
+            let Ok(handshaking) = pending.clone().try_acquire_owned() else {
+                incoming.refuse();
                 continue;
             };
-            if conn.alpn() != SYNC_ALPN {
-                conn.close(duet_net::close_code::NOT_ALLOWED.into(), b"not here");
-                continue;
-            }
-            let Ok(slot) = slots.clone().try_acquire_owned() else {
-                conn.close(duet_net::close_code::BUSY.into(), b"busy");
-                continue;
-            };
-            let (store, results, name) = (store.clone(), results.clone(), name.clone());
+            let (slots, store, results, name) =
+                (slots.clone(), store.clone(), results.clone(), name.clone());
             tokio::spawn(async move {
+                let connected = tokio::time::timeout(HANDSHAKE_TIMEOUT, incoming).await;
+                drop(handshaking);
+                let Ok(Ok(conn)) = connected else {
+                    return;
+                };
+                if conn.alpn() != SYNC_ALPN {
+                    conn.close(duet_net::close_code::NOT_ALLOWED.into(), b"not here");
+                    return;
+                }
+                let Ok(slot) = slots.try_acquire_owned() else {
+                    conn.close(duet_net::close_code::BUSY.into(), b"busy");
+                    return;
+                };
                 let r = net::session(store, conn, false, progress_printer(name, quiet)).await;
                 drop(slot);
                 let _ = results.send(r).await;
