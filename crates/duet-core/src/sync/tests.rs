@@ -473,3 +473,166 @@ proptest! {
         }
     }
 }
+
+/// Runs a lock-step session like `session`, returning every batch `b` sent.
+fn recorded_session(a: &mut Peer, a_id: u8, b: &mut Peer, b_id: u8) -> Vec<Batch> {
+    let mut sa = SyncSession::new(shared(a, b), a.states.remove(&b_id).unwrap_or_default());
+    let mut sb = SyncSession::new(shared(b, a), b.states.remove(&a_id).unwrap_or_default());
+    let mut sent_by_b = Vec::new();
+    let mut outgoing = sa.start(&mut a.mem);
+    let mut first = true;
+    for _ in 0..200 {
+        let mut reply = sb.handle(&mut b.mem, outgoing.clone()).unwrap();
+        if first {
+            let mut hello = sb.start(&mut b.mem);
+            hello.0.extend(reply.0);
+            reply = hello;
+            first = false;
+        }
+        sent_by_b.push(reply.clone());
+        if outgoing.0.is_empty() && reply.0.is_empty() {
+            break;
+        }
+        outgoing = sa.handle(&mut a.mem, reply).unwrap();
+    }
+    a.states.insert(b_id, sa.finish(&mut a.mem));
+    b.states.insert(a_id, sb.finish(&mut b.mem));
+    sent_by_b
+}
+
+/// The heads of every volume of a journal: what "byte-identical" means in memory.
+fn heads_of(mem: &mut Mem, journal: JournalId) -> BTreeMap<VolumeId, Vec<ChangeHash>> {
+    mem.inventory(journal)
+}
+
+#[test]
+fn a_partner_replaying_an_old_session_later_changes_nothing_of_mine() {
+    let (mut a, mut b) = (peer(1), peer(2));
+    for n in 0..20 {
+        a.mem.write(JA, n, 1);
+        b.mem.write(JB, 1000 + n, 2);
+    }
+    let recorded = recorded_session(&mut a, 0, &mut b, 1);
+    // Alex writes on; Sam's client replays what it said last time, in a new session that
+    // starts from the state Alex saved, and again from no state at all.
+    for n in 20..25 {
+        a.mem.write(JA, n, 1);
+    }
+    let mine = heads_of(&mut a.mem, JA);
+    let theirs = b.mem.items(JB);
+    for state in [a.states[&1].clone(), PeerState::default()] {
+        let mut replay = SyncSession::new(shared(&a, &b), state);
+        let _ = replay.start(&mut a.mem);
+        for batch in recorded.iter().chain(recorded.iter().rev()) {
+            let _ = replay.handle(&mut a.mem, batch.clone());
+        }
+        let _ = replay.finish(&mut a.mem);
+        assert_eq!(heads_of(&mut a.mem, JA), mine, "my journal moved");
+        assert_eq!(
+            a.mem.items(JB),
+            theirs,
+            "their journal went back or forward"
+        );
+    }
+    // The next genuine session still brings Sam what is new.
+    session(&mut a, 0, &mut b, 1, None);
+    assert_eq!(b.mem.items(JA), a.mem.items(JA));
+    assert_eq!(b.mem.items(JA).len(), 25);
+}
+
+#[test]
+fn changes_made_with_my_actor_by_someone_else_never_reach_my_journal() {
+    use automerge::ReadDoc;
+    use automerge::transaction::Transactable;
+    let (mut a, mut b) = (peer(1), peer(2));
+    a.mem.write(JA, 1, 1);
+    session(&mut a, 0, &mut b, 1, None);
+    let (volume, _) = a.mem.inventory(JA).into_iter().next().unwrap();
+    let mine = heads_of(&mut a.mem, JA);
+    // Sam's modified client edits its copy of Alex's volume as if it were Alex (same actor).
+    let forged = b.mem.doc_mut(JA, volume).unwrap();
+    forged.set_actor(automerge::ActorId::from([1u8; 16]));
+    let items = forged.get(automerge::ROOT, "items").unwrap().unwrap().1;
+    let item = forged
+        .keys(&items)
+        .next()
+        .and_then(|k| forged.get(&items, k).unwrap())
+        .unwrap()
+        .1;
+    forged.put(&item, "body", "words Alex never wrote").unwrap();
+    forged.commit();
+    let message = automerge::sync::Message {
+        heads: forged.get_heads(),
+        need: vec![],
+        have: vec![],
+        changes: vec![forged.get_last_local_change().unwrap().raw_bytes().to_vec()].into(),
+        flags: None,
+        version: automerge::sync::MessageVersion::V1,
+    };
+    let mut session = SyncSession::new(shared(&a, &b), PeerState::default());
+    let _ = session.start(&mut a.mem);
+    let batch = Batch(vec![
+        Msg::Volume {
+            journal: JA,
+            volume,
+            message: message.encode(),
+        },
+        // And the whole forged document as a snapshot.
+        Msg::Snapshot {
+            journal: JA,
+            volume,
+            document: b.mem.doc_mut(JA, volume).unwrap().save(),
+        },
+    ]);
+    let _ = session.handle(&mut a.mem, batch);
+    assert_eq!(session.rejected(), 2);
+    assert_eq!(heads_of(&mut a.mem, JA), mine);
+    assert_eq!(a.mem.items(JA)[0].body, "item 1");
+}
+
+#[test]
+fn changes_whose_dependencies_never_arrive_change_nothing_and_the_next_sync_heals() {
+    let (mut a, mut b) = (peer(1), peer(2));
+    b.mem.write(JB, 1, 2);
+    session(&mut a, 0, &mut b, 1, None);
+    // Sam writes twice more; his client sends Alex only the last change, whose parent never
+    // comes.
+    b.mem.write(JB, 2, 2);
+    b.mem.write(JB, 3, 2);
+    let (volume, _) = b.mem.inventory(JB).into_iter().next().unwrap();
+    let doc = b.mem.doc_mut(JB, volume).unwrap();
+    let last = doc.get_last_local_change().unwrap().raw_bytes().to_vec();
+    let message = automerge::sync::Message {
+        heads: doc.get_heads(),
+        need: vec![],
+        have: vec![],
+        changes: vec![last].into(),
+        flags: None,
+        version: automerge::sync::MessageVersion::V1,
+    }
+    .encode();
+    let before = a.mem.items(JB);
+    let mut session = SyncSession::new(shared(&a, &b), PeerState::default());
+    let _ = session.start(&mut a.mem);
+    let _ = session.handle(
+        &mut a.mem,
+        Batch(vec![Msg::Volume {
+            journal: JB,
+            volume,
+            message,
+        }]),
+    );
+    let _ = session.finish(&mut a.mem);
+    assert_eq!(
+        a.mem.items(JB),
+        before,
+        "a change without its parent shows nothing"
+    );
+    session_heals(&mut a, &mut b);
+}
+
+fn session_heals(a: &mut Peer, b: &mut Peer) {
+    session(a, 0, b, 1, None);
+    assert_eq!(a.mem.items(JB), b.mem.items(JB));
+    assert_eq!(a.mem.items(JB).len(), 3);
+}
