@@ -340,3 +340,57 @@ async fn an_invite_nobody_answers_ends_with_a_clear_error() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn two_joiners_at_the_same_moment_exactly_one_gets_through() {
+    bounded(async {
+        let (alice, alice_gate) = node(1).await;
+        let (bob, _) = node(2).await;
+        let (carol, _) = node(3).await;
+        let (on_ticket, ticket_rx) = ticket_channel();
+        let (alice_confirm, alice_saw) = answering(true);
+        let invite = {
+            let (alice, gate) = (alice.clone(), alice_gate.clone());
+            tokio::spawn(async move {
+                pair_invite(
+                    &alice,
+                    &gate,
+                    &identity("Alice", 1),
+                    TTL,
+                    on_ticket,
+                    alice_confirm,
+                    PAIR_TIMEOUT,
+                )
+                .await
+            })
+        };
+        let ticket = Ticket::decode(&ticket_rx.await.unwrap()).unwrap();
+        // Both dial with the same ticket at once.
+        let join = |ep: iroh::Endpoint, name: &'static str, n: u8| {
+            let ticket = ticket.clone();
+            let (confirm, _) = answering(true);
+            tokio::spawn(async move {
+                pair_join(&ep, &ticket, &identity(name, n), confirm, PAIR_TIMEOUT).await
+            })
+        };
+        let (b, c) = (join(bob.clone(), "Bob", 2), join(carol.clone(), "Carol", 3));
+        let (b, c) = (b.await.unwrap(), c.await.unwrap());
+        let paired = invite.await.unwrap().expect("alice pairs with one of them");
+        let (winner, loser) = match (&b, &c) {
+            (Ok(_), Err(e)) => (&bob, e),
+            (Err(e), Ok(_)) => (&carol, e),
+            other => panic!("exactly one joiner must get through: {other:?}"),
+        };
+        assert_eq!(paired.endpoint_id, *winner.id().as_bytes());
+        assert!(
+            matches!(loser, PairError::Pairing(PairingError::AlreadyUsed)),
+            "{loser:?}"
+        );
+        let saw = alice_saw.lock().unwrap().clone().unwrap();
+        assert_eq!(
+            saw.1, paired.name,
+            "Alice was asked about the one she paired with"
+        );
+    })
+    .await;
+}
