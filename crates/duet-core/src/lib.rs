@@ -5,6 +5,7 @@
 //! under test. `duet-store` does the files and `duet-net` the sockets.
 
 pub mod bloom;
+pub(crate) mod codec;
 pub mod filter;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;

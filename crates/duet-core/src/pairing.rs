@@ -19,7 +19,6 @@
 //! Everything here is pure: time (`now`, unix seconds) and randomness (secrets, nonces) are
 //! arguments.
 
-mod codec;
 mod error;
 mod handshake;
 mod messages;

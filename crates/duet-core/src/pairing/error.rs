@@ -1,6 +1,6 @@
 //! What can go wrong while pairing, worded for the person at the keyboard.
 
-use super::codec::DecodeError;
+use crate::codec::DecodeError;
 
 /// A pairing failure. Every message is one line that says what to do next.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -4,8 +4,8 @@
 
 use std::net::SocketAddr;
 
-use super::codec::{DecodeError, Reader, Writer};
 use super::{AbortReason, MAX_NAME_LEN, PAIRING_VERSION, PairingError};
+use crate::codec::{DecodeError, Reader, Writer};
 
 const TAG_JOIN_REQUEST: u8 = 1;
 const TAG_INVITE_REPLY: u8 = 2;

@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 
 use data_encoding::BASE32_NOPAD_NOCASE;
 
-use super::codec::{Reader, Writer};
 use super::{PAIRING_VERSION, PairingError, SECRET_LEN};
+use crate::codec::{Reader, Writer};
 
 /// Text every ticket starts with. The digit names the text envelope; the payload carries its own
 /// version byte.

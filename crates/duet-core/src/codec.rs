@@ -1,12 +1,14 @@
-//! The small binary codec shared by tickets and handshake messages.
+//! The one small binary codec of duet's own formats: tickets, handshake messages, sync batches
+//! and peer state, device lists and signatures.
 //!
 //! Fixed-size fields are raw bytes, integers are big-endian, strings are a one-byte length then
-//! UTF-8, address lists are a one-byte count then `family ‖ ip ‖ port`. Decoding never panics
-//! and never allocates more than the input could describe.
+//! UTF-8, address lists are a one-byte count then `family ‖ ip ‖ port`, lists a `u32` count
+//! checked against the bytes left. Decoding never panics and never allocates more than the
+//! input could describe.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use super::{MAX_ADDRS, MAX_RELAY_URL_LEN};
+use crate::pairing::{MAX_ADDRS, MAX_RELAY_URL_LEN};
 
 const FAMILY_V4: u8 = 4;
 const FAMILY_V6: u8 = 6;
@@ -29,6 +31,16 @@ impl Writer {
 
     pub(crate) fn i64(&mut self, value: i64) {
         self.0.extend_from_slice(&value.to_be_bytes());
+    }
+
+    pub(crate) fn u32(&mut self, value: u32) {
+        self.0.extend_from_slice(&value.to_be_bytes());
+    }
+
+    /// A byte string of any length: a `u32` length, then the bytes.
+    pub(crate) fn long_bytes(&mut self, value: &[u8]) {
+        self.u32(value.len() as u32);
+        self.bytes(value);
     }
 
     /// A short string: one length byte, then the bytes. Longer input is cut at the last
@@ -88,6 +100,7 @@ pub(crate) enum DecodeError {
     BadAddressFamily,
     TooManyAddresses,
     BadFlag,
+    CountTooLarge,
 }
 
 impl DecodeError {
@@ -99,6 +112,7 @@ impl DecodeError {
             DecodeError::BadAddressFamily => "an address has an unknown family",
             DecodeError::TooManyAddresses => "it lists too many addresses",
             DecodeError::BadFlag => "a yes/no field holds another value",
+            DecodeError::CountTooLarge => "a count larger than the message",
         }
     }
 }
@@ -142,6 +156,26 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn i64(&mut self) -> Result<i64, DecodeError> {
         Ok(i64::from_be_bytes(self.array()?))
+    }
+
+    pub(crate) fn u32(&mut self) -> Result<u32, DecodeError> {
+        Ok(u32::from_be_bytes(self.array()?))
+    }
+
+    /// A `u32` count of records of at least `size` bytes each, checked against what is left,
+    /// so that nothing is reserved that the input could not fill.
+    pub(crate) fn count(&mut self, size: usize) -> Result<usize, DecodeError> {
+        let n = self.u32()? as usize;
+        if n.saturating_mul(size) > self.rest.len() {
+            return Err(DecodeError::CountTooLarge);
+        }
+        Ok(n)
+    }
+
+    /// A byte string written by [`Writer::long_bytes`].
+    pub(crate) fn long_bytes(&mut self) -> Result<&'a [u8], DecodeError> {
+        let len = self.u32()? as usize;
+        self.take(len)
     }
 
     pub(crate) fn short_str(&mut self) -> Result<String, DecodeError> {
