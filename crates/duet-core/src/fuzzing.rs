@@ -22,8 +22,11 @@ use crate::sync::{
 };
 use crate::volume::Volume;
 
+/// A fuzz target's body.
+pub type Target = fn(&[u8]);
+
 /// The fuzz targets: name and body.
-pub const TARGETS: [(&str, fn(&[u8])); 3] = [
+pub const TARGETS: [(&str, Target); 3] = [
     ("pairing", pairing),
     ("sync_message", sync_message),
     ("volume", volume),

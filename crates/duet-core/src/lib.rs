@@ -4,6 +4,7 @@
 //! randomness come in as arguments so that every behaviour is deterministic
 //! under test. `duet-store` does the files and `duet-net` the sockets.
 
+pub mod authority;
 pub mod bloom;
 pub(crate) mod codec;
 pub mod filter;
