@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use duet_core::sync::{Shared, SyncSession};
+use duet_core::sync::SyncSession;
 use duet_core::{JournalId, Kind};
-use duet_net::sync::{Traffic, end_as_listener, sync_as_dialer, sync_as_listener};
+use duet_net::sync::{Role, Traffic, drive, end_as_listener};
 use duet_net::{Endpoint, EndpointAddr, EndpointId, Gate, NetConfig, RelayMode};
 use duet_store::{Partner, Store, StoreReplica};
 
@@ -216,53 +216,38 @@ async fn session_inner(
     }
     let mine = store.config().journal;
     let theirs: JournalId = partner.journal;
-    let shared = vec![
-        Shared {
-            journal: mine,
-            accept_changes: false,
-        },
-        Shared {
-            journal: theirs,
-            accept_changes: true,
-        },
-    ];
+    let shared = duet_core::authority::shared_with_partner(mine, theirs);
     let mut sync = SyncSession::new(shared, store.peer_state(&partner.endpoint_id));
     let mut replica = StoreReplica::new(&store);
-    let (traffic, arrivals) = if dialer {
-        let (mut send, mut recv) = conn.open_bi().await.context("opening the sync stream")?;
-        let t = sync_as_dialer(
-            &mut recv,
-            &mut send,
-            &mut sync,
-            &mut replica,
-            READ_TIMEOUT,
-            &mut progress,
-        )
-        .await?;
-        conn.close(duet_net::close_code::DONE.into(), b"synced");
-        (t, replica.settle(sync, &partner.endpoint_id, &[theirs])?)
-    } else {
+    let role = if dialer { Role::Dialer } else { Role::Listener };
+    let (mut send, mut recv) = match role {
+        Role::Dialer => conn.open_bi().await.context("opening the sync stream")?,
         // A peer that connects and never opens its stream is let go after one read timeout.
-        let (mut send, mut recv) = tokio::time::timeout(READ_TIMEOUT, conn.accept_bi())
+        Role::Listener => tokio::time::timeout(READ_TIMEOUT, conn.accept_bi())
             .await
             .map_err(|_| anyhow::anyhow!("the other device opened no sync stream"))?
-            .context("accepting the sync stream")?;
-        let mut t = sync_as_listener(
-            &mut recv,
-            &mut send,
-            &mut sync,
-            &mut replica,
-            READ_TIMEOUT,
-            &mut progress,
-        )
-        .await?;
-        // Store what arrived before telling the dialer we are done.
-        let arrivals = replica.settle(sync, &partner.endpoint_id, &[theirs])?;
-        end_as_listener(&mut send, &mut t).await?;
-        // Let the dialer read our last answer, then let it close.
-        let _ = tokio::time::timeout(Duration::from_secs(3), conn.closed()).await;
-        (t, arrivals)
+            .context("accepting the sync stream")?,
     };
+    let mut traffic = drive(
+        role,
+        &mut recv,
+        &mut send,
+        &mut sync,
+        &mut replica,
+        READ_TIMEOUT,
+        &mut progress,
+    )
+    .await?;
+    // Store what arrived before the listener tells the dialer it is done.
+    let arrivals = replica.settle(sync, &partner.endpoint_id, &[theirs])?;
+    match role {
+        Role::Dialer => conn.close(duet_net::close_code::DONE.into(), b"synced"),
+        Role::Listener => {
+            end_as_listener(&mut send, &mut traffic).await?;
+            // Let the dialer read our last answer, then let it close.
+            let _ = tokio::time::timeout(Duration::from_secs(3), conn.closed()).await;
+        }
+    }
     // Remember where the partner was reached, for next time.
     let mut updated = partner.clone();
     for path in conn.paths().iter() {

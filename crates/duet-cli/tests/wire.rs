@@ -181,7 +181,8 @@ fn a_partner_misbehaving_on_the_wire_changes_nothing_and_blocks_nobody() {
             ];
             let mut session = SyncSession::new(shared, PeerState::default());
             let mut replica = MemReplica::default();
-            let _ = duet_net::sync::sync_as_dialer(
+            let _ = duet_net::sync::drive(
+                duet_net::sync::Role::Dialer,
                 &mut recv,
                 &mut send,
                 &mut session,

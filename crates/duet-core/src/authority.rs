@@ -490,6 +490,23 @@ pub fn covered(doc: &mut AutoCommit, trusted: &[ChangeHash], signed: &[ChangeHas
     doc.get_changes(&roots).is_empty()
 }
 
+/// The journals a device shares with one of its partner's devices, and which of them that
+/// device may change: my journal it may only read, its owner's journal only it may change, and
+/// my private journal is never named. Every sync session asks here.
+pub fn shared_with_partner(mine: JournalId, theirs: JournalId) -> Vec<crate::sync::Shared> {
+    use crate::sync::Shared;
+    vec![
+        Shared {
+            journal: mine,
+            accept_changes: false,
+        },
+        Shared {
+            journal: theirs,
+            accept_changes: true,
+        },
+    ]
+}
+
 /// What a device knows of the couple: its own person's list and the partner's. The one place
 /// that decides whose device a peer is and who may write which journal.
 #[derive(Clone, Debug, PartialEq, Eq)]

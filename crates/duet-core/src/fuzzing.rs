@@ -155,18 +155,9 @@ fn replica() -> MemReplica {
     mem
 }
 
-/// Whether each journal may be changed by the peer: Alex's device talking to Sam's.
+/// What Alex's device shares with Sam's, as every session decides it.
 fn shares() -> Vec<Shared> {
-    vec![
-        Shared {
-            journal: MINE,
-            accept_changes: false,
-        },
-        Shared {
-            journal: THEIRS,
-            accept_changes: true,
-        },
-    ]
+    crate::authority::shared_with_partner(MINE, THEIRS)
 }
 
 /// A sync session on Alex's device fed the peer's batches (the input, split into messages),

@@ -131,8 +131,21 @@ async fn recv_batch_within<R: AsyncRead + Unpin, F: FnMut(u64)>(
     }
 }
 
-/// The dialing side.
-pub async fn sync_as_dialer<R, W, P, F>(
+/// Which end of a sync conversation this device holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Opened the connection: speaks first, and hangs up once an empty batch it sent is
+    /// answered by an empty batch.
+    Dialer,
+    /// Accepted it: answers each batch (its first answer begins with its own hello), and stops
+    /// once an empty batch gets an empty answer; the caller then stores what arrived and sends
+    /// that last answer with [`end_as_listener`].
+    Listener,
+}
+
+/// Runs one sync conversation in lock-step, either end: the one driver for both roles.
+pub async fn drive<R, W, P, F>(
+    role: Role,
     recv: &mut R,
     send: &mut W,
     session: &mut SyncSession,
@@ -147,58 +160,39 @@ where
     F: FnMut(u64),
 {
     let mut traffic = Traffic::default();
-    let mut out = session.start(replica);
+    let mut out = match role {
+        Role::Dialer => Some(session.start(replica)),
+        Role::Listener => None,
+    };
     for _ in 0..MAX_TURNS {
-        send_batch(send, &out, &mut traffic).await?;
-        let reply = recv_batch(recv, timeout, &mut traffic, progress)
+        let sent_empty = match out.take() {
+            Some(batch) => {
+                send_batch(send, &batch, &mut traffic).await?;
+                batch.0.is_empty()
+            }
+            None => false,
+        };
+        let incoming = recv_batch(recv, timeout, &mut traffic, progress)
             .await?
             .ok_or(SyncNetError::Closed)?;
-        if out.0.is_empty() && reply.0.is_empty() {
+        let got_empty = incoming.0.is_empty();
+        if role == Role::Dialer && sent_empty && got_empty {
             let _ = send.shutdown().await;
             return Ok(traffic);
         }
-        out = session.handle(replica, reply)?;
-    }
-    Err(SyncNetError::TooManyTurns)
-}
-
-/// The listening side. Returns when the conversation is over, before the
-/// final empty answer: call [`end_as_listener`] once the results are stored.
-pub async fn sync_as_listener<R, W, P, F>(
-    recv: &mut R,
-    send: &mut W,
-    session: &mut SyncSession,
-    replica: &mut P,
-    timeout: Duration,
-    progress: &mut F,
-) -> Result<Traffic, SyncNetError>
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-    P: Replica,
-    F: FnMut(u64),
-{
-    let mut traffic = Traffic::default();
-    let mut first = true;
-    for _ in 0..MAX_TURNS {
-        let batch = recv_batch(recv, timeout, &mut traffic, progress)
-            .await?
-            .ok_or(SyncNetError::Closed)?;
-        let was_empty = batch.0.is_empty();
-        let mut reply = session.handle(replica, batch)?;
-        if first {
+        let mut reply = session.handle(replica, incoming)?;
+        if role == Role::Listener && traffic.sent == 0 {
             let mut hello = session.start(replica);
             hello.0.append(&mut reply.0);
             reply = hello;
-            first = false;
         }
-        if was_empty && reply.0.is_empty() {
-            // The peer is done and so are we. The last (empty) answer is
-            // left to `end_as_listener`, so the caller can first make what
-            // arrived durable: when the dialer hears the end, it is stored.
+        if role == Role::Listener && got_empty && reply.0.is_empty() {
+            // Both are done. The last (empty) answer is left to `end_as_listener`, so the
+            // caller can first make what arrived durable: when the dialer hears the end, it
+            // is stored.
             return Ok(traffic);
         }
-        send_batch(send, &reply, &mut traffic).await?;
+        out = Some(reply);
     }
     Err(SyncNetError::TooManyTurns)
 }

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use duet_core::sync::{Shared, SyncSession};
+use duet_core::sync::SyncSession;
 use duet_core::{Author, Filter, JournalId, Kind};
-use duet_net::sync::{Traffic, end_as_listener, sync_as_dialer, sync_as_listener};
+use duet_net::sync::{Role, Traffic, drive, end_as_listener};
 use duet_net::{EndpointAddr, PairedPartner, RelayMode, SYNC_ALPN, pair_invite, pair_join};
 use duet_store::{Home, Partner, Store, StoreReplica, WriteRequest};
 use iroh::Endpoint;
@@ -92,16 +92,8 @@ impl Person {
 
     fn session(&self) -> (SyncSession, JournalId, String) {
         let partner = self.store.partner().unwrap().clone();
-        let shared = vec![
-            Shared {
-                journal: self.store.config().journal,
-                accept_changes: false,
-            },
-            Shared {
-                journal: partner.journal,
-                accept_changes: true,
-            },
-        ];
+        let shared =
+            duet_core::authority::shared_with_partner(self.store.config().journal, partner.journal);
         let state = self.store.peer_state(&partner.endpoint_id);
         (
             SyncSession::new(shared, state),
@@ -125,7 +117,8 @@ async fn sync_once(
             let conn = ep.accept().await.unwrap().await.unwrap();
             let (mut send, mut recv) = conn.accept_bi().await.unwrap();
             let mut replica = StoreReplica::new(&store);
-            let mut traffic = sync_as_listener(
+            let mut traffic = drive(
+                Role::Listener,
                 &mut recv,
                 &mut send,
                 &mut session,
@@ -144,7 +137,8 @@ async fn sync_once(
     let (mut send, mut recv) = conn.open_bi().await.unwrap();
     let (mut session, theirs, peer) = dialer.1.session();
     let mut replica = StoreReplica::new(&dialer.1.store);
-    let traffic = sync_as_dialer(
+    let traffic = drive(
+        Role::Dialer,
         &mut recv,
         &mut send,
         &mut session,
