@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use duet_core::sync::SyncSession;
+use duet_core::sync::{Docs, SyncSession};
 use duet_core::{JournalId, Kind};
-use duet_net::sync::{Role, Traffic, drive, end_as_listener};
+use duet_net::sync::{Blocking, Role, Traffic, drive, end_as_listener};
 use duet_net::{Endpoint, EndpointAddr, EndpointId, Gate, NetConfig, RelayMode};
 use duet_store::{Partner, Store, StoreReplica};
 
@@ -218,7 +218,8 @@ async fn session_inner(
     let theirs: JournalId = partner.journal;
     let shared = duet_core::authority::shared_with_partner(mine, theirs);
     let mut sync = SyncSession::new(shared, store.peer_state(&partner.endpoint_id));
-    let mut replica = StoreReplica::new(&store);
+    let mut backend = Blocking(StoreReplica::new(&store));
+    let mut docs = Docs::default();
     let role = if dialer { Role::Dialer } else { Role::Listener };
     let (mut send, mut recv) = match role {
         Role::Dialer => conn.open_bi().await.context("opening the sync stream")?,
@@ -233,13 +234,18 @@ async fn session_inner(
         &mut recv,
         &mut send,
         &mut sync,
-        &mut replica,
+        &mut docs,
+        &mut backend,
         READ_TIMEOUT,
         &mut progress,
     )
     .await?;
     // Store what arrived before the listener tells the dialer it is done.
-    let arrivals = replica.settle(sync, &partner.endpoint_id, &[theirs])?;
+    let arrivals = tokio::task::block_in_place(|| {
+        backend
+            .0
+            .settle(sync, &mut docs, &partner.endpoint_id, &[theirs])
+    })?;
     match role {
         Role::Dialer => conn.close(duet_net::close_code::DONE.into(), b"synced"),
         Role::Listener => {

@@ -60,6 +60,28 @@ impl<R: AsyncRead + Unpin> AsyncRead for StopsAfter<R> {
     }
 }
 
+/// A backend with nothing stored: the modified client holds no journal at all.
+struct Nothing;
+
+impl duet_core::sync::Backend for Nothing {
+    fn stored_heads(
+        &mut self,
+        _: duet_core::JournalId,
+    ) -> BTreeMap<duet_core::VolumeId, Vec<automerge::ChangeHash>> {
+        BTreeMap::new()
+    }
+    fn load_doc(
+        &mut self,
+        _: duet_core::JournalId,
+        _: duet_core::VolumeId,
+    ) -> Option<automerge::AutoCommit> {
+        None
+    }
+    fn saved_bytes(&mut self, _: duet_core::JournalId, _: duet_core::VolumeId) -> Option<Vec<u8>> {
+        None
+    }
+}
+
 /// Waits until Alex's end closes `recv` (an error or the end of the stream), at most `limit`.
 async fn closed_by_alex(recv: &mut iroh::endpoint::RecvStream, limit: Duration) -> bool {
     let mut sink = vec![0u8; 64 * 1024];
@@ -180,13 +202,14 @@ fn a_partner_misbehaving_on_the_wire_changes_nothing_and_blocks_nobody() {
                 },
             ];
             let mut session = SyncSession::new(shared, PeerState::default());
-            let mut replica = MemReplica::default();
+            let mut docs = MemReplica::default();
             let _ = duet_net::sync::drive(
                 duet_net::sync::Role::Dialer,
                 &mut recv,
                 &mut send,
                 &mut session,
-                &mut replica,
+                &mut docs,
+                &mut Nothing,
                 Duration::from_secs(600),
                 &mut |_| {},
             )

@@ -1,8 +1,9 @@
 //! The sync session: two replicas bring their shared journals level.
 //!
-//! Pure code: the session takes messages and returns messages; documents
-//! come from a [`Replica`] the caller provides (files in `duet-store`,
-//! memory in tests). A driver moves [`Batch`]es in lock-step: the dialer
+//! Pure code: the session takes messages and returns messages, and works on documents held in
+//! memory ([`Docs`]). It never reaches into storage: before each batch it says what it
+//! [`Wants`], and the driver loads that from its [`Backend`] (files in `duet-store`, memory in
+//! tests) where blocking is allowed ([`prepare`]). A driver moves [`Batch`]es in lock-step: the dialer
 //! sends a batch, the listener answers with one, and the session is over
 //! when an empty batch is answered by an empty batch.
 //!
@@ -18,8 +19,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use automerge::ChangeHash;
 use automerge::sync::{self, SyncDoc};
-use automerge::{AutoCommit, ChangeHash};
 
 use crate::id::{JournalId, VolumeId};
 
@@ -48,27 +49,6 @@ pub fn journal_digest(inventory: &BTreeMap<VolumeId, HeadsDigest>) -> [u8; 32] {
         hasher.update(digest);
     }
     *hasher.finalize().as_bytes()
-}
-
-/// What a session needs from the documents of one replica.
-pub trait Replica {
-    /// The volumes of a journal and the heads of each. Must reflect changes
-    /// the session made through [`Replica::doc`].
-    fn inventory(&mut self, journal: JournalId) -> BTreeMap<VolumeId, Vec<ChangeHash>>;
-    /// The document of a volume. `create` asks for an empty document when
-    /// the volume is not here yet (the peer is about to send it).
-    fn doc(
-        &mut self,
-        journal: JournalId,
-        volume: VolumeId,
-        create: bool,
-    ) -> Option<&mut AutoCommit>;
-    /// The whole volume as one saved document (a store may hand over the
-    /// file it already has instead of compressing the volume again).
-    fn snapshot(&mut self, journal: JournalId, volume: VolumeId) -> Option<Vec<u8>>;
-    /// Take a whole volume sent by the peer. The replica checks that it is a
-    /// volume of this journal under this id; `false` if it is not.
-    fn adopt_snapshot(&mut self, journal: JournalId, volume: VolumeId, bytes: &[u8]) -> bool;
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -172,14 +152,14 @@ impl SyncSession {
     }
 
     /// The first batch: a digest of every shared journal.
-    pub fn start(&mut self, replica: &mut dyn Replica) -> Batch {
+    pub fn start(&mut self, docs: &mut Docs) -> Batch {
         let journals = self
             .shared
             .iter()
             .map(|s| {
                 (
                     s.journal,
-                    journal_digest(&inventory_digests(&replica.inventory(s.journal))),
+                    journal_digest(&inventory_digests(&docs.inventory(s.journal))),
                 )
             })
             .collect();
@@ -187,7 +167,7 @@ impl SyncSession {
     }
 
     /// Answer one batch from the peer.
-    pub fn handle(&mut self, replica: &mut dyn Replica, batch: Batch) -> Result<Batch, SyncError> {
+    pub fn handle(&mut self, docs: &mut Docs, batch: Batch) -> Result<Batch, SyncError> {
         let mut out = Vec::new();
         // Volume messages before inventories: a volume the peer already
         // started is answered, not started a second time from our side
@@ -199,14 +179,14 @@ impl SyncSession {
             Msg::Inventory { .. } => 2,
         });
         for msg in msgs {
-            self.handle_msg(replica, msg, &mut out)?;
+            self.handle_msg(docs, msg, &mut out)?;
         }
         Ok(Batch(out))
     }
 
     fn handle_msg(
         &mut self,
-        replica: &mut dyn Replica,
+        docs: &mut Docs,
         msg: Msg,
         out: &mut Vec<Msg>,
     ) -> Result<(), SyncError> {
@@ -217,7 +197,7 @@ impl SyncSession {
                     if self.share(journal).is_err() {
                         continue;
                     }
-                    let inv = inventory_digests(&replica.inventory(journal));
+                    let inv = inventory_digests(&docs.inventory(journal));
                     if journal_digest(&inv) == theirs {
                         self.level.insert(journal);
                         continue;
@@ -244,37 +224,13 @@ impl SyncSession {
                 volumes,
             } => {
                 let share = self.share(journal)?;
-                let inv = inventory_digests(&replica.inventory(journal));
-                let agreed = self
-                    .state
-                    .journals
-                    .get(&journal)
-                    .map(|s| s.agreed.clone())
-                    .unwrap_or_default();
+                let inv = inventory_digests(&docs.inventory(journal));
+                let agreed = self.agreed(journal);
                 if volumes.len() > MAX_VOLUMES_PER_JOURNAL {
                     return Err(SyncError::Malformed("more volumes than a journal may have"));
                 }
                 let theirs: BTreeMap<VolumeId, HeadsDigest> = volumes.into_iter().collect();
-                let mut differ: BTreeSet<VolumeId> = BTreeSet::new();
-                for (v, d) in &theirs {
-                    // A journal they may not change has no volumes but the ones here: volume
-                    // ids of it that only they name are not followed, nor remembered.
-                    let known_or_theirs = share.accept_changes || inv.contains_key(v);
-                    if inv.get(v) != Some(d) && known_or_theirs {
-                        differ.insert(*v);
-                    }
-                }
-                for (v, d) in &inv {
-                    let changed_here = agreed.get(v) != Some(d);
-                    let they_differ = theirs.get(v).is_some_and(|t| t != d);
-                    let they_lack = full && !theirs.contains_key(v);
-                    if (changed_here && theirs.get(v).is_none_or(|t| t != d))
-                        || they_differ
-                        || they_lack
-                    {
-                        differ.insert(*v);
-                    }
-                }
+                let differ = differing(share, &inv, &agreed, &theirs, full);
                 if differ.is_empty() && !full && !self.sent_full.contains(&journal) {
                     // Our records of the last agreement disagree: compare everything.
                     self.sent_full.insert(journal);
@@ -293,7 +249,7 @@ impl SyncSession {
                     let they_lack = full && !theirs.contains_key(&v) && inv.contains_key(&v);
                     if they_lack
                         && !share.accept_changes
-                        && let Some(document) = replica.snapshot(journal, v)
+                        && let Some(document) = docs.snapshot(journal, v)
                     {
                         out.push(Msg::Snapshot {
                             journal,
@@ -304,7 +260,7 @@ impl SyncSession {
                         continue;
                     }
                     let mut state = self.open_state(share, v);
-                    if let Some(doc) = replica.doc(journal, v, share.accept_changes)
+                    if let Some(doc) = docs.doc(journal, v, share.accept_changes)
                         && let Some(m) = doc.sync().generate_sync_message(&mut state)
                     {
                         out.push(Msg::Volume {
@@ -322,9 +278,9 @@ impl SyncSession {
                 document,
             } => {
                 let share = self.share(journal)?;
-                if !share.accept_changes || !replica.adopt_snapshot(journal, volume, &document) {
+                if !share.accept_changes || !docs.adopt(journal, volume, &document) {
                     self.rejected += 1;
-                } else if let Some(heads) = replica.inventory(journal).get(&volume) {
+                } else if let Some(heads) = docs.inventory(journal).get(&volume) {
                     self.whole.insert((journal, volume), heads_digest(heads));
                 }
             }
@@ -345,7 +301,7 @@ impl SyncSession {
                     Some(state) => state,
                     None => self.open_state(share, volume),
                 };
-                if let Some(doc) = replica.doc(journal, volume, share.accept_changes) {
+                if let Some(doc) = docs.doc(journal, volume, share.accept_changes) {
                     // A message automerge rejects ends this volume's exchange, not the session.
                     let _ = doc.sync().receive_sync_message(&mut state, message);
                     if let Some(m) = doc.sync().generate_sync_message(&mut state) {
@@ -360,6 +316,56 @@ impl SyncSession {
             }
         }
         Ok(())
+    }
+
+    fn agreed(&self, journal: JournalId) -> BTreeMap<VolumeId, HeadsDigest> {
+        self.state
+            .journals
+            .get(&journal)
+            .map(|s| s.agreed.clone())
+            .unwrap_or_default()
+    }
+
+    /// What must be loaded before [`SyncSession::handle`] can answer `batch` (every shared
+    /// journal's stored heads must be in `docs` already: see [`prepare`]).
+    pub fn wants(&self, batch: &Batch, docs: &mut Docs) -> Wants {
+        let mut wants = Wants::default();
+        for msg in &batch.0 {
+            match msg {
+                Msg::Hello { .. } => {}
+                Msg::Inventory {
+                    journal,
+                    full,
+                    volumes,
+                } => {
+                    let Ok(share) = self.share(*journal) else {
+                        continue;
+                    };
+                    if volumes.len() > MAX_VOLUMES_PER_JOURNAL {
+                        continue;
+                    }
+                    let inv = inventory_digests(&docs.inventory(*journal));
+                    let theirs: BTreeMap<VolumeId, HeadsDigest> = volumes.iter().copied().collect();
+                    for v in differing(share, &inv, &self.agreed(*journal), &theirs, *full) {
+                        let they_lack = *full && !theirs.contains_key(&v) && inv.contains_key(&v);
+                        if they_lack && !share.accept_changes {
+                            wants.snapshots.insert((*journal, v));
+                        } else {
+                            wants.volumes.insert((*journal, v));
+                        }
+                    }
+                }
+                Msg::Snapshot {
+                    journal, volume, ..
+                }
+                | Msg::Volume {
+                    journal, volume, ..
+                } => {
+                    wants.volumes.insert((*journal, *volume));
+                }
+            }
+        }
+        wants
     }
 
     fn open_state(&self, share: Shared, volume: VolumeId) -> sync::State {
@@ -387,9 +393,9 @@ impl SyncSession {
     }
 
     /// End the session and return what to remember about this peer.
-    pub fn finish(mut self, replica: &mut dyn Replica) -> PeerState {
+    pub fn finish(mut self, docs: &mut Docs) -> PeerState {
         for s in &self.shared {
-            let inv = inventory_digests(&replica.inventory(s.journal));
+            let inv = inventory_digests(&docs.inventory(s.journal));
             let entry = self.state.journals.entry(s.journal).or_default();
             if self.level.contains(&s.journal) {
                 entry.agreed = inv.clone();
@@ -406,7 +412,7 @@ impl SyncSession {
                     continue;
                 }
                 entry.automerge.insert(*vol, state.encode());
-                let mine = replica.doc(*journal, *vol, false).map(|d| d.get_heads());
+                let mine = docs.doc(*journal, *vol, false).map(|d| d.get_heads());
                 match (mine, &state.their_heads) {
                     (Some(mine), Some(theirs)) if heads_digest(&mine) == heads_digest(theirs) => {
                         entry.agreed.insert(*vol, heads_digest(&mine));
@@ -420,6 +426,58 @@ impl SyncSession {
         self.state
     }
 }
+
+/// Volumes of a journal to exchange after the peer's inventory (`theirs`): those that differ
+/// between the two sides, those that changed here since the last agreement, and, when the peer
+/// listed everything (`full`), those it lacks. A journal the peer may not change has no volumes
+/// but the ones here: volume ids of it that only the peer names are not followed.
+fn differing(
+    share: Shared,
+    inv: &BTreeMap<VolumeId, HeadsDigest>,
+    agreed: &BTreeMap<VolumeId, HeadsDigest>,
+    theirs: &BTreeMap<VolumeId, HeadsDigest>,
+    full: bool,
+) -> BTreeSet<VolumeId> {
+    let mut differ = BTreeSet::new();
+    for (v, d) in theirs {
+        let known_or_theirs = share.accept_changes || inv.contains_key(v);
+        if inv.get(v) != Some(d) && known_or_theirs {
+            differ.insert(*v);
+        }
+    }
+    for (v, d) in inv {
+        let changed_here = agreed.get(v) != Some(d);
+        let they_differ = theirs.get(v).is_some_and(|t| t != d);
+        let they_lack = full && !theirs.contains_key(v);
+        if (changed_here && theirs.get(v).is_none_or(|t| t != d)) || they_differ || they_lack {
+            differ.insert(*v);
+        }
+    }
+    differ
+}
+
+/// Loads what the session needs for its next step from `backend` into `docs`: every shared
+/// journal's stored heads, then what `batch` (if any) asks for. Drivers call this between
+/// batches, where blocking is allowed; the session itself never touches the backend.
+pub fn prepare(
+    session: &SyncSession,
+    batch: Option<&Batch>,
+    docs: &mut Docs,
+    backend: &mut dyn Backend,
+) {
+    let journals = Wants {
+        journals: session.shared.iter().map(|s| s.journal).collect(),
+        ..Wants::default()
+    };
+    docs.fill(backend, &journals);
+    if let Some(batch) = batch {
+        let wants = session.wants(batch, docs);
+        docs.fill(backend, &wants);
+    }
+}
+
+mod docs;
+pub use docs::{Adopted, Backend, Docs, Wants};
 
 mod wire;
 pub use wire::{decode_batch, decode_peer_state, encode_batch, encode_peer_state};

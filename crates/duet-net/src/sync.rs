@@ -8,7 +8,9 @@
 
 use std::time::Duration;
 
-use duet_core::sync::{Batch, Msg, Replica, SyncError, SyncSession, decode_batch, encode_batch};
+use duet_core::sync::{
+    Backend, Batch, Docs, Msg, SyncError, SyncSession, decode_batch, encode_batch, prepare,
+};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::framing::{FrameError, MAX_FRAME, read_frame, write_frame};
@@ -144,24 +146,31 @@ pub enum Role {
 }
 
 /// Runs one sync conversation in lock-step, either end: the one driver for both roles.
-pub async fn drive<R, W, P, F>(
+///
+/// Before each step it loads what the session wants from `backend` into `docs` (a backend that
+/// reads files should wrap them in [`Blocking`]); the session works on `docs` alone, and what it
+/// changed stays there for the caller to store.
+#[allow(clippy::too_many_arguments)]
+pub async fn drive<R, W, B, F>(
     role: Role,
     recv: &mut R,
     send: &mut W,
     session: &mut SyncSession,
-    replica: &mut P,
+    docs: &mut Docs,
+    backend: &mut B,
     timeout: Duration,
     progress: &mut F,
 ) -> Result<Traffic, SyncNetError>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
-    P: Replica,
+    B: Backend,
     F: FnMut(u64),
 {
     let mut traffic = Traffic::default();
+    prepare(session, None, docs, backend);
     let mut out = match role {
-        Role::Dialer => Some(session.start(replica)),
+        Role::Dialer => Some(session.start(docs)),
         Role::Listener => None,
     };
     for _ in 0..MAX_TURNS {
@@ -180,9 +189,10 @@ where
             let _ = send.shutdown().await;
             return Ok(traffic);
         }
-        let mut reply = session.handle(replica, incoming)?;
+        prepare(session, Some(&incoming), docs, backend);
+        let mut reply = session.handle(docs, incoming)?;
         if role == Role::Listener && traffic.sent == 0 {
-            let mut hello = session.start(replica);
+            let mut hello = session.start(docs);
             hello.0.append(&mut reply.0);
             reply = hello;
         }
@@ -195,6 +205,35 @@ where
         out = Some(reply);
     }
     Err(SyncNetError::TooManyTurns)
+}
+
+/// A backend whose loads block (files): each runs under `block_in_place`, so the async worker
+/// it runs on hands its other tasks over first. Needs the multi-threaded runtime.
+pub struct Blocking<B>(pub B);
+
+impl<B: Backend> Backend for Blocking<B> {
+    fn stored_heads(
+        &mut self,
+        journal: duet_core::JournalId,
+    ) -> std::collections::BTreeMap<duet_core::VolumeId, Vec<automerge::ChangeHash>> {
+        tokio::task::block_in_place(|| self.0.stored_heads(journal))
+    }
+
+    fn load_doc(
+        &mut self,
+        journal: duet_core::JournalId,
+        volume: duet_core::VolumeId,
+    ) -> Option<automerge::AutoCommit> {
+        tokio::task::block_in_place(|| self.0.load_doc(journal, volume))
+    }
+
+    fn saved_bytes(
+        &mut self,
+        journal: duet_core::JournalId,
+        volume: duet_core::VolumeId,
+    ) -> Option<Vec<u8>> {
+        tokio::task::block_in_place(|| self.0.saved_bytes(journal, volume))
+    }
 }
 
 /// Send the listener's last, empty answer that ends the conversation.

@@ -1,11 +1,10 @@
-//! The store as a sync [`Replica`]: volumes are loaded only when the
-//! session asks for them, and everything that changed is written back as
-//! new chunks when the session ends.
+//! The store as a sync [`Backend`]: the driver loads volumes only when the session wants
+//! them, and everything that changed is written back as new chunks when the session ends.
 
 use std::collections::{BTreeMap, HashMap};
 
 use automerge::{AutoCommit, ChangeHash};
-use duet_core::sync::{PeerState, Replica, decode_peer_state, encode_peer_state};
+use duet_core::sync::{Backend, Docs, PeerState, decode_peer_state, encode_peer_state};
 use duet_core::{Item, ItemId, JournalId, Kind, Volume, VolumeId};
 
 use crate::fsutil::write_atomic;
@@ -13,8 +12,8 @@ use crate::index::JournalIndex;
 use crate::volumes::{COMPACT_AFTER, FileKind, LoadedVolume, VolumeFile};
 use crate::{Store, StoreError, Warning};
 
+/// What the store knows of a volume it handed to a session.
 struct Open {
-    doc: AutoCommit,
     files: Vec<VolumeFile>,
     /// Heads when loaded: what is already on disk.
     saved: Vec<ChangeHash>,
@@ -63,14 +62,15 @@ impl<'a> StoreReplica<'a> {
     /// End a sync session: remember what was agreed with `peer`, write back
     /// what changed in the `writable` journals, and report what arrived.
     pub fn settle(
-        mut self,
+        self,
         session: duet_core::sync::SyncSession,
+        docs: &mut Docs,
         peer: &str,
         writable: &[JournalId],
     ) -> Result<BTreeMap<JournalId, Arrivals>, StoreError> {
-        let state = session.finish(&mut self);
+        let state = session.finish(docs);
         let store = self.store;
-        let arrivals = self.persist(writable)?;
+        let arrivals = self.persist(docs, writable)?;
         store.save_peer_state(peer, &state)?;
         Ok(arrivals)
     }
@@ -79,13 +79,38 @@ impl<'a> StoreReplica<'a> {
     /// may change, and report what arrived.
     pub fn persist(
         mut self,
+        docs: &mut Docs,
         writable: &[JournalId],
     ) -> Result<BTreeMap<JournalId, Arrivals>, StoreError> {
         let mut report: BTreeMap<JournalId, Arrivals> = BTreeMap::new();
-        let open = std::mem::take(&mut self.open);
         let mut manifests: BTreeMap<JournalId, JournalIndex> = BTreeMap::new();
-        for ((journal, vol), mut o) in open {
-            let changed = o.doc.get_heads() != o.saved;
+        let (adopted, loaded) = std::mem::take(docs).into_parts();
+        for ((journal, vol), mut doc) in loaded {
+            let o = match self.open.remove(&(journal, vol)) {
+                Some(o) => o,
+                None => match adopted.get(&(journal, vol)) {
+                    // New here and received whole: keep the bytes as they came, compressed.
+                    Some(whole) if writable.contains(&journal) => Open {
+                        files: vec![self.store.files(journal).write(
+                            vol,
+                            FileKind::Snapshot,
+                            &whole.bytes,
+                        )?],
+                        base: whole.heads.clone(),
+                        saved: whole.heads.clone(),
+                        existed: true,
+                        written: true,
+                    },
+                    _ => Open {
+                        files: Vec::new(),
+                        saved: Vec::new(),
+                        existed: false,
+                        base: Vec::new(),
+                        written: false,
+                    },
+                },
+            };
+            let changed = doc.get_heads() != o.saved;
             if !changed && !o.written {
                 continue;
             }
@@ -95,7 +120,7 @@ impl<'a> StoreReplica<'a> {
                 )));
                 continue;
             }
-            let volume = match Volume::from_doc(self.store.actor(), o.doc) {
+            let volume = match Volume::from_doc(self.store.actor(), doc) {
                 Ok(v) if v.journal() == journal && v.id() == vol => v,
                 _ => {
                     self.warnings.push(Warning(format!(
@@ -158,7 +183,11 @@ impl<'a> StoreReplica<'a> {
 }
 
 impl StoreReplica<'_> {
-    fn open_existing(&mut self, journal: JournalId, volume: VolumeId) -> Option<Open> {
+    fn open_existing(
+        &mut self,
+        journal: JournalId,
+        volume: VolumeId,
+    ) -> Option<(Open, AutoCommit)> {
         if !self.index(journal).volumes.contains_key(&volume) {
             return None;
         }
@@ -168,14 +197,14 @@ impl StoreReplica<'_> {
             Ok(Some(loaded)) => {
                 let mut doc = loaded.volume.into_doc();
                 let saved = doc.get_heads();
-                Some(Open {
-                    doc,
+                let open = Open {
                     files: loaded.files,
                     saved,
                     existed: true,
                     base: loaded.base,
                     written: false,
-                })
+                };
+                Some((open, doc))
             }
             Ok(None) => None,
             Err(e) => {
@@ -186,101 +215,39 @@ impl StoreReplica<'_> {
     }
 }
 
-impl Replica for StoreReplica<'_> {
-    fn inventory(&mut self, journal: JournalId) -> BTreeMap<VolumeId, Vec<ChangeHash>> {
-        let mut inv: BTreeMap<VolumeId, Vec<ChangeHash>> = self
-            .index(journal)
+impl Backend for StoreReplica<'_> {
+    fn stored_heads(&mut self, journal: JournalId) -> BTreeMap<VolumeId, Vec<ChangeHash>> {
+        self.index(journal)
             .volumes
             .iter()
             .map(|(v, vi)| (*v, vi.heads.iter().map(|h| ChangeHash(*h)).collect()))
-            .collect();
-        for ((j, v), o) in self.open.iter_mut() {
-            if *j == journal {
-                let heads = o.doc.get_heads();
-                if heads.is_empty() {
-                    inv.remove(v);
-                } else {
-                    inv.insert(*v, heads);
-                }
-            }
-        }
-        inv
+            .collect()
     }
 
-    fn doc(
-        &mut self,
-        journal: JournalId,
-        volume: VolumeId,
-        create: bool,
-    ) -> Option<&mut AutoCommit> {
-        if !self.open.contains_key(&(journal, volume)) {
-            let mut opened = self.open_existing(journal, volume);
-            if opened.is_none() && create {
-                opened = Some(Open {
-                    doc: AutoCommit::new(),
-                    files: Vec::new(),
-                    saved: Vec::new(),
-                    existed: false,
-                    base: Vec::new(),
-                    written: false,
-                });
-            }
-            self.open.insert((journal, volume), opened?);
-        }
-        self.open.get_mut(&(journal, volume)).map(|o| &mut o.doc)
+    fn load_doc(&mut self, journal: JournalId, volume: VolumeId) -> Option<AutoCommit> {
+        let (open, doc) = self.open_existing(journal, volume)?;
+        self.open.insert((journal, volume), open);
+        Some(doc)
     }
 
-    fn snapshot(&mut self, journal: JournalId, volume: VolumeId) -> Option<Vec<u8>> {
+    fn saved_bytes(&mut self, journal: JournalId, volume: VolumeId) -> Option<Vec<u8>> {
         // A volume held in snapshot files alone is sent as its newest (largest) snapshot, which
         // holds the others (compaction keeps the one before for a generation): no need to load
         // it and compress it again.
-        if !self.open.contains_key(&(journal, volume)) {
-            let files = self.store.files(journal);
-            let listed = files.list_volume(volume).ok()?;
-            let newest = listed
-                .iter()
-                .filter(|f| f.kind == FileKind::Snapshot)
-                .filter_map(|f| Some((f, std::fs::read(files.dir.join(&f.name)).ok()?)))
-                .max_by_key(|(_, bytes)| bytes.len());
-            if listed.iter().all(|f| f.kind == FileKind::Snapshot)
-                && let Some((only, bytes)) = newest
-                && crate::volumes::content_hash(&bytes) == only.hash
-            {
-                return Some(bytes);
-            }
+        let files = self.store.files(journal);
+        let listed = files.list_volume(volume).ok()?;
+        let newest = listed
+            .iter()
+            .filter(|f| f.kind == FileKind::Snapshot)
+            .filter_map(|f| Some((f, std::fs::read(files.dir.join(&f.name)).ok()?)))
+            .max_by_key(|(_, bytes)| bytes.len());
+        if listed.iter().all(|f| f.kind == FileKind::Snapshot)
+            && let Some((only, bytes)) = newest
+            && crate::volumes::content_hash(&bytes) == only.hash
+        {
+            return Some(bytes);
         }
-        self.doc(journal, volume, false).map(|doc| doc.save())
-    }
-
-    fn adopt_snapshot(&mut self, journal: JournalId, volume: VolumeId, bytes: &[u8]) -> bool {
-        let Ok(mut vol) = Volume::load(self.store.actor(), bytes) else {
-            return false;
-        };
-        if vol.journal() != journal || vol.id() != volume {
-            return false;
-        }
-        if let Some(doc) = self.doc(journal, volume, false) {
-            return duet_core::load_bounded(doc, bytes).is_ok();
-        }
-        // New here: keep the bytes as they came, already compressed.
-        let Ok(file) = self
-            .store
-            .files(journal)
-            .write(volume, FileKind::Snapshot, bytes)
-        else {
-            return false;
-        };
-        let saved = vol.heads();
-        let open = Open {
-            doc: vol.into_doc(),
-            files: vec![file],
-            base: saved.clone(),
-            saved,
-            existed: true,
-            written: true,
-        };
-        self.open.insert((journal, volume), open);
-        true
+        None
     }
 }
 

@@ -1,84 +1,33 @@
-//! A replica held in memory, for the session's tests and the fuzz targets.
+//! A replica held in memory, for the session's tests and the fuzz targets: [`Docs`] with every
+//! volume loaded, and an owner's writes.
 
-use std::collections::BTreeMap;
+use automerge::AutoCommit;
 
-use automerge::{AutoCommit, ChangeHash};
-
-use super::Replica;
+use super::Docs;
 use crate::id::{ItemId, JournalId, VolumeId};
 use crate::item::{Item, Kind};
 use crate::volume::{VOLUME_CAPACITY, Volume};
 
-/// A replica held in memory: every volume an Automerge document.
-#[derive(Default)]
-pub struct MemReplica {
-    pub docs: BTreeMap<JournalId, BTreeMap<VolumeId, AutoCommit>>,
-}
+/// A replica held in memory: every volume loaded.
+pub type MemReplica = Docs;
 
-impl Replica for MemReplica {
-    fn inventory(&mut self, journal: JournalId) -> BTreeMap<VolumeId, Vec<ChangeHash>> {
-        self.docs
-            .get_mut(&journal)
-            .map(|vols| vols.iter_mut().map(|(v, d)| (*v, d.get_heads())).collect())
-            .unwrap_or_default()
-    }
-
-    fn doc(
-        &mut self,
-        journal: JournalId,
-        volume: VolumeId,
-        create: bool,
-    ) -> Option<&mut AutoCommit> {
-        let vols = self.docs.entry(journal).or_default();
-        if create {
-            Some(vols.entry(volume).or_default())
-        } else {
-            vols.get_mut(&volume)
-        }
-    }
-
-    fn snapshot(&mut self, journal: JournalId, volume: VolumeId) -> Option<Vec<u8>> {
-        self.doc_mut(journal, volume).map(|d| d.save())
-    }
-
-    fn adopt_snapshot(&mut self, journal: JournalId, volume: VolumeId, bytes: &[u8]) -> bool {
-        let Ok(vol) = Volume::load([0; 16], bytes) else {
-            return false;
-        };
-        if vol.journal() != journal || vol.id() != volume {
-            return false;
-        }
-        match self.doc_mut(journal, volume) {
-            Some(doc) => crate::volume::load_bounded(doc, bytes).is_ok(),
-            None => {
-                self.docs
-                    .entry(journal)
-                    .or_default()
-                    .insert(volume, vol.into_doc());
-                true
-            }
-        }
-    }
-}
-
-impl MemReplica {
-    pub fn doc_mut(&mut self, journal: JournalId, volume: VolumeId) -> Option<&mut AutoCommit> {
-        self.docs.get_mut(&journal)?.get_mut(&volume)
-    }
-
+impl Docs {
     /// Write an item into a journal the way an owner's device does.
     pub fn write(&mut self, journal: JournalId, n: u64, actor: u8) -> ItemId {
         let id = ItemId(n.to_be_bytes());
-        let vols = self.docs.entry(journal).or_default();
-        let open = vols
+        let open = self
             .iter()
-            .filter_map(|(v, d)| {
+            .filter(|((j, _), _)| *j == journal)
+            .filter_map(|((_, v), d)| {
                 let vol = Volume::from_doc([actor; 16], d.clone()).ok()?;
                 (vol.len() < VOLUME_CAPACITY).then_some(*v)
             })
-            .next_back();
+            .last();
         let mut vol = match open {
-            Some(v) => Volume::from_doc([actor; 16], vols.remove(&v).unwrap()).unwrap(),
+            Some(v) => {
+                let doc = std::mem::take(self.doc_mut(journal, v).expect("listed"));
+                Volume::from_doc([actor; 16], doc).expect("a volume")
+            }
             None => Volume::create(
                 [actor; 16],
                 journal,
@@ -97,21 +46,60 @@ impl MemReplica {
             deleted: false,
             ritual: Default::default(),
         })
-        .unwrap();
-        vols.insert(vol.id(), vol.into_doc());
+        .expect("an item fits");
+        self.insert(journal, vol.id(), vol.into_doc());
         id
     }
 
+    /// Every item of a journal, by id.
     pub fn items(&self, journal: JournalId) -> Vec<Item> {
         let mut out: Vec<Item> = self
-            .docs
-            .get(&journal)
-            .into_iter()
-            .flat_map(|vols| vols.values())
-            .filter_map(|d| Volume::from_doc([0; 16], d.clone()).ok())
+            .iter()
+            .filter(|((j, _), _)| *j == journal)
+            .filter_map(|(_, d)| Volume::from_doc([0; 16], d.clone()).ok())
             .flat_map(|v| v.items())
             .collect();
         out.sort_by_key(|i| i.id);
         out
+    }
+
+    /// A copy of one volume's document (tests forge from it).
+    pub fn doc_copy(&self, journal: JournalId, volume: VolumeId) -> Option<AutoCommit> {
+        self.iter()
+            .find(|(k, _)| **k == (journal, volume))
+            .map(|(_, d)| d.clone())
+    }
+}
+
+/// An in-memory replica as the backend of another session's [`Docs`]: what a store on disk is
+/// to a real session, so the tests exercise loading on demand.
+impl super::Backend for Docs {
+    fn stored_heads(
+        &mut self,
+        journal: JournalId,
+    ) -> std::collections::BTreeMap<VolumeId, Vec<automerge::ChangeHash>> {
+        self.inventory(journal)
+    }
+
+    fn load_doc(&mut self, journal: JournalId, volume: VolumeId) -> Option<AutoCommit> {
+        self.doc_copy(journal, volume)
+    }
+
+    fn saved_bytes(&mut self, journal: JournalId, volume: VolumeId) -> Option<Vec<u8>> {
+        // Half the volumes are handed over as saved bytes, half loaded and saved by the session.
+        if volume.as_bytes()[7].is_multiple_of(2) {
+            self.doc_mut(journal, volume).map(|d| d.save())
+        } else {
+            None
+        }
+    }
+}
+
+impl Docs {
+    /// Takes back what a session on `docs` loaded and changed.
+    pub fn absorb(&mut self, docs: Docs) {
+        for ((journal, volume), doc) in docs.into_parts().1 {
+            self.insert(journal, volume, doc);
+        }
     }
 }

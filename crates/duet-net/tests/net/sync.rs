@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use duet_core::sync::SyncSession;
+use duet_core::sync::{Docs, SyncSession};
 use duet_core::{Author, Filter, JournalId, Kind};
 use duet_net::sync::{Role, Traffic, drive, end_as_listener};
 use duet_net::{EndpointAddr, PairedPartner, RelayMode, SYNC_ALPN, pair_invite, pair_join};
@@ -117,18 +117,22 @@ async fn sync_once(
             let conn = ep.accept().await.unwrap().await.unwrap();
             let (mut send, mut recv) = conn.accept_bi().await.unwrap();
             let mut replica = StoreReplica::new(&store);
+            let mut docs = Docs::default();
             let mut traffic = drive(
                 Role::Listener,
                 &mut recv,
                 &mut send,
                 &mut session,
+                &mut docs,
                 &mut replica,
                 PAIR_TIMEOUT,
                 &mut |_| {},
             )
             .await
             .unwrap();
-            replica.settle(session, &peer, &[theirs]).unwrap();
+            replica
+                .settle(session, &mut docs, &peer, &[theirs])
+                .unwrap();
             end_as_listener(&mut send, &mut traffic).await.unwrap();
             let _ = tokio::time::timeout(PAIR_TIMEOUT, conn.closed()).await;
         })
@@ -137,18 +141,22 @@ async fn sync_once(
     let (mut send, mut recv) = conn.open_bi().await.unwrap();
     let (mut session, theirs, peer) = dialer.1.session();
     let mut replica = StoreReplica::new(&dialer.1.store);
+    let mut docs = Docs::default();
     let traffic = drive(
         Role::Dialer,
         &mut recv,
         &mut send,
         &mut session,
+        &mut docs,
         &mut replica,
         PAIR_TIMEOUT,
         &mut |_| {},
     )
     .await
     .unwrap();
-    replica.settle(session, &peer, &[theirs]).unwrap();
+    replica
+        .settle(session, &mut docs, &peer, &[theirs])
+        .unwrap();
     conn.close(0u32.into(), b"synced");
     listen.await.unwrap();
     traffic

@@ -1,0 +1,225 @@
+//! The documents a sync session works on, held in memory, and how a driver fills them.
+//!
+//! The session never reaches into storage. Before each batch it says what it [`Wants`]; the
+//! driver loads exactly that from its [`Backend`] (files, in `duet-store`) into [`Docs`], at a
+//! point where blocking is allowed, and only then hands the batch to the session. Everything the
+//! session changes stays in `Docs` until the driver stores it after the session.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use automerge::{AutoCommit, ChangeHash};
+
+use crate::id::{JournalId, VolumeId};
+use crate::volume::{Volume, load_bounded};
+
+/// What the session needs loaded before it can take the next step.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Wants {
+    /// Journals whose stored volumes and heads must be known.
+    pub journals: BTreeSet<JournalId>,
+    /// Volumes whose documents must be loaded (if they are stored at all).
+    pub volumes: BTreeSet<(JournalId, VolumeId)>,
+    /// Volumes to send whole: their saved bytes, if the backend has them ready (otherwise the
+    /// document is loaded and saved).
+    pub snapshots: BTreeSet<(JournalId, VolumeId)>,
+}
+
+impl Wants {
+    pub fn is_empty(&self) -> bool {
+        self.journals.is_empty() && self.volumes.is_empty() && self.snapshots.is_empty()
+    }
+}
+
+/// Where a driver loads documents from. Implementations may block (read files); drivers call
+/// them where blocking is allowed, never the session.
+pub trait Backend {
+    /// Every stored volume of `journal` and its heads.
+    fn stored_heads(&mut self, journal: JournalId) -> BTreeMap<VolumeId, Vec<ChangeHash>>;
+    /// One stored volume's document.
+    fn load_doc(&mut self, journal: JournalId, volume: VolumeId) -> Option<AutoCommit>;
+    /// One stored volume as saved bytes ready to send, if the backend has them without
+    /// loading (a store hands over its snapshot file). `None` lets the session save the doc.
+    fn saved_bytes(&mut self, journal: JournalId, volume: VolumeId) -> Option<Vec<u8>>;
+}
+
+/// A volume that arrived whole and was new here: its bytes as they came, and their heads.
+pub struct Adopted {
+    pub bytes: Vec<u8>,
+    pub heads: Vec<ChangeHash>,
+}
+
+/// The documents of one session: the heads of what is stored, the documents loaded so far,
+/// and the volumes that arrived whole.
+#[derive(Default)]
+pub struct Docs {
+    stored: BTreeMap<JournalId, BTreeMap<VolumeId, Vec<ChangeHash>>>,
+    docs: BTreeMap<(JournalId, VolumeId), AutoCommit>,
+    saved: BTreeMap<(JournalId, VolumeId), Vec<u8>>,
+    adopted: BTreeMap<(JournalId, VolumeId), Adopted>,
+    /// Actor for documents the session takes in (never writes with it).
+    actor: [u8; 16],
+}
+
+impl Docs {
+    /// Loads from `backend` what `wants` names and is not here yet.
+    pub fn fill(&mut self, backend: &mut dyn Backend, wants: &Wants) {
+        for journal in &wants.journals {
+            if !self.stored.contains_key(journal) {
+                let heads = backend.stored_heads(*journal);
+                self.stored.insert(*journal, heads);
+            }
+        }
+        for key @ (journal, volume) in &wants.snapshots {
+            if !self.docs.contains_key(key) && !self.saved.contains_key(key) {
+                match backend.saved_bytes(*journal, *volume) {
+                    Some(bytes) => {
+                        self.saved.insert(*key, bytes);
+                    }
+                    None => self.load(backend, *journal, *volume),
+                }
+            }
+        }
+        for (journal, volume) in &wants.volumes {
+            self.load(backend, *journal, *volume);
+        }
+    }
+
+    fn load(&mut self, backend: &mut dyn Backend, journal: JournalId, volume: VolumeId) {
+        let stored = self
+            .stored
+            .get(&journal)
+            .is_some_and(|s| s.contains_key(&volume));
+        if stored
+            && !self.docs.contains_key(&(journal, volume))
+            && let Some(doc) = backend.load_doc(journal, volume)
+        {
+            self.docs.insert((journal, volume), doc);
+        }
+    }
+
+    /// Adds a document as loaded (and stored): how an in-memory replica is built.
+    pub fn insert(&mut self, journal: JournalId, volume: VolumeId, mut doc: AutoCommit) {
+        let heads = doc.get_heads();
+        self.stored
+            .entry(journal)
+            .or_default()
+            .insert(volume, heads);
+        self.docs.insert((journal, volume), doc);
+    }
+
+    /// Marks a journal's stored volumes as known (with none loaded yet).
+    pub fn set_stored(&mut self, journal: JournalId, heads: BTreeMap<VolumeId, Vec<ChangeHash>>) {
+        self.stored.insert(journal, heads);
+    }
+
+    /// Every loaded document, to read.
+    pub fn iter(&self) -> impl Iterator<Item = (&(JournalId, VolumeId), &AutoCommit)> {
+        self.docs.iter()
+    }
+
+    /// Every loaded document.
+    pub fn loaded(&mut self) -> impl Iterator<Item = (&(JournalId, VolumeId), &mut AutoCommit)> {
+        self.docs.iter_mut()
+    }
+
+    /// Takes every loaded document out, for the driver to store.
+    pub fn take_loaded(&mut self) -> BTreeMap<(JournalId, VolumeId), AutoCommit> {
+        std::mem::take(&mut self.docs)
+    }
+
+    /// Ends the session's hold on its documents: the volumes that arrived whole (and were new
+    /// here), and every loaded document, for the driver to store.
+    #[allow(clippy::type_complexity)]
+    pub fn into_parts(
+        self,
+    ) -> (
+        BTreeMap<(JournalId, VolumeId), Adopted>,
+        BTreeMap<(JournalId, VolumeId), AutoCommit>,
+    ) {
+        (self.adopted, self.docs)
+    }
+
+    /// The volumes that arrived whole and were new here, with their bytes as they came.
+    pub fn adopted(&self) -> &BTreeMap<(JournalId, VolumeId), Adopted> {
+        &self.adopted
+    }
+
+    pub fn doc_mut(&mut self, journal: JournalId, volume: VolumeId) -> Option<&mut AutoCommit> {
+        self.docs.get_mut(&(journal, volume))
+    }
+
+    /// The volumes of a journal and the heads of each, the session's own changes included.
+    pub fn inventory(&mut self, journal: JournalId) -> BTreeMap<VolumeId, Vec<ChangeHash>> {
+        let mut inv = self.stored.get(&journal).cloned().unwrap_or_default();
+        for ((j, v), doc) in self.docs.iter_mut() {
+            if *j == journal {
+                let heads = doc.get_heads();
+                if heads.is_empty() {
+                    inv.remove(v);
+                } else {
+                    inv.insert(*v, heads);
+                }
+            }
+        }
+        inv
+    }
+
+    pub(crate) fn is_stored(&self, journal: JournalId, volume: VolumeId) -> bool {
+        self.stored
+            .get(&journal)
+            .is_some_and(|s| s.contains_key(&volume))
+    }
+
+    /// The document of a volume, if loaded. `create` starts an empty one for a volume not
+    /// stored here (the peer is about to send it).
+    pub(crate) fn doc(
+        &mut self,
+        journal: JournalId,
+        volume: VolumeId,
+        create: bool,
+    ) -> Option<&mut AutoCommit> {
+        if create && !self.is_stored(journal, volume) {
+            self.stored.entry(journal).or_default();
+            self.docs.entry((journal, volume)).or_default();
+        }
+        self.docs.get_mut(&(journal, volume))
+    }
+
+    /// The whole volume as saved bytes.
+    pub(crate) fn snapshot(&mut self, journal: JournalId, volume: VolumeId) -> Option<Vec<u8>> {
+        if let Some(doc) = self.docs.get_mut(&(journal, volume)) {
+            return Some(doc.save());
+        }
+        self.saved.get(&(journal, volume)).cloned()
+    }
+
+    /// Takes a whole volume sent by the peer, if it is a volume of this journal under this id:
+    /// merged into the document here, or kept as it came when the volume is new.
+    pub(crate) fn adopt(&mut self, journal: JournalId, volume: VolumeId, bytes: &[u8]) -> bool {
+        let Ok(mut vol) = Volume::load(self.actor, bytes) else {
+            return false;
+        };
+        if vol.journal() != journal || vol.id() != volume {
+            return false;
+        }
+        if let Some(doc) = self.docs.get_mut(&(journal, volume)) {
+            return load_bounded(doc, bytes).is_ok();
+        }
+        if self.is_stored(journal, volume) {
+            // Stored but not loaded: the session asked for it, so the backend could not read
+            // it; taking the peer's copy whole would hide the files here.
+            return false;
+        }
+        self.stored.entry(journal).or_default();
+        let heads = vol.heads();
+        self.docs.insert((journal, volume), vol.into_doc());
+        self.adopted.insert(
+            (journal, volume),
+            Adopted {
+                bytes: bytes.to_vec(),
+                heads,
+            },
+        );
+        true
+    }
+}
