@@ -46,7 +46,17 @@ fn local(n: u8, name: &str) -> LocalPeer {
         addrs: vec![SocketAddr::from((Ipv4Addr::LOCALHOST, 4000 + u16::from(n)))],
         relay_url: None,
         taken_journals: vec![],
+        devices: devices_of(n),
     }
+}
+
+/// Person `n`'s device list, certifying device `[n; 32]`.
+fn devices_of(n: u8) -> Vec<u8> {
+    let person = crate::authority::PersonKey::from_seed([n.wrapping_add(50); 32]);
+    let mut list = crate::authority::DeviceList::new(person.id());
+    list.add_cert(person.certify([n; 32], "laptop", 1))
+        .expect("a valid certificate");
+    list.encode()
 }
 
 /// Splits fuzz input into messages: each a little-endian `u16` length and that many bytes.
@@ -246,6 +256,7 @@ pub fn seeds() -> BTreeMap<&'static str, Vec<Vec<u8>>> {
                     name: "Alex\u{202e}".into(),
                     addrs: vec![],
                     relay_url: Some("https://relay.example".into()),
+                    devices: devices_of(1),
                 }
                 .into())[..]]),
             ]
@@ -259,6 +270,7 @@ pub fn seeds() -> BTreeMap<&'static str, Vec<Vec<u8>>> {
                     name: "Sam".into(),
                     addrs: vec![],
                     relay_url: None,
+                    devices: devices_of(2),
                 }
                 .into())[..]]),
             ]

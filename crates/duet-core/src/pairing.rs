@@ -46,4 +46,4 @@ pub const MAX_RELAY_URL_LEN: usize = 255;
 /// Most socket addresses carried in a ticket or message.
 pub const MAX_ADDRS: usize = 16;
 /// Version byte that starts every pairing message and every ticket payload.
-pub const PAIRING_VERSION: u8 = 1;
+pub const PAIRING_VERSION: u8 = 2;

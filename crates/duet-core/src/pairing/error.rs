@@ -114,6 +114,12 @@ pub enum PairingError {
          former partner's); nothing was paired"
     )]
     JournalClash,
+    /// The other device's device list does not hold, or does not certify that device.
+    #[error(
+        "the other device's list of devices is forged, damaged, or does not include it; nothing \
+         was paired"
+    )]
+    BadDeviceList,
     /// The other device stopped the handshake for a reason this version does not know.
     #[error(
         "the other device stopped pairing (reason {code}); update duet on both devices and try again"
@@ -143,6 +149,7 @@ impl PairingError {
             PairingError::Malformed { .. }
             | PairingError::BadName
             | PairingError::JournalClash
+            | PairingError::BadDeviceList
             | PairingError::UnsupportedProtocolVersion { .. }
             | PairingError::UnexpectedMessage { .. } => AbortReason::ProtocolError,
             _ => return None,

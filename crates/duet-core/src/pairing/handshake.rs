@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+use crate::authority::DeviceList;
 use super::messages::{Confirm, InviteReply, JoinRequest, Reveal};
 use super::{MAX_NAME_LEN, MAX_RELAY_URL_LEN, NONCE_LEN, PairingError, SECRET_LEN, Ticket};
 
@@ -107,6 +108,8 @@ pub struct LocalPeer {
     /// Journals this home already holds, besides `journal_id` (the private one, a former
     /// partner's): the partner may announce none of them, nor `journal_id`.
     pub taken_journals: Vec<[u8; 16]>,
+    /// This person's device list, encoded; it certifies this device.
+    pub devices: Vec<u8>,
 }
 
 impl LocalPeer {
@@ -145,6 +148,20 @@ pub struct PairedPeer {
     pub addrs: Vec<SocketAddr>,
     /// The partner's home relay, if it announced one.
     pub relay_url: Option<String>,
+    /// The partner's person and devices: every signature checked, the partner's device among
+    /// them. From now on any device this list admits is the partner's.
+    pub devices: DeviceList,
+}
+
+/// The device list a peer announced, if every statement in it holds and it certifies `device`
+/// (the endpoint the transport authenticated).
+fn their_devices(bytes: &[u8], device: &Id) -> Result<DeviceList, PairingError> {
+    let list = DeviceList::decode(bytes).map_err(|_| PairingError::BadDeviceList)?;
+    if list.admits(device) {
+        Ok(list)
+    } else {
+        Err(PairingError::BadDeviceList)
+    }
 }
 
 /// The last phase, shared by both sides: two yes/no answers.
@@ -265,6 +282,7 @@ impl Invitation {
         if self.local.refuses_journal(&request.journal_id) {
             return Err(PairingError::JournalClash);
         }
+        let devices = their_devices(&request.devices, &joiner_id)?;
         self.consumed = true;
         let reply = InviteReply {
             proof: invite_proof(&self.secret, &inviter_id, &joiner_id, &nonce),
@@ -273,6 +291,7 @@ impl Invitation {
             name: self.local.name.clone(),
             addrs: self.local.addrs.clone(),
             relay_url: self.local.relay_url.clone(),
+            devices: self.local.devices.clone(),
         };
         let peer = PairedPeer {
             name: request.name.clone(),
@@ -280,6 +299,7 @@ impl Invitation {
             journal_id: request.journal_id,
             addrs: request.addrs.clone(),
             relay_url: request.relay_url.clone(),
+            devices,
         };
         let inviter = Inviter {
             inviter_id,
@@ -426,6 +446,7 @@ impl Joiner {
             name: local.name.clone(),
             addrs: local.addrs.clone(),
             relay_url: local.relay_url.clone(),
+            devices: local.devices.clone(),
         };
         let joiner = Joiner {
             inviter_id: ticket.endpoint_id,
@@ -486,6 +507,7 @@ impl Joiner {
         if self.taken.contains(&reply.journal_id) {
             return Err(PairingError::JournalClash);
         }
+        let devices = their_devices(&reply.devices, &self.inviter_id)?;
         let code = derive_code(&self.inviter_id, &self.joiner_id, &reply.nonce, &nonce);
         let peer = PairedPeer {
             name: reply.name.clone(),
@@ -493,6 +515,7 @@ impl Joiner {
             journal_id: reply.journal_id,
             addrs: reply.addrs.clone(),
             relay_url: reply.relay_url.clone(),
+            devices,
         };
         self.state = JoinerState::Confirming(Confirmation {
             code,

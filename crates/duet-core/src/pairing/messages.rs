@@ -29,6 +29,9 @@ pub struct JoinRequest {
     pub addrs: Vec<SocketAddr>,
     /// The joiner's home relay, if any.
     pub relay_url: Option<String>,
+    /// The joiner's person's device list ([`crate::authority::DeviceList`], encoded), which
+    /// must certify the joining device.
+    pub devices: Vec<u8>,
 }
 
 /// Inviter → joiner: proof of the ticket secret and the inviter's nonce in the clear, plus who
@@ -47,6 +50,8 @@ pub struct InviteReply {
     pub addrs: Vec<SocketAddr>,
     /// The inviter's home relay, if any.
     pub relay_url: Option<String>,
+    /// The inviter's person's device list, encoded, which must certify the inviting device.
+    pub devices: Vec<u8>,
 }
 
 /// Joiner → inviter: the nonce behind the earlier commitment.
@@ -110,6 +115,7 @@ impl PairMessage {
                 w.short_str(&m.name, MAX_NAME_LEN);
                 w.addrs(&m.addrs);
                 w.opt_url(m.relay_url.as_deref());
+                w.long_bytes(&m.devices);
             }
             PairMessage::InviteReply(m) => {
                 w.u8(TAG_INVITE_REPLY);
@@ -119,6 +125,7 @@ impl PairMessage {
                 w.short_str(&m.name, MAX_NAME_LEN);
                 w.addrs(&m.addrs);
                 w.opt_url(m.relay_url.as_deref());
+                w.long_bytes(&m.devices);
             }
             PairMessage::Reveal(m) => {
                 w.u8(TAG_REVEAL);
@@ -164,6 +171,7 @@ fn decode_fields(tag: u8, r: &mut Reader<'_>) -> Result<Option<PairMessage>, Dec
             name: r.short_str()?,
             addrs: r.addrs()?,
             relay_url: r.opt_url()?,
+            devices: r.long_bytes()?.to_vec(),
         }),
         TAG_INVITE_REPLY => PairMessage::InviteReply(InviteReply {
             proof: r.array()?,
@@ -172,6 +180,7 @@ fn decode_fields(tag: u8, r: &mut Reader<'_>) -> Result<Option<PairMessage>, Dec
             name: r.short_str()?,
             addrs: r.addrs()?,
             relay_url: r.opt_url()?,
+            devices: r.long_bytes()?.to_vec(),
         }),
         TAG_REVEAL => PairMessage::Reveal(Reveal { nonce: r.array()? }),
         TAG_CONFIRM => PairMessage::Confirm(Confirm {

@@ -18,7 +18,17 @@ fn local(n: u8, name: &str) -> LocalPeer {
         addrs: vec![SocketAddr::from((Ipv4Addr::LOCALHOST, 4000 + u16::from(n)))],
         relay_url: None,
         taken_journals: vec![],
+        devices: devices_of(n),
     }
+}
+
+/// Person `n`'s device list, certifying device `[n; 32]`.
+fn devices_of(n: u8) -> Vec<u8> {
+    let person = crate::authority::PersonKey::from_seed([n.wrapping_add(50); 32]);
+    let mut list = crate::authority::DeviceList::new(person.id());
+    list.add_cert(person.certify([n; 32], "laptop", 1))
+        .expect("a valid certificate");
+    list.encode()
 }
 
 fn alice() -> LocalPeer {
@@ -258,6 +268,7 @@ fn messages_out_of_order_are_errors_not_panics() {
         name: String::new(),
         addrs: vec![],
         relay_url: None,
+        devices: vec![],
     };
     assert!(joiner.handle_reply(&reply).is_err());
     inviter.decide(true).unwrap();
@@ -437,8 +448,10 @@ fn ticket_errors_say_what_is_wrong() {
         Err(PairingError::DamagedTicket)
     );
     assert_eq!(
-        Ticket::decode(&sample_ticket().encode_with_version(2)),
-        Err(PairingError::UnsupportedTicketVersion { version: 2 })
+        Ticket::decode(&sample_ticket().encode_with_version(PAIRING_VERSION + 1)),
+        Err(PairingError::UnsupportedTicketVersion {
+            version: PAIRING_VERSION + 1
+        })
     );
     assert_eq!(
         Ticket::decode(&text.replacen("duet1", "duet2", 1)),
@@ -463,6 +476,7 @@ fn every_message_round_trips() {
             name: "Zoë".into(),
             addrs: sample_ticket().addrs,
             relay_url: Some("https://r.example/".into()),
+            devices: devices_of(9),
         }
         .into(),
         InviteReply {
@@ -472,6 +486,7 @@ fn every_message_round_trips() {
             name: String::new(),
             addrs: vec![],
             relay_url: None,
+            devices: vec![],
         }
         .into(),
         Reveal { nonce: [7; 32] }.into(),
@@ -498,16 +513,16 @@ fn message_encoding_is_fixed() {
     // Pin the layout so that a change to it is a conscious protocol change.
     assert_eq!(
         Confirm { accepted: true }.into_message_bytes(),
-        vec![1, 4, 1]
+        vec![2, 4, 1]
     );
     let reveal = PairMessage::from(Reveal { nonce: [0xAB; 32] }).encode();
     assert_eq!(reveal.len(), 34);
-    assert_eq!(&reveal[..2], &[1, 3]);
+    assert_eq!(&reveal[..2], &[2, 3]);
     let abort = PairMessage::from(Abort {
         reason: AbortReason::Expired,
     })
     .encode();
-    assert_eq!(abort, vec![1, 5, 2]);
+    assert_eq!(abort, vec![2, 5, 2]);
 }
 
 trait IntoMessageBytes {
@@ -527,23 +542,23 @@ fn malformed_messages_are_reported() {
         Err(PairingError::Malformed { .. })
     ));
     assert_eq!(
-        PairMessage::decode(&[2, 4, 1]),
-        Err(PairingError::UnsupportedProtocolVersion { version: 2 })
+        PairMessage::decode(&[3, 4, 1]),
+        Err(PairingError::UnsupportedProtocolVersion { version: 3 })
     );
     assert!(matches!(
-        PairMessage::decode(&[1, 99]),
+        PairMessage::decode(&[2, 99]),
         Err(PairingError::Malformed { .. })
     ));
     assert!(matches!(
-        PairMessage::decode(&[1, 4, 2]),
+        PairMessage::decode(&[2, 4, 2]),
         Err(PairingError::Malformed { .. })
     ));
     assert!(matches!(
-        PairMessage::decode(&[1, 4, 1, 0]),
+        PairMessage::decode(&[2, 4, 1, 0]),
         Err(PairingError::Malformed { .. })
     ));
     assert!(matches!(
-        PairMessage::decode(&[1, 3, 0, 0]),
+        PairMessage::decode(&[2, 3, 0, 0]),
         Err(PairingError::Malformed { .. })
     ));
 }
@@ -631,4 +646,54 @@ fn an_inviter_announcing_a_journal_this_home_holds_is_refused_before_any_code() 
         assert_eq!(err, PairingError::JournalClash);
         assert_eq!(joiner.code(), None);
     }
+}
+
+#[test]
+fn a_device_list_that_does_not_hold_or_leaves_out_the_device_is_refused() {
+    let person = crate::authority::PersonKey::from_seed([77; 32]);
+    // A list by a real person key that certifies some other device, not the joiner.
+    let mut other = crate::authority::DeviceList::new(person.id());
+    other
+        .add_cert(person.certify([99; 32], "phone", 1))
+        .unwrap();
+    let mut damaged = devices_of(2);
+    *damaged.last_mut().unwrap() ^= 1;
+    for devices in [other.encode(), damaged, vec![], b"garbage".to_vec()] {
+        let mut invitation = open_invite();
+        let mut eve = bob();
+        eve.devices = devices.clone();
+        let (_, request) = Joiner::new(&invitation.ticket(), &eve, [0xB0; 32]).unwrap();
+        let err = invitation
+            .accept(eve.endpoint_id, &as_join(wire(request)), NOW, [0xA0; 32])
+            .unwrap_err();
+        assert_eq!(err, PairingError::BadDeviceList);
+        assert!(!invitation.is_consumed());
+        // And from the inviter's side.
+        let mut invitation = open_invite();
+        let (mut joiner, request) = Joiner::new(&invitation.ticket(), &bob(), [0xB0; 32]).unwrap();
+        let (_, mut reply) = invitation
+            .accept(bob().endpoint_id, &as_join(wire(request)), NOW, [0xA0; 32])
+            .unwrap();
+        reply.devices = devices;
+        assert_eq!(
+            joiner.handle_reply(&as_reply(wire(reply))).unwrap_err(),
+            PairingError::BadDeviceList
+        );
+    }
+}
+
+#[test]
+fn each_side_pins_the_other_person_and_their_devices() {
+    let mut invitation = open_invite();
+    let (mut inviter, mut joiner, _, _) = run_to_code(&mut invitation, &bob());
+    let from_a = as_confirm(wire(inviter.decide(true).unwrap()));
+    let from_b = as_confirm(wire(joiner.decide(true).unwrap()));
+    inviter.handle_confirm(&from_b).unwrap();
+    joiner.handle_confirm(&from_a).unwrap();
+    let bob_seen = inviter.finish().unwrap();
+    let alice_seen = joiner.finish().unwrap();
+    assert_eq!(bob_seen.devices.encode(), devices_of(2));
+    assert!(bob_seen.devices.admits(&bob().endpoint_id));
+    assert_eq!(alice_seen.devices.encode(), devices_of(1));
+    assert_ne!(bob_seen.devices.person(), alice_seen.devices.person());
 }
