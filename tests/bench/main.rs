@@ -160,6 +160,7 @@ fn main() -> ExitCode {
         paired_epoch: None,
         last_sync: None,
         unpaired: false,
+        person: None,
     };
     if let Err(e) = home.set_partner(&partner) {
         eprintln!("duet-bench: recording the partner failed: {e}");

@@ -91,6 +91,9 @@ pub enum Command {
     Unpair(commands::unpair::UnpairArgs),
     /// Check every file; name what is damaged (--fix moves it aside, deleting nothing)
     Doctor(commands::doctor::DoctorArgs),
+    /// Your devices and your partner's, as your person keys certified them
+    #[command(subcommand)]
+    Device(commands::device::DeviceCommand),
 }
 
 pub fn run() -> ExitCode {
@@ -159,6 +162,7 @@ fn dispatch(cli: Cli, out: &mut Out) -> anyhow::Result<()> {
         Command::Serve(args) => commands::serve::run(&ctx, out, args),
         Command::Unpair(args) => commands::unpair::run(&ctx, out, args),
         Command::Doctor(args) => commands::doctor::run(&ctx, out, args),
+        Command::Device(cmd) => commands::device::run(&ctx, out, cmd),
     }
 }
 

@@ -39,6 +39,7 @@ fn partner(name: &str, journal: JournalId) -> Partner {
         paired_epoch: None,
         last_sync: None,
         unpaired: false,
+        person: None,
     }
 }
 

@@ -617,3 +617,45 @@ fn rituals_refuse_bad_input_with_one_line() {
         alex.duet(["question", "--json"]).ok().json()["id"]
     );
 }
+
+#[test]
+fn pairing_pins_the_partner_person_and_device_list_shows_both_people() {
+    let _guard = serial();
+    let (alex, sam) = couple();
+    pair(&alex, &sam);
+    let devices = |env: &TestEnv| -> Vec<serde_json::Value> {
+        env.duet(["device", "list", "--json"])
+            .ok()
+            .json()
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let (a, s) = (devices(&alex), devices(&sam));
+    for (list, me, partner) in [(&a, "Alex", "Sam"), (&s, "Sam", "Alex")] {
+        assert_eq!(list.len(), 2, "{list:?}");
+        let own: Vec<_> = list.iter().filter(|d| d["owner"] == "me").collect();
+        let theirs: Vec<_> = list.iter().filter(|d| d["owner"] == "partner").collect();
+        assert_eq!((own.len(), theirs.len()), (1, 1));
+        assert_eq!(own[0]["this_device"], true);
+        assert_eq!(own[0]["owner_name"], me);
+        assert_eq!(theirs[0]["owner_name"], partner);
+        assert_eq!(theirs[0]["label"], "first device");
+        assert!(theirs[0]["revoked"].is_null());
+    }
+    // Each side's view of the other's device is that device's own id.
+    let own_id = |list: &[serde_json::Value]| {
+        list.iter().find(|d| d["owner"] == "me").unwrap()["id"].clone()
+    };
+    let partner_id = |list: &[serde_json::Value]| {
+        list.iter().find(|d| d["owner"] == "partner").unwrap()["id"].clone()
+    };
+    assert_eq!(partner_id(&a), own_id(&s));
+    assert_eq!(partner_id(&s), own_id(&a));
+    let text = alex.duet(["device", "list"]).ok().stdout;
+    assert!(
+        text.contains("Your devices:") && text.contains("Sam's devices:"),
+        "{text}"
+    );
+    assert!(text.contains("this device"), "{text}");
+}

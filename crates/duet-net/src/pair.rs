@@ -39,6 +39,8 @@ pub struct LocalIdentity {
     /// Journals this home already holds (see [`LocalPeer::taken_journals`]): refused, during
     /// the handshake and before any code is shown, if the partner announces one as theirs.
     pub taken_journals: Vec<[u8; 16]>,
+    /// This person's device list, encoded; it must certify this device.
+    pub devices: Vec<u8>,
 }
 
 /// The partner both people confirmed: what to pin.
@@ -55,6 +57,8 @@ pub struct PairedPartner {
     pub addrs: Vec<SocketAddr>,
     /// The partner's relay, if known.
     pub relay_url: Option<String>,
+    /// The partner's person and devices, every signature checked.
+    pub devices: duet_core::authority::DeviceList,
     /// When the ticket used for this pairing expired (Unix seconds, the inviter's clock):
     /// the one moment both sides know alike, so both count "days since pairing" from it.
     pub ticket_expires_at: i64,
@@ -122,6 +126,7 @@ fn local_peer(endpoint: &Endpoint, local: &LocalIdentity) -> LocalPeer {
         addrs,
         relay_url,
         taken_journals: local.taken_journals.clone(),
+        devices: local.devices.clone(),
     }
 }
 
@@ -315,6 +320,7 @@ fn partner_from(
         addrs,
         relay_url: peer.relay_url.or(fallback_relay),
         ticket_expires_at,
+        devices: peer.devices,
     }
 }
 

@@ -22,6 +22,10 @@ use crate::fsutil::{self, create_private_dir, write_atomic};
 
 pub const CONFIG_FILE: &str = "config.toml";
 pub const KEY_FILE: &str = "device.key";
+/// The person key's secret (32 bytes, 0600): it certifies this person's devices.
+pub const PERSON_KEY_FILE: &str = "person.key";
+/// Device lists, one file per person, named by the person id in hex.
+pub const DEVICES_DIR: &str = "devices";
 pub const PARTNER_FILE: &str = "partner.toml";
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -58,6 +62,10 @@ pub struct Partner {
     /// Set by `duet unpair`: the partner is refused from then on.
     #[serde(default)]
     pub unpaired: bool,
+    /// The partner's person id (hex of their person key), pinned at pairing: any device their
+    /// device list admits is theirs. Absent for partners paired before person keys.
+    #[serde(default)]
+    pub person: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -92,7 +100,7 @@ impl Home {
 
     /// Create the directory, the device key and the config. Refuses to touch
     /// a home that already has a config.
-    pub fn init(&self, name: &str, now: i64) -> Result<Config, StoreError> {
+    pub fn init(&self, name: &str, label: &str, now: i64) -> Result<Config, StoreError> {
         let name = name.trim();
         if !duet_core::text::valid_name(name) {
             return Err(StoreError::BadName);
@@ -119,6 +127,7 @@ impl Home {
         let key: [u8; 32] = fsutil::secret_bytes();
         write_atomic(&self.root, KEY_FILE, &key, 0o600)
             .map_err(|e| self.io_err(&self.root.join(KEY_FILE), e))?;
+        self.identity(label, now)?;
         // The config goes last: its presence means the home is complete.
         self.write_toml(CONFIG_FILE, &config)?;
         Ok(config)
@@ -162,6 +171,92 @@ impl Home {
                 file: path,
                 why: "the device key must be exactly 32 bytes".into(),
             })
+    }
+
+    /// This person's key and device list. A home made before person keys existed gets them
+    /// now: a new person key that certifies this device under `label`.
+    pub fn identity(
+        &self,
+        label: &str,
+        now: i64,
+    ) -> Result<
+        (
+            duet_core::authority::PersonKey,
+            duet_core::authority::DeviceList,
+        ),
+        StoreError,
+    > {
+        use duet_core::authority::{DeviceKey, DeviceList, PersonKey};
+        let path = self.root.join(PERSON_KEY_FILE);
+        let person = match fs::read(&path) {
+            Ok(bytes) => PersonKey::from_seed(bytes.as_slice().try_into().map_err(|_| {
+                StoreError::Corrupt {
+                    file: path.clone(),
+                    why: "the person key must be exactly 32 bytes".into(),
+                }
+            })?),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let key = PersonKey::from_seed(fsutil::secret_bytes());
+                write_atomic(&self.root, PERSON_KEY_FILE, &key.seed(), 0o600)
+                    .map_err(|e| self.io_err(&path, e))?;
+                key
+            }
+            Err(e) => return Err(self.io_err(&path, e)),
+        };
+        let mut list = self
+            .devices(&person.id())?
+            .unwrap_or_else(|| DeviceList::new(person.id()));
+        let device = DeviceKey::from_bytes(self.device_key()?).id();
+        if list.cert(&device).is_none() {
+            let label = if duet_core::text::valid_name(label) {
+                label
+            } else {
+                "first device"
+            };
+            list.add_cert(person.certify(device, label, now))
+                .map_err(|e| StoreError::Corrupt {
+                    file: path.clone(),
+                    why: e.to_string(),
+                })?;
+            self.save_devices(&list)?;
+        }
+        Ok((person, list))
+    }
+
+    /// The device list of `person` as this home knows it, every statement checked.
+    pub fn devices(
+        &self,
+        person: &duet_core::authority::PersonId,
+    ) -> Result<Option<duet_core::authority::DeviceList>, StoreError> {
+        let path = self.root.join(DEVICES_DIR).join(hex(person));
+        match fs::read(&path) {
+            Ok(bytes) => duet_core::authority::DeviceList::decode(&bytes)
+                .ok()
+                .filter(|l| l.person() == *person)
+                .map(Some)
+                .ok_or(StoreError::Corrupt {
+                    file: path,
+                    why: "it is not a valid device list of this person".into(),
+                }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.io_err(&path, e)),
+        }
+    }
+
+    /// Stores a person's device list, merged with what this home already knows of it (lists
+    /// only grow: a revocation heard once stays).
+    pub fn save_devices(&self, list: &duet_core::authority::DeviceList) -> Result<(), StoreError> {
+        let dir = self.root.join(DEVICES_DIR);
+        create_private_dir(&dir).map_err(|e| self.io_err(&dir, e))?;
+        let mut merged = list.clone();
+        if let Ok(Some(known)) = self.devices(&list.person()) {
+            merged.merge(&known).map_err(|e| StoreError::Corrupt {
+                file: dir.join(hex(&list.person())),
+                why: e.to_string(),
+            })?;
+        }
+        write_atomic(&dir, &hex(&list.person()), &merged.encode(), 0o600)
+            .map_err(|e| self.io_err(&dir, e))
     }
 
     pub fn partner(&self) -> Result<Option<Partner>, StoreError> {
@@ -267,6 +362,26 @@ impl Home {
     }
 }
 
+/// Lower-case hex of bytes (ids in file names and records).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Partner {
+    /// The partner's person id, if pinned (paired with person keys).
+    pub fn person_id(&self) -> Option<duet_core::authority::PersonId> {
+        let text = self.person.as_deref()?;
+        if text.len() != 64 || !text.is_ascii() {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+        }
+        Some(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,6 +397,7 @@ mod tests {
             paired_epoch: None,
             last_sync: None,
             unpaired: false,
+            person: None,
         }
     }
 
@@ -289,7 +405,7 @@ mod tests {
     fn a_partner_announcing_one_of_my_journals_is_refused_and_forget_spares_mine() {
         let dir = tempfile::tempdir().unwrap();
         let home = Home::new(dir.path().join("home"));
-        let config = home.init("Alex", 0).unwrap();
+        let config = home.init("Alex", "laptop", 0).unwrap();
         for mine in [config.journal, config.private_journal] {
             assert!(matches!(
                 home.pin_partner(&partner_with(mine)),

@@ -9,10 +9,13 @@ pub struct InitArgs {
     /// Your name, as your partner will see it
     #[arg(long)]
     pub name: String,
+    /// What you call this device, in your list of devices ("laptop", "phone")
+    #[arg(long, default_value = "first device")]
+    pub label: String,
 }
 
 pub fn run(ctx: &Context, out: &mut Out, args: InitArgs) -> anyhow::Result<()> {
-    let config = ctx.home.init(&args.name, ctx.now_ms())?;
+    let config = ctx.home.init(&args.name, args.label.trim(), ctx.now_ms())?;
     if out.json {
         return Ok(out.json_value(&json!({
             "name": config.name,

@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod checkin;
+pub mod device;
 pub mod doctor;
 pub mod edit;
 pub mod export;

@@ -100,6 +100,11 @@ fn local_identity(ctx: &Context, store: &Store) -> anyhow::Result<LocalIdentity>
             .iter()
             .map(|j| *j.as_bytes())
             .collect(),
+        devices: store
+            .home()
+            .identity("first device", ctx.now_ms())?
+            .1
+            .encode(),
     })
 }
 
@@ -116,8 +121,10 @@ fn pin(ctx: &Context, store: &Store, paired: &PairedPartner) -> anyhow::Result<P
         paired_epoch: Some(paired.ticket_expires_at),
         last_sync: None,
         unpaired: false,
+        person: Some(duet_store::home::hex(&paired.devices.person())),
     };
     store.home().pin_partner(&partner)?;
+    store.home().save_devices(&paired.devices)?;
     Ok(partner)
 }
 

@@ -22,7 +22,7 @@ struct Person {
 fn person(name: &str) -> Person {
     let dir = tempfile::tempdir().unwrap();
     let home = Home::new(dir.path().join("home"));
-    home.init(name, 0).unwrap();
+    home.init(name, "laptop", 0).unwrap();
     let store = Arc::new(Store::open(home.clone()).unwrap());
     Person {
         home,
@@ -32,12 +32,19 @@ fn person(name: &str) -> Person {
 }
 
 impl Person {
-    fn identity(&self) -> duet_net::LocalIdentity {
+    /// Who this person is when speaking from `ep` (a test endpoint with a key of its own,
+    /// which this person's key certifies).
+    fn identity(&self, ep: &Endpoint) -> duet_net::LocalIdentity {
+        let (person, mut devices) = self.home.identity("laptop", 0).unwrap();
+        devices
+            .add_cert(person.certify(*ep.id().as_bytes(), "test endpoint", 0))
+            .unwrap();
         duet_net::LocalIdentity {
             name: self.store.config().name.clone(),
             journal_id: *self.store.config().journal.as_bytes(),
             clock: duet_net::Clock::system(),
             taken_journals: vec![],
+            devices: devices.encode(),
         }
     }
 
@@ -56,6 +63,7 @@ impl Person {
                 paired_epoch: Some(p.ticket_expires_at),
                 last_sync: None,
                 unpaired: false,
+                person: None,
             })
             .unwrap();
         self.store = Arc::new(Store::open(self.home.clone()).unwrap());
@@ -168,13 +176,13 @@ async fn pair(a: &mut Person, ea: &Endpoint, ga: &duet_net::Gate, b: &mut Person
     let (yes_a, _) = answering(true);
     let (yes_b, _) = answering(true);
     let invite = {
-        let (ea, ga, id) = (ea.clone(), ga.clone(), a.identity());
+        let (ea, ga, id) = (ea.clone(), ga.clone(), a.identity(ea));
         tokio::spawn(async move {
             pair_invite(&ea, &ga, &id, TTL, on_ticket, yes_a, PAIR_TIMEOUT).await
         })
     };
     let ticket = duet_core::pairing::Ticket::decode(&ticket_rx.await.unwrap()).unwrap();
-    let for_b = pair_join(eb, &ticket, &b.identity(), yes_b, PAIR_TIMEOUT)
+    let for_b = pair_join(eb, &ticket, &b.identity(eb), yes_b, PAIR_TIMEOUT)
         .await
         .unwrap();
     let for_a = invite.await.unwrap().unwrap();

@@ -40,7 +40,18 @@ pub fn identity(name: &str, n: u8) -> LocalIdentity {
         journal_id: [n; 16],
         clock: duet_net::Clock::system(),
         taken_journals: vec![],
+        devices: devices_of(n),
     }
+}
+
+/// Person `n`'s device list, certifying the device of `node(n)`.
+pub fn devices_of(n: u8) -> Vec<u8> {
+    use duet_core::authority::{DeviceKey, DeviceList, PersonKey};
+    let person = PersonKey::from_seed([n.wrapping_add(100); 32]);
+    let mut list = DeviceList::new(person.id());
+    list.add_cert(person.certify(DeviceKey::from_bytes([n; 32]).id(), "laptop", 0))
+        .expect("a valid certificate");
+    list.encode()
 }
 
 /// Fails the test instead of hanging it.
