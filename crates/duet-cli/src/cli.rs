@@ -195,14 +195,20 @@ impl Context {
                 .context("cannot find a data directory for duet; pass --home DIR")?,
         };
         // DUET_NOW pins the clock and DUET_SEED the ids, so tests and demos are reproducible.
-        let clock = match std::env::var("DUET_NOW") {
+        // The command's own moment is exactly DUET_NOW when pinned, however long the process
+        // took to get here; the clock runs on from there for what happens later.
+        let (clock, started) = match std::env::var("DUET_NOW") {
             Ok(text) if !text.is_empty() => {
                 let pinned = text
                     .parse::<jiff::Timestamp>()
                     .with_context(|| format!("DUET_NOW=`{text}` is not an RFC 3339 time"))?;
-                duet_net::Clock::starting_at(pinned.as_millisecond())
+                let ms = pinned.as_millisecond();
+                (duet_net::Clock::starting_at(ms), ms)
             }
-            _ => duet_net::Clock::system(),
+            _ => {
+                let clock = duet_net::Clock::system();
+                (clock, clock.now_ms())
+            }
         };
         let _ = CLOCK.set(clock);
         match std::env::var("DUET_SEED") {
@@ -217,7 +223,7 @@ impl Context {
         Ok(Context {
             home: duet_store::Home::new(root),
             global: global.clone(),
-            now: jiff::Timestamp::from_millisecond(clock.now_ms())
+            now: jiff::Timestamp::from_millisecond(started)
                 .context("the system clock is outside the years duet understands")?,
             clock,
             tz: jiff::tz::TimeZone::system(),

@@ -104,6 +104,26 @@ pub fn partner_id(partner: &Partner) -> anyhow::Result<EndpointId> {
         .map_err(|_| anyhow::anyhow!("the partner record holds an invalid device id; pair again"))
 }
 
+/// The partner's device list, when pinned at pairing (partners paired before device lists
+/// have none: their one pinned device stands for them).
+pub fn partner_list(store: &Store, partner: &Partner) -> Option<duet_core::authority::DeviceList> {
+    let person = partner.person_id()?;
+    store.home().devices(&person).ok().flatten()
+}
+
+/// Every device of the partner this device admits: those their person certified and has not
+/// revoked, or the one device pinned before device lists.
+pub fn partner_devices(store: &Store, partner: &Partner) -> anyhow::Result<Vec<EndpointId>> {
+    match partner_list(store, partner) {
+        Some(list) => Ok(list
+            .certs()
+            .filter(|c| list.admits(&c.device))
+            .filter_map(|c| EndpointId::from_bytes(&c.device).ok())
+            .collect()),
+        None => Ok(vec![partner_id(partner)?]),
+    }
+}
+
 /// The paired partner, or an error that says what to do.
 pub fn require_partner(store: &Store) -> anyhow::Result<Partner> {
     match store.partner() {
@@ -211,13 +231,24 @@ async fn session_inner(
     mut progress: impl FnMut(u64) + Send,
 ) -> anyhow::Result<SessionReport> {
     let partner = require_partner(&store)?;
-    if conn.remote_id() != partner_id(&partner)? {
-        bail!("a device that is not your partner tried to sync");
+    let remote = conn.remote_id();
+    if !partner_devices(&store, &partner)?.contains(&remote) {
+        bail!("a device that is not your partner's tried to sync");
     }
+    let (_, my_list) = store
+        .home()
+        .identity("first device", crate::cli::clock().now_ms())?;
+    let their_list = partner_list(&store, &partner);
     let mine = store.config().journal;
     let theirs: JournalId = partner.journal;
     let shared = duet_core::authority::shared_with_partner(mine, theirs);
-    let mut sync = SyncSession::new(shared, store.peer_state(&partner.endpoint_id));
+    let mut lists = vec![my_list.encode()];
+    lists.extend(their_list.as_ref().map(|l| l.encode()));
+    let mut sync =
+        SyncSession::new(shared, store.peer_state(&partner.endpoint_id)).with_devices(lists);
+    if let Some(list) = &their_list {
+        sync = sync.with_peer(list.person(), *remote.as_bytes());
+    }
     let mut backend = Blocking(StoreReplica::new(&store));
     let mut docs = Docs::default();
     let role = if dialer { Role::Dialer } else { Role::Listener };
@@ -229,7 +260,7 @@ async fn session_inner(
             .map_err(|_| anyhow::anyhow!("the other device opened no sync stream"))?
             .context("accepting the sync stream")?,
     };
-    let mut traffic = drive(
+    let driven = drive(
         role,
         &mut recv,
         &mut send,
@@ -239,7 +270,19 @@ async fn session_inner(
         READ_TIMEOUT,
         &mut progress,
     )
-    .await?;
+    .await;
+    // What the other side knows of both people's devices is kept, even when it ends the
+    // session (a revocation of the device speaking).
+    for list in sync.heard_devices() {
+        let known = list.person() == my_list.person()
+            || their_list
+                .as_ref()
+                .is_some_and(|t| t.person() == list.person());
+        if known {
+            store.home().save_devices(list)?;
+        }
+    }
+    let mut traffic = driven?;
     // Store what arrived before the listener tells the dialer it is done.
     let arrivals = tokio::task::block_in_place(|| {
         backend

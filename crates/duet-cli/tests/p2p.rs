@@ -212,8 +212,8 @@ fn unpaired_partner_is_refused() {
     let out = sam.duet(["sync", "--timeout", "10"]).fails();
     assert_eq!(
         out.error_line(),
-        "duet: error: Alex's device refused this one: it no longer accepts you as its partner \
-         (they ran `duet unpair`)"
+        "duet: error: Alex's device refused this one: it no longer accepts it (they ran `duet \
+         unpair`, or this device was revoked)"
     );
     assert!(interrupt(serving), "serve stops cleanly on Ctrl-C");
 
@@ -658,4 +658,49 @@ fn pairing_pins_the_partner_person_and_device_list_shows_both_people() {
         "{text}"
     );
     assert!(text.contains("this device"), "{text}");
+}
+
+#[test]
+fn a_revocation_travels_with_the_next_sync_and_the_revoked_device_is_refused() {
+    let _g = serial();
+    let (alex, sam) = couple();
+    pair(&alex, &sam);
+    let (serving, _lines) = serve(&alex);
+    // Sam's person key revokes the device Sam is on (a stolen laptop, as seen from another of
+    // Sam's devices; the list reaches this one first).
+    let home = duet_store::Home::new(sam.home());
+    let (person, mut list) = home.identity("first device", 0).unwrap();
+    let device = duet_core::authority::DeviceKey::from_bytes(home.device_key().unwrap()).id();
+    list.add_revocation(person.revoke(device, 1_800_000_000_000))
+        .unwrap();
+    home.save_devices(&list).unwrap();
+    sam.write("written after the revocation");
+
+    // The session that carries the list ends before Sam's journal is taken.
+    let out = sam.duet(["sync", "--timeout", "10"]).run();
+    assert_ne!(out.code(), Some(0), "{}", out.stderr);
+    let seen = alex.duet(["device", "list", "--json"]).ok().json();
+    let sams: Vec<_> = seen
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["owner"] == "partner")
+        .collect();
+    assert_eq!(sams.len(), 1);
+    assert_eq!(sams[0]["revoked"], 1_800_000_000_000_i64, "{seen}");
+    // From then on Alex's serve turns that device away at the gate.
+    let out = sam.duet(["sync", "--timeout", "10"]).fails();
+    assert_eq!(
+        out.error_line(),
+        "duet: error: Alex's device refused this one: it no longer accepts it (they ran `duet \
+         unpair`, or this device was revoked)"
+    );
+    assert!(interrupt(serving));
+    assert!(
+        !alex
+            .bodies(&[])
+            .iter()
+            .any(|b| b == "written after the revocation"),
+        "nothing the revoked device wrote arrived"
+    );
 }

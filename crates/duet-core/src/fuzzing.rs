@@ -50,6 +50,11 @@ fn local(n: u8, name: &str) -> LocalPeer {
     }
 }
 
+/// Person `n`'s id.
+fn person_of(n: u8) -> crate::authority::PersonId {
+    crate::authority::PersonKey::from_seed([n.wrapping_add(50); 32]).id()
+}
+
 /// Person `n`'s device list, certifying device `[n; 32]`.
 fn devices_of(n: u8) -> Vec<u8> {
     let person = crate::authority::PersonKey::from_seed([n.wrapping_add(50); 32]);
@@ -184,7 +189,10 @@ pub fn sync_message(data: &[u8]) {
         (1, Some((state, batches))) => (decode_peer_state(state).unwrap_or_default(), batches),
         _ => (PeerState::default(), &parts[..]),
     };
-    let mut session = SyncSession::new(shares(), state);
+    // Alex's device talks to Sam's device `[2; 32]`; lists the input sends may revoke it.
+    let mut session = SyncSession::new(shares(), state)
+        .with_devices(vec![devices_of(1)])
+        .with_peer(person_of(2), [2; 32]);
     let _ = session.start(&mut mem);
     for bytes in batches {
         let Ok(batch) = decode_batch(bytes) else {
@@ -294,7 +302,8 @@ pub fn seeds() -> BTreeMap<&'static str, Vec<Vec<u8>>> {
             ..s
         })
         .collect();
-    let mut sam_session = SyncSession::new(theirs_shares, PeerState::default());
+    let mut sam_session =
+        SyncSession::new(theirs_shares, PeerState::default()).with_devices(vec![devices_of(2)]);
     let mut alex_session = SyncSession::new(shares(), PeerState::default());
     let mut sent_by_sam = vec![encode_batch(&sam_session.start(&mut sams))];
     let mut to_sam = alex_session.start(&mut alexs);

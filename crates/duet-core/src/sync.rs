@@ -71,6 +71,9 @@ pub enum Msg {
         volume: VolumeId,
         document: Vec<u8>,
     },
+    /// A person's device list (encoded [`crate::authority::DeviceList`]). Each side sends the
+    /// lists it knows first, before any journal data, so revocations travel with every sync.
+    Devices { list: Vec<u8> },
     /// One Automerge sync message for one volume.
     Volume {
         journal: JournalId,
@@ -91,6 +94,8 @@ pub enum SyncError {
     Malformed(&'static str),
     #[error("the peer sent journal {0}, which is not shared with it")]
     NotShared(JournalId),
+    #[error("the other device has been revoked by its owner; it is refused from now on")]
+    PeerRevoked,
 }
 
 /// What one replica remembers about one peer, per journal.
@@ -124,7 +129,16 @@ pub struct SyncSession {
     /// Journals whose digests matched at hello.
     level: BTreeSet<JournalId>,
     rejected: usize,
+    /// Device lists to send at the start.
+    devices_out: Vec<Vec<u8>>,
+    /// Valid device lists the peer sent.
+    devices_in: Vec<crate::authority::DeviceList>,
+    /// Who the peer is, if known: its person and its device.
+    peer: Option<(crate::authority::PersonId, crate::authority::DeviceId)>,
 }
+
+/// Most device lists one session takes from the peer: the two people's, and room to spare.
+pub const MAX_DEVICE_LISTS: usize = 4;
 
 fn inventory_digests(inv: &BTreeMap<VolumeId, Vec<ChangeHash>>) -> BTreeMap<VolumeId, HeadsDigest> {
     inv.iter().map(|(v, h)| (*v, heads_digest(h))).collect()
@@ -140,7 +154,32 @@ impl SyncSession {
             whole: BTreeMap::new(),
             level: BTreeSet::new(),
             rejected: 0,
+            devices_out: Vec::new(),
+            devices_in: Vec::new(),
+            peer: None,
         }
+    }
+
+    /// Sends these device lists (encoded) first, before any journal data.
+    pub fn with_devices(mut self, lists: Vec<Vec<u8>>) -> SyncSession {
+        self.devices_out = lists;
+        self
+    }
+
+    /// The peer is `device` of `person`: if a list it sends (or forwards) revokes that device,
+    /// the session ends before any journal data is taken.
+    pub fn with_peer(
+        mut self,
+        person: crate::authority::PersonId,
+        device: crate::authority::DeviceId,
+    ) -> SyncSession {
+        self.peer = Some((person, device));
+        self
+    }
+
+    /// The valid device lists the peer sent, for the caller to merge into what it knows.
+    pub fn heard_devices(&self) -> &[crate::authority::DeviceList] {
+        &self.devices_in
     }
 
     fn share(&self, journal: JournalId) -> Result<Shared, SyncError> {
@@ -163,7 +202,13 @@ impl SyncSession {
                 )
             })
             .collect();
-        Batch(vec![Msg::Hello { journals }])
+        let mut out: Vec<Msg> = self
+            .devices_out
+            .iter()
+            .map(|list| Msg::Devices { list: list.clone() })
+            .collect();
+        out.push(Msg::Hello { journals });
+        Batch(out)
     }
 
     /// Answer one batch from the peer.
@@ -174,9 +219,10 @@ impl SyncSession {
         // (which would make the peer send its document twice).
         let mut msgs = batch.0;
         msgs.sort_by_key(|m| match m {
-            Msg::Hello { .. } => 0,
-            Msg::Snapshot { .. } | Msg::Volume { .. } => 1,
-            Msg::Inventory { .. } => 2,
+            Msg::Devices { .. } => 0,
+            Msg::Hello { .. } => 1,
+            Msg::Snapshot { .. } | Msg::Volume { .. } => 2,
+            Msg::Inventory { .. } => 3,
         });
         for msg in msgs {
             self.handle_msg(docs, msg, &mut out)?;
@@ -191,6 +237,23 @@ impl SyncSession {
         out: &mut Vec<Msg>,
     ) -> Result<(), SyncError> {
         match msg {
+            Msg::Devices { list } => {
+                let Ok(list) = crate::authority::DeviceList::decode(&list) else {
+                    self.rejected += 1;
+                    return Ok(());
+                };
+                if self.devices_in.len() >= MAX_DEVICE_LISTS {
+                    return Err(SyncError::Malformed("more device lists than a couple has"));
+                }
+                let revokes_peer = self.peer.is_some_and(|(person, device)| {
+                    list.person() == person && list.revocation(&device).is_some()
+                });
+                // Kept even when it ends the session: the caller stores the revocation.
+                self.devices_in.push(list);
+                if revokes_peer {
+                    return Err(SyncError::PeerRevoked);
+                }
+            }
             Msg::Hello { journals } => {
                 for (journal, theirs) in journals {
                     // Journals we do not share with this peer are not discussed.
@@ -332,7 +395,7 @@ impl SyncSession {
         let mut wants = Wants::default();
         for msg in &batch.0 {
             match msg {
-                Msg::Hello { .. } => {}
+                Msg::Hello { .. } | Msg::Devices { .. } => {}
                 Msg::Inventory {
                     journal,
                     full,

@@ -45,8 +45,7 @@ fn still_paired(store: &Store, partner: &duet_store::Partner) -> bool {
 pub fn run(ctx: &Context, out: &mut Out, args: ServeArgs) -> anyhow::Result<()> {
     let store = Arc::new(ctx.store()?);
     let partner = net::require_partner(&store)?;
-    let partner_id = net::partner_id(&partner)?;
-    let gate = Gate::with_allowed([partner_id]);
+    let gate = Gate::with_allowed(net::partner_devices(&store, &partner)?);
     let quiet = out.quiet;
     let rt = net::runtime()?;
     rt.block_on(async {
@@ -80,13 +79,17 @@ pub fn run(ctx: &Context, out: &mut Out, args: ServeArgs) -> anyhow::Result<()> 
                         }
                         Err(e) => out.warn(&format!("a sync with {} failed: {e:#}", partner.name)),
                     }
+                    // A session may have brought news of revoked devices.
+                    if paired && let Ok(devices) = net::partner_devices(&store, &partner) {
+                        gate.set_allowed(devices);
+                    }
                     out.warnings(&store);
                 }
                 _ = tick.tick() => {
                     if paired && !still_paired(&store, &partner) {
                         // `duet unpair` ran in another terminal: refuse them from this moment.
                         paired = false;
-                        gate.revoke(&partner_id);
+                        gate.set_allowed([]);
                         if let Some(task) = pushing.take() {
                             task.abort();
                         }

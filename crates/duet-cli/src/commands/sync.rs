@@ -114,7 +114,7 @@ pub async fn dial_once(
 }
 
 /// The partner's device answered and turned this one away at its gate: it no longer admits
-/// this device (they unpaired). Retrying cannot help.
+/// this device (they unpaired, or its owner revoked it). Retrying cannot help.
 #[derive(Debug)]
 pub struct Refused(pub String);
 
@@ -122,7 +122,8 @@ impl std::fmt::Display for Refused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}'s device refused this one: it no longer accepts you as its partner (they ran `duet unpair`)",
+            "{}'s device refused this one: it no longer accepts it (they ran `duet unpair`, or this \
+             device was revoked)",
             self.0
         )
     }
@@ -133,7 +134,7 @@ impl std::error::Error for Refused {}
 pub fn run(ctx: &Context, out: &mut Out, args: SyncArgs) -> anyhow::Result<()> {
     let store = Arc::new(ctx.store()?);
     let partner = net::require_partner(&store)?;
-    let gate = Gate::with_allowed([net::partner_id(&partner)?]);
+    let gate = Gate::with_allowed(net::partner_devices(&store, &partner)?);
     let timeout = Duration::from_secs(args.timeout.max(1));
     let quiet = out.quiet;
     let rt = net::runtime()?;

@@ -2,9 +2,9 @@
 
 use std::net::SocketAddr;
 
-use crate::authority::DeviceList;
 use super::messages::{Confirm, InviteReply, JoinRequest, Reveal};
 use super::{MAX_NAME_LEN, MAX_RELAY_URL_LEN, NONCE_LEN, PairingError, SECRET_LEN, Ticket};
+use crate::authority::DeviceList;
 
 /// Context for turning the 16-byte ticket secret into a 32-byte MAC key.
 const MAC_KEY_CONTEXT: &str = "duet pair secret v1";

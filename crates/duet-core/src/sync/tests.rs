@@ -645,3 +645,41 @@ fn session_heals(a: &mut Peer, b: &mut Peer) {
     assert_eq!(a.mem.items(JB), b.mem.items(JB));
     assert_eq!(a.mem.items(JB).len(), 3);
 }
+
+#[test]
+fn a_device_list_revoking_the_peer_ends_the_session_before_any_journal_data() {
+    use crate::authority::{DeviceList, PersonKey};
+    let (mut a, mut b) = (peer(1), peer(2));
+    b.mem.write(JB, 1, 2);
+    let sam = PersonKey::from_seed([2; 32]);
+    let device = [22; 32];
+    let mut list = DeviceList::new(sam.id());
+    list.add_cert(sam.certify(device, "laptop", 1)).unwrap();
+    let before = list.clone();
+    list.add_revocation(sam.revoke(device, 5)).unwrap();
+
+    // Sam's device sends its list (revoking itself, as a stolen laptop's owner would have it
+    // sent by any device) together with its journal.
+    let mut sb = SyncSession::new(shared(&b, &a), PeerState::default())
+        .with_devices(vec![list.encode(), b"forged".to_vec()]);
+    let hello = sb.start(&mut b.mem);
+    let mut sa = SyncSession::new(shared(&a, &b), PeerState::default()).with_peer(sam.id(), device);
+    assert_eq!(sa.handle(&mut a.mem, hello), Err(SyncError::PeerRevoked));
+    assert_eq!(
+        sa.heard_devices(),
+        &[list.clone()],
+        "the revocation is kept for the caller"
+    );
+    assert!(a.mem.items(JB).is_empty());
+
+    // The list from before the revocation, replayed: accepted, and nothing is taken back by
+    // the caller's merge (lists only grow).
+    let mut sb =
+        SyncSession::new(shared(&b, &a), PeerState::default()).with_devices(vec![before.encode()]);
+    let hello = sb.start(&mut b.mem);
+    let mut sa = SyncSession::new(shared(&a, &b), PeerState::default()).with_peer(sam.id(), device);
+    assert!(sa.handle(&mut a.mem, hello).is_ok());
+    let mut known = list.clone();
+    known.merge(&sa.heard_devices()[0]).unwrap();
+    assert!(!known.admits(&device));
+}

@@ -14,6 +14,7 @@ const TAG_HELLO: u8 = 1;
 const TAG_INVENTORY: u8 = 2;
 const TAG_VOLUME: u8 = 3;
 const TAG_SNAPSHOT: u8 = 4;
+const TAG_DEVICES: u8 = 5;
 const STATE_VERSION: u8 = 1;
 
 pub fn encode_batch(batch: &Batch) -> Vec<u8> {
@@ -43,6 +44,10 @@ pub fn encode_batch(batch: &Batch) -> Vec<u8> {
                     w.bytes(v.as_bytes());
                     w.bytes(d);
                 }
+            }
+            Msg::Devices { list } => {
+                w.u8(TAG_DEVICES);
+                w.long_bytes(list);
             }
             Msg::Snapshot {
                 journal,
@@ -132,6 +137,9 @@ fn decode_msg(r: &mut Reader) -> Result<Msg, SyncError> {
                 }
             }
         }
+        TAG_DEVICES => Msg::Devices {
+            list: r.long_bytes().map_err(malformed)?.to_vec(),
+        },
         _ => return Err(SyncError::Malformed("unknown message tag")),
     })
 }
