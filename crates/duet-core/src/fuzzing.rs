@@ -160,14 +160,20 @@ pub fn pairing(data: &[u8]) {
     }
 }
 
-/// A replica holding both journals, a few items each, as a device of Alex would.
+/// A replica holding both journals, a few items each, as a device of Alex would (made once;
+/// each input gets a copy).
 fn replica() -> MemReplica {
-    let mut mem = MemReplica::default();
-    for n in 0..3 {
-        mem.write(MINE, n, 1);
-        mem.write(THEIRS, 100 + n, 2);
-    }
-    mem
+    static TEMPLATE: std::sync::OnceLock<MemReplica> = std::sync::OnceLock::new();
+    TEMPLATE
+        .get_or_init(|| {
+            let mut mem = MemReplica::default();
+            for n in 0..3 {
+                mem.write(MINE, n, 1);
+                mem.write(THEIRS, 100 + n, 2);
+            }
+            mem
+        })
+        .clone()
 }
 
 /// What Alex's device shares with Sam's, as every session decides it.

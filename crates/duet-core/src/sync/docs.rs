@@ -43,6 +43,7 @@ pub trait Backend {
 }
 
 /// A volume that arrived whole and was new here: its bytes as they came, and their heads.
+#[derive(Clone)]
 pub struct Adopted {
     pub bytes: Vec<u8>,
     pub heads: Vec<ChangeHash>,
@@ -50,7 +51,7 @@ pub struct Adopted {
 
 /// The documents of one session: the heads of what is stored, the documents loaded so far,
 /// and the volumes that arrived whole.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Docs {
     stored: BTreeMap<JournalId, BTreeMap<VolumeId, Vec<ChangeHash>>>,
     docs: BTreeMap<(JournalId, VolumeId), AutoCommit>,
