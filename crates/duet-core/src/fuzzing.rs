@@ -38,7 +38,8 @@ const SECRET: [u8; 16] = [7; 16];
 const MINE: JournalId = JournalId([1; 16]);
 const THEIRS: JournalId = JournalId([2; 16]);
 
-fn local(n: u8, name: &str) -> LocalPeer {
+/// Person `n`'s device as the pairing tests and targets use it.
+pub(crate) fn local(n: u8, name: &str) -> LocalPeer {
     LocalPeer {
         endpoint_id: [n; 32],
         name: name.to_owned(),
@@ -56,7 +57,7 @@ fn person_of(n: u8) -> crate::authority::PersonId {
 }
 
 /// Person `n`'s device list, certifying device `[n; 32]`.
-fn devices_of(n: u8) -> Vec<u8> {
+pub(crate) fn devices_of(n: u8) -> Vec<u8> {
     let person = crate::authority::PersonKey::from_seed([n.wrapping_add(50); 32]);
     let mut list = crate::authority::DeviceList::new(person.id());
     list.add_cert(person.certify([n; 32], "laptop", 1))

@@ -5,31 +5,11 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use proptest::prelude::*;
 
 use super::*;
+use crate::fuzzing::{devices_of, local};
 
 const NOW: i64 = 1_800_000_000;
 const TTL: i64 = 600;
 const SECRET: [u8; 16] = [7; 16];
-
-fn local(n: u8, name: &str) -> LocalPeer {
-    LocalPeer {
-        endpoint_id: [n; 32],
-        name: name.to_string(),
-        journal_id: [n.wrapping_add(100); 16],
-        addrs: vec![SocketAddr::from((Ipv4Addr::LOCALHOST, 4000 + u16::from(n)))],
-        relay_url: None,
-        taken_journals: vec![],
-        devices: devices_of(n),
-    }
-}
-
-/// Person `n`'s device list, certifying device `[n; 32]`.
-fn devices_of(n: u8) -> Vec<u8> {
-    let person = crate::authority::PersonKey::from_seed([n.wrapping_add(50); 32]);
-    let mut list = crate::authority::DeviceList::new(person.id());
-    list.add_cert(person.certify([n; 32], "laptop", 1))
-        .expect("a valid certificate");
-    list.encode()
-}
 
 fn alice() -> LocalPeer {
     local(1, "Alice")
