@@ -91,11 +91,16 @@ pub fn run(ctx: &Context, out: &mut Out, cmd: DeviceCommand) -> anyhow::Result<(
         let devices: Vec<_> = all
             .iter()
             .map(|r| {
+                let owner_name = if r.mine {
+                    store.config().name.as_str()
+                } else {
+                    partner_name.unwrap_or("partner")
+                };
                 json!({
                     "id": duet_store::home::hex(&r.id),
                     "label": r.label,
                     "owner": if r.mine { "me" } else { "partner" },
-                    "owner_name": if r.mine { store.config().name.as_str() } else { partner_name.unwrap_or("partner") },
+                    "owner_name": owner_name,
                     "added": r.added,
                     "revoked": r.revoked,
                     "last_seen": r.last_seen,
