@@ -1,5 +1,6 @@
 //! `duet sync`: reach the partner once, sync both journals, report, exit.
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +43,8 @@ pub const MAX_CONCURRENT_SESSIONS: usize = 4;
 /// Incoming connections still in their handshake at once; each has 10 seconds. Past this a
 /// newcomer is refused unread, so a flood of half-open connections costs a bounded amount.
 pub const MAX_PENDING_HANDSHAKES: usize = 16;
+/// How long a new session waits for a free slot before it is turned away as busy.
+const SLOT_WAIT: Duration = Duration::from_secs(2);
 /// How long an incoming connection may take to finish its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -57,14 +60,24 @@ pub fn spawn_acceptor(
     // A partner has a few devices at most: more sessions at once than this is a flood.
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_SESSIONS));
     let pending = Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_HANDSHAKES));
+    // The session each device of the partner is running. A device that dials again has given
+    // up on its earlier session (it was killed, or its network went away without a word):
+    // that one is closed at once instead of holding a slot until its read timeout.
+    let running: Arc<std::sync::Mutex<HashMap<iroh::EndpointId, iroh::endpoint::Connection>>> =
+        Arc::default();
     tokio::spawn(async move {
         while let Some(incoming) = ep.accept().await {
             let Ok(handshaking) = pending.clone().try_acquire_owned() else {
                 incoming.refuse();
                 continue;
             };
-            let (slots, store, results, name) =
-                (slots.clone(), store.clone(), results.clone(), name.clone());
+            let (slots, store, results, name, running) = (
+                slots.clone(),
+                store.clone(),
+                results.clone(),
+                name.clone(),
+                running.clone(),
+            );
             tokio::spawn(async move {
                 let connected = tokio::time::timeout(HANDSHAKE_TIMEOUT, incoming).await;
                 drop(handshaking);
@@ -75,12 +88,34 @@ pub fn spawn_acceptor(
                     conn.close(duet_net::close_code::NOT_ALLOWED.into(), b"not here");
                     return;
                 }
-                let Ok(slot) = slots.try_acquire_owned() else {
-                    conn.close(duet_net::close_code::BUSY.into(), b"busy");
-                    return;
+                let remote = conn.remote_id();
+                let earlier = running
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(remote, conn.clone());
+                if let Some(earlier) = earlier {
+                    earlier.close(duet_net::close_code::BUSY.into(), b"superseded");
+                }
+                // A slot a superseded session is giving back comes free within moments.
+                let slot = match tokio::time::timeout(SLOT_WAIT, slots.acquire_owned()).await {
+                    Ok(Ok(slot)) => slot,
+                    _ => {
+                        conn.close(duet_net::close_code::BUSY.into(), b"busy");
+                        return;
+                    }
                 };
+                let watched = conn.clone();
                 let r = net::session(store, conn, false, progress_printer(name, quiet)).await;
                 drop(slot);
+                {
+                    let mut running = running.lock().unwrap_or_else(|p| p.into_inner());
+                    if running
+                        .get(&remote)
+                        .is_some_and(|c| c.stable_id() == watched.stable_id())
+                    {
+                        running.remove(&remote);
+                    }
+                }
                 let _ = results.send(r).await;
             });
         }
@@ -131,6 +166,22 @@ impl std::fmt::Display for Refused {
 
 impl std::error::Error for Refused {}
 
+/// Whether trying again cannot help: the partner's device refused this one, this device could
+/// not store what arrived (a full disk, a damaged file), or a device was revoked. Anything
+/// else (no answer, a broken connection) is worth another try until the timeout.
+fn is_final(e: &anyhow::Error) -> bool {
+    e.is::<Refused>()
+        || e.chain().any(|cause| {
+            cause.downcast_ref::<duet_store::StoreError>().is_some()
+                || matches!(
+                    cause.downcast_ref::<duet_net::sync::SyncNetError>(),
+                    Some(duet_net::sync::SyncNetError::Protocol(
+                        duet_core::sync::SyncError::PeerRevoked
+                    ))
+                )
+        })
+}
+
 pub fn run(ctx: &Context, out: &mut Out, args: SyncArgs) -> anyhow::Result<()> {
     let store = Arc::new(ctx.store()?);
     let partner = net::require_partner(&store)?;
@@ -156,7 +207,7 @@ pub fn run(ctx: &Context, out: &mut Out, args: SyncArgs) -> anyhow::Result<()> {
                             let _ = tx.send(Ok(report)).await;
                             return;
                         }
-                        Err(e) if e.is::<Refused>() => {
+                        Err(e) if is_final(&e) => {
                             let _ = tx.send(Err(e)).await;
                             return;
                         }
@@ -175,7 +226,7 @@ pub fn run(ctx: &Context, out: &mut Out, args: SyncArgs) -> anyhow::Result<()> {
             while let Some(r) = rx.recv().await {
                 match r {
                     Ok(report) => return Some(report),
-                    Err(e) if e.is::<Refused>() => {
+                    Err(e) if is_final(&e) => {
                         failures.push(e);
                         return None;
                     }
