@@ -1159,3 +1159,27 @@ fn a_damaged_newest_snapshot_no_longer_loses_its_volume() {
     );
     assert!(bodies.contains(&"entry 1".to_owned()) && bodies.contains(&"entry 24".to_owned()));
 }
+
+#[test]
+fn an_empty_chunk_is_reported_by_name_and_the_rest_loads() {
+    let env = TestEnv::initialized(DUET);
+    write_new_file(&env, "first");
+    let last = write_new_file(&env, "second");
+    std::fs::File::create(&last).unwrap(); // emptied, as a crash of another program might
+    std::fs::remove_dir_all(env.home().join("cache")).unwrap();
+    let out = env.duet(["list", "--json"]).ok();
+    let name = last.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        out.warnings().iter().any(|w| w.contains(&name)),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(env.bodies(&[]), vec!["first"]);
+    let doctor = env.duet(["doctor"]).run();
+    assert_eq!(doctor.code(), Some(1));
+    assert!(
+        doctor.stdout.contains(&name) && doctor.stdout.contains("it is empty"),
+        "{}",
+        doctor.stdout
+    );
+}
