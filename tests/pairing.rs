@@ -64,6 +64,17 @@ pub fn pair(a: &TestEnv, b: &TestEnv) -> String {
     ticket
 }
 
+/// A person with a home of their own, ids seeded by `seed`, on `clock`'s pinned clock (so two
+/// devices that talk agree on the time), initialized under `name`.
+pub fn person(bin: &str, seed: u64, name: &str, clock: Option<&TestEnv>) -> TestEnv {
+    let mut env = TestEnv::new(bin).seeded(seed);
+    if let Some(other) = clock {
+        env = env.sharing_clock_with(other);
+    }
+    let _ = env.duet(["init", "--name", name]).ok();
+    env
+}
+
 /// Start `duet serve` and return once it says it is serving.
 pub fn serve(env: &TestEnv) -> (Child, mpsc::Receiver<String>) {
     let mut child = env.duet(["serve"]).spawn(true);

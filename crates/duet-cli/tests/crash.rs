@@ -128,15 +128,8 @@ fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A person with a home of their own, ids seeded by `seed`, on `clock`'s pinned clock (as in
-/// p2p.rs).
 fn person(seed: u64, name: &str, clock: Option<&TestEnv>) -> TestEnv {
-    let mut env = TestEnv::new(DUET).seeded(seed);
-    if let Some(other) = clock {
-        env = env.sharing_clock_with(other);
-    }
-    let _ = env.duet(["init", "--name", name]).ok();
-    env
+    duet_tests::pairing::person(DUET, seed, name, clock)
 }
 
 /// Let `child` run for `delay`, then SIGKILL it (harmless if it already exited). Returns

@@ -18,15 +18,8 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A person with a home of their own, ids seeded by `seed`, on `clock`'s pinned clock (so
-/// two devices that talk agree on the time).
 fn person(seed: u64, name: &str, clock: Option<&TestEnv>) -> TestEnv {
-    let mut env = TestEnv::new(DUET).seeded(seed);
-    if let Some(other) = clock {
-        env = env.sharing_clock_with(other);
-    }
-    let _ = env.duet(["init", "--name", name]).ok();
-    env
+    duet_tests::pairing::person(DUET, seed, name, clock)
 }
 
 /// Alex and Sam, not yet paired.
