@@ -10,7 +10,7 @@ use duet_core::sync::{Docs, SyncSession};
 use duet_core::{JournalId, Kind};
 use duet_net::sync::{Blocking, Role, Traffic, drive, end_as_listener};
 use duet_net::{Endpoint, EndpointAddr, EndpointId, Gate, NetConfig, RelayMode};
-use duet_store::{Partner, Store, StoreReplica};
+use duet_store::{Home, Partner, Store, StoreReplica};
 
 use crate::cli::Context;
 
@@ -44,8 +44,8 @@ fn requested_bind(ctx: &Context) -> anyhow::Result<SocketAddr> {
     }
 }
 
-fn stored_port(store: &Store) -> Option<u16> {
-    std::fs::read_to_string(store.home().root().join(PORT_FILE))
+fn stored_port(home: &Home) -> Option<u16> {
+    std::fs::read_to_string(home.root().join(PORT_FILE))
         .ok()?
         .trim()
         .parse()
@@ -57,14 +57,14 @@ fn stored_port(store: &Store) -> Option<u16> {
 /// is taken (a `duet serve` already runs here), any free port will do.
 pub async fn bind(
     ctx: &Context,
-    store: &Store,
+    home: &Home,
     alpns: Vec<Vec<u8>>,
     gate: Gate,
 ) -> anyhow::Result<Endpoint> {
     let relay = relay_mode(ctx)?;
-    let secret_key = store.home().device_key()?;
+    let secret_key = home.device_key()?;
     let asked = requested_bind(ctx)?;
-    let preferred = match (asked.port(), stored_port(store)) {
+    let preferred = match (asked.port(), stored_port(home)) {
         (0, Some(port)) => Some(SocketAddr::new(asked.ip(), port)),
         _ => None,
     };
@@ -84,11 +84,11 @@ pub async fn bind(
         bind: Some(asked),
     };
     let ep = duet_net::bind_endpoint(&cfg, alpns, gate).await?;
-    if stored_port(store).is_none()
+    if stored_port(home).is_none()
         && let Some(port) = ep.bound_sockets().first().map(SocketAddr::port)
     {
         let _ = duet_store::fsutil::write_atomic(
-            store.home().root(),
+            home.root(),
             PORT_FILE,
             port.to_string().as_bytes(),
             0o600,

@@ -32,8 +32,23 @@ pub use handshake::{
     Invitation, Inviter, Joiner, LocalPeer, PairedPeer, PairingCode, derive_code, invite_proof,
     join_commitment, join_proof,
 };
+pub use link::{CheckedGrant, LinkGrant, MAX_GRANT_LEN, PartnerGrant};
 pub use messages::{Abort, Confirm, InviteReply, JoinRequest, PairMessage, Reveal};
-pub use ticket::{TICKET_PREFIX, Ticket};
+pub use ticket::{LINK_TICKET_PREFIX, TICKET_PREFIX, Ticket};
+
+mod link;
+
+/// What a handshake is for. Both use the same messages and the same code; they differ in what
+/// the joiner must bring, and the ticket's secret is keyed apart, so a ticket made for one can
+/// never complete the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Two people become partners: each brings a journal and a device list of their own.
+    Pair,
+    /// A new, empty device joins its owner: it brings only its device key and a label, and
+    /// receives its owner's identity (a [`LinkGrant`]) once both screens are confirmed.
+    Link,
+}
 
 /// Length of the one-time ticket secret (128 bits).
 pub const SECRET_LEN: usize = 16;

@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use iroh::EndpointId;
 use iroh::endpoint::{AfterHandshakeOutcome, Connection, EndpointHooks, Side, VarInt};
 
-use crate::{PAIR_ALPN, SYNC_ALPN, close_code};
+use crate::{LINK_ALPN, PAIR_ALPN, SYNC_ALPN, close_code};
 
 /// Admits incoming connections: on [`SYNC_ALPN`] only from allowed endpoint ids, on
 /// [`PAIR_ALPN`] only while an invite is open, and nothing else.
@@ -101,7 +101,7 @@ impl Gate {
             } else {
                 Err("not paired")
             }
-        } else if alpn == PAIR_ALPN {
+        } else if alpn == PAIR_ALPN || alpn == LINK_ALPN {
             if self.is_invite_open() {
                 Ok(())
             } else {

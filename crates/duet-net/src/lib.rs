@@ -18,12 +18,17 @@ pub use endpoint::{
 };
 pub use framing::{FrameError, MAX_FRAME, read_frame, write_frame};
 pub use gate::{Gate, InviteGuard};
-pub use pair::{LocalIdentity, PairError, PairedPartner, pair_invite, pair_join};
+pub use pair::{
+    LocalIdentity, MakeGrant, PairError, PairedPartner, link_invite, link_join, pair_invite,
+    pair_join,
+};
 
 /// ALPN of the journal sync protocol, version 1.
 pub const SYNC_ALPN: &[u8] = b"duet/sync/1";
 /// ALPN of the pairing protocol, version 1.
 pub const PAIR_ALPN: &[u8] = b"duet/pair/1";
+/// ALPN of device linking (`duet device link`): the pairing handshake, then a grant.
+pub const LINK_ALPN: &[u8] = b"duet/link/1";
 
 /// QUIC application close codes that duet uses.
 pub mod close_code {

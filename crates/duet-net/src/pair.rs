@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use duet_core::pairing::{
-    Abort, Confirm, Invitation, Inviter, Joiner, LocalPeer, PairMessage, PairedPeer, PairingCode,
-    PairingError, Ticket,
+    Abort, Confirm, Invitation, Inviter, Joiner, LinkGrant, LocalPeer, MAX_GRANT_LEN, PairMessage,
+    PairedPeer, PairingCode, PairingError, Purpose, Ticket,
 };
 use iroh::Endpoint;
 use iroh::endpoint::{Connection, ConnectionError, Incoming, RecvStream, SendStream, VarInt};
@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use crate::endpoint::{endpoint_addr, local_contact, observed_contact, remote_endpoint_id};
 use crate::framing::{FrameError, read_frame, write_frame};
-use crate::{Clock, Gate, NetError, PAIR_ALPN, close_code};
+use crate::{Clock, Gate, LINK_ALPN, NetError, PAIR_ALPN, close_code};
 
 /// Pairing messages are small; anything bigger is a broken or hostile peer.
 const MAX_PAIR_FRAME: usize = 4 * 1024;
@@ -106,6 +106,9 @@ pub enum PairError {
     /// The confirmation prompt failed.
     #[error("the confirmation prompt stopped unexpectedly; start again")]
     PromptFailed,
+    /// The linking device could not make the new device's grant.
+    #[error("could not hand this device's identity to the new device: {0}")]
+    Grant(String),
     /// The operating system had no randomness to give.
     #[error("this system could not provide random bytes ({0}); pairing needs them")]
     Randomness(String),
@@ -163,6 +166,18 @@ impl Channel {
                 self.abort(&err).await;
                 Err(err.into())
             }
+        }
+    }
+
+    /// Reads one raw frame of at most `max` bytes (the link grant).
+    async fn recv_raw(&mut self, max: usize, deadline: Instant) -> Result<Vec<u8>, PairError> {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        match read_frame(&mut self.recv, max, wait).await {
+            Ok(Some(bytes)) => Ok(bytes),
+            Ok(None) => Err(PairError::ConnectionLost(
+                "the other device ended the conversation early".into(),
+            )),
+            Err(err) => Err(self.explain(err)),
         }
     }
 
@@ -296,10 +311,29 @@ async fn confirm_and_finish<M: ConfirmPhase>(
         }
     }
     // If both said yes but ours did not go out, the partner pins nothing: neither do we.
-    sent?;
-    channel.linger().await;
-    Ok(machine.finish()?)
+    if let Err(err) = sent {
+        channel.linger().await;
+        return Err(err);
+    }
+    match machine.finish() {
+        Ok(peer) => Ok(peer),
+        Err(err) => {
+            channel.linger().await;
+            Err(err.into())
+        }
+    }
 }
+
+fn alpn(purpose: Purpose) -> &'static [u8] {
+    match purpose {
+        Purpose::Pair => PAIR_ALPN,
+        Purpose::Link => LINK_ALPN,
+    }
+}
+
+/// What the inviting side of a device link hands the new device once both said yes: built
+/// from the new device's id and label (it certifies the device and returns the grant's bytes).
+pub type MakeGrant = Box<dyn FnOnce(&PairedPeer) -> Result<Vec<u8>, String> + Send>;
 
 fn partner_from(
     peer: PairedPeer,
@@ -347,16 +381,66 @@ pub async fn pair_invite(
     confirm: impl FnOnce(&PairingCode, &str) -> bool + Send + 'static,
     timeout: Duration,
 ) -> Result<PairedPartner, PairError> {
+    invite(
+        endpoint, gate, local, ttl, on_ticket, confirm, timeout, None,
+    )
+    .await
+}
+
+/// Links a new device of this person: like [`pair_invite`] on [`LINK_ALPN`], with a link
+/// ticket; once both screens are confirmed, `grant` certifies the new device and its bytes
+/// are sent to it. Returns the new device (its id, and its label as `name`).
+#[allow(clippy::too_many_arguments)]
+pub async fn link_invite(
+    endpoint: &Endpoint,
+    gate: &Gate,
+    local: &LocalIdentity,
+    ttl: Duration,
+    on_ticket: impl FnOnce(&Ticket),
+    confirm: impl FnOnce(&PairingCode, &str) -> bool + Send + 'static,
+    grant: MakeGrant,
+    timeout: Duration,
+) -> Result<PairedPartner, PairError> {
+    invite(
+        endpoint,
+        gate,
+        local,
+        ttl,
+        on_ticket,
+        confirm,
+        timeout,
+        Some(grant),
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn invite(
+    endpoint: &Endpoint,
+    gate: &Gate,
+    local: &LocalIdentity,
+    ttl: Duration,
+    on_ticket: impl FnOnce(&Ticket),
+    confirm: impl FnOnce(&PairingCode, &str) -> bool + Send + 'static,
+    timeout: Duration,
+    grant: Option<MakeGrant>,
+) -> Result<PairedPartner, PairError> {
+    let purpose = if grant.is_some() {
+        Purpose::Link
+    } else {
+        Purpose::Pair
+    };
     let started = Instant::now();
     let deadline = started + timeout;
     let expires_in = ttl.min(Duration::from_secs(i64::MAX as u64 / 2));
-    let invitation = Invitation::new(
+    let invitation = Invitation::for_purpose(
         local_peer(endpoint, local),
         random()?,
         local
             .clock
             .now_secs()
             .saturating_add(expires_in.as_secs() as i64),
+        purpose,
     )?;
     let join_deadline = deadline.min(started + expires_in);
     let expires_at = invitation.expires_at();
@@ -368,6 +452,7 @@ pub async fn pair_invite(
     let mut attempts: JoinSet<Option<Admitted>> = JoinSet::new();
     let mut session: Option<Session<'_>> = None;
     let mut confirm = Some(confirm);
+    let mut grant = Some(grant);
     loop {
         tokio::select! {
             result = async { session.as_mut().expect("guarded").await }, if session.is_some() => {
@@ -382,13 +467,14 @@ pub async fn pair_invite(
                     incoming.refuse();
                     continue;
                 }
-                attempts.spawn(admit(incoming, invitation.clone(), local.clock));
+                attempts.spawn(admit(incoming, invitation.clone(), local.clock, alpn(purpose)));
             }
             Some(joined) = attempts.join_next(), if !attempts.is_empty() => {
                 let Ok(Some(admitted)) = joined else { continue };
                 match confirm.take() {
                     Some(confirm) => {
-                        let run = run_invite_session(admitted, expires_at, confirm, deadline);
+                        let grant = grant.take().flatten();
+                        let run = run_invite_session(admitted, expires_at, confirm, grant, deadline);
                         session = Some(Box::pin(run));
                     }
                     // The invitation lets exactly one joiner through, so this cannot happen.
@@ -423,6 +509,7 @@ async fn admit(
     incoming: Incoming,
     invitation: Arc<Mutex<Invitation>>,
     clock: Clock,
+    expected_alpn: &'static [u8],
 ) -> Option<Admitted> {
     let handshake = async {
         let conn = incoming.await.ok()?;
@@ -432,7 +519,7 @@ async fn admit(
     let mut channel = tokio::time::timeout(JOIN_REQUEST_TIMEOUT, handshake)
         .await
         .ok()??;
-    if channel.conn.alpn() != PAIR_ALPN {
+    if channel.conn.alpn() != expected_alpn {
         channel
             .conn
             .close(VarInt::from_u32(close_code::NOT_ALLOWED), b"not pairing");
@@ -480,6 +567,7 @@ async fn run_invite_session(
     admitted: Admitted,
     expires_at: i64,
     confirm: impl FnOnce(&PairingCode, &str) -> bool + Send + 'static,
+    grant: Option<MakeGrant>,
     deadline: Instant,
 ) -> Result<PairedPartner, PairError> {
     let Admitted {
@@ -507,6 +595,20 @@ async fn run_invite_session(
     let (seen_addrs, seen_relay) = observed_contact(&channel.conn);
     let peer =
         confirm_and_finish(&mut channel, inviter, code, partner_name, confirm, deadline).await?;
+    if let Some(grant) = grant {
+        let bytes = match grant(&peer) {
+            Ok(bytes) => bytes,
+            Err(why) => {
+                channel.linger().await;
+                return Err(PairError::Grant(why));
+            }
+        };
+        let sent = write_frame(&mut channel.send, &bytes).await;
+        channel.linger().await;
+        sent.map_err(|err| channel.explain(err))?;
+    } else {
+        channel.linger().await;
+    }
     Ok(partner_from(peer, seen_addrs, seen_relay, expires_at))
 }
 
@@ -520,8 +622,39 @@ pub async fn pair_join(
     confirm: impl FnOnce(&PairingCode, &str) -> bool + Send + 'static,
     timeout: Duration,
 ) -> Result<PairedPartner, PairError> {
+    Ok(
+        join(endpoint, ticket, local, confirm, timeout, Purpose::Pair)
+            .await?
+            .0,
+    )
+}
+
+/// Joins this person's device that showed the link `ticket`: a new device with no journal and
+/// no device list (`local` names the all-zero journal and carries its label as `name`). Returns
+/// the linking device and the grant it sent, not yet checked.
+pub async fn link_join(
+    endpoint: &Endpoint,
+    ticket: &Ticket,
+    local: &LocalIdentity,
+    confirm: impl FnOnce(&PairingCode, &str) -> bool + Send + 'static,
+    timeout: Duration,
+) -> Result<(PairedPartner, LinkGrant), PairError> {
+    let (peer, grant) = join(endpoint, ticket, local, confirm, timeout, Purpose::Link).await?;
+    let grant = grant.ok_or_else(|| PairError::Pairing(PairingError::BadGrant))?;
+    Ok((peer, LinkGrant::decode(&grant)?))
+}
+
+async fn join(
+    endpoint: &Endpoint,
+    ticket: &Ticket,
+    local: &LocalIdentity,
+    confirm: impl FnOnce(&PairingCode, &str) -> bool + Send + 'static,
+    timeout: Duration,
+    purpose: Purpose,
+) -> Result<(PairedPartner, Option<Vec<u8>>), PairError> {
     let deadline = Instant::now() + timeout;
-    let (mut joiner, request) = Joiner::new(ticket, &local_peer(endpoint, local), random()?)?;
+    let (mut joiner, request) =
+        Joiner::for_purpose(ticket, &local_peer(endpoint, local), random()?, purpose)?;
     let addr = endpoint_addr(
         &ticket.endpoint_id,
         &ticket.addrs,
@@ -531,7 +664,7 @@ pub async fn pair_join(
     let connect = async {
         let conn =
             endpoint
-                .connect(addr, PAIR_ALPN)
+                .connect(addr, alpn(purpose))
                 .await
                 .map_err(|err| match find_close(&err) {
                     Some(reason) => closed_error(reason),
@@ -576,10 +709,17 @@ pub async fn pair_join(
     channel.send(reveal).await?;
     let peer =
         confirm_and_finish(&mut channel, joiner, code, reply.name, confirm, deadline).await?;
-    Ok(partner_from(
+    let grant = match purpose {
+        Purpose::Pair => None,
+        Purpose::Link => Some(channel.recv_raw(MAX_GRANT_LEN, deadline).await),
+    };
+    channel.linger().await;
+    let grant = grant.transpose()?;
+    let partner = partner_from(
         peer,
         ticket.addrs.iter().copied(),
         ticket.relay_url.clone(),
         ticket.expires_at,
-    ))
+    );
+    Ok((partner, grant))
 }

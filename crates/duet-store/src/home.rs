@@ -27,6 +27,30 @@ pub const PERSON_KEY_FILE: &str = "person.key";
 /// Device lists, one file per person, named by the person id in hex.
 pub const DEVICES_DIR: &str = "devices";
 pub const PARTNER_FILE: &str = "partner.toml";
+/// Where each device of the couple was last reached.
+pub const PEERS_FILE: &str = "peers.toml";
+/// Addresses kept per device: the newest first.
+pub const MAX_ADDRS_PER_DEVICE: usize = 8;
+
+/// Where the devices of the couple were last reached, by device id (hex). Only a hint for
+/// dialing: who a device is comes from the device lists, never from here.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AddressBook {
+    #[serde(default)]
+    pub devices: std::collections::BTreeMap<String, Seen>,
+}
+
+/// How one device was last reached.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Seen {
+    #[serde(default)]
+    pub addrs: Vec<String>,
+    #[serde(default)]
+    pub relay_url: Option<String>,
+    /// When a session with it last completed (Unix ms).
+    #[serde(default)]
+    pub last_seen: Option<i64>,
+}
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Config {
@@ -129,6 +153,76 @@ impl Home {
             .map_err(|e| self.io_err(&self.root.join(KEY_FILE), e))?;
         self.identity(label, now)?;
         // The config goes last: its presence means the home is complete.
+        self.write_toml(CONFIG_FILE, &config)?;
+        Ok(config)
+    }
+
+    /// The device key of a home that has no journal yet, made if missing: a new device needs
+    /// its key before it can join its owner (`duet device join`). Refuses a home that already
+    /// holds a journal.
+    pub fn new_device_key(&self) -> Result<[u8; 32], StoreError> {
+        self.check_private()?;
+        if self.is_initialized() {
+            return Err(StoreError::AlreadyInitialized(self.root.clone()));
+        }
+        create_private_dir(&self.root).map_err(|e| self.io_err(&self.root, e))?;
+        if !self.root.join(KEY_FILE).is_file() {
+            let key: [u8; 32] = fsutil::secret_bytes();
+            write_atomic(&self.root, KEY_FILE, &key, 0o600)
+                .map_err(|e| self.io_err(&self.root.join(KEY_FILE), e))?;
+        }
+        self.device_key()
+    }
+
+    /// Make this empty home a device of the person who linked it: their person key, device
+    /// lists, journals and partner, all from a grant already checked against the handshake.
+    /// The config goes last, so an interrupted join leaves a home that is still empty.
+    pub fn join_person(
+        &self,
+        grant: &duet_core::pairing::LinkGrant,
+        checked: &duet_core::pairing::CheckedGrant,
+        now: i64,
+    ) -> Result<Config, StoreError> {
+        if self.is_initialized() {
+            return Err(StoreError::AlreadyInitialized(self.root.clone()));
+        }
+        let config = Config {
+            name: grant.name.clone(),
+            journal: JournalId(grant.journal),
+            private_journal: JournalId(grant.private_journal),
+            created_at: grant.created_at,
+        };
+        for dir in ["journals", "cache", "sync"] {
+            let path = self.root.join(dir);
+            create_private_dir(&path).map_err(|e| self.io_err(&path, e))?;
+        }
+        for journal in [config.journal, config.private_journal] {
+            let path = self.journal_dir(journal);
+            create_private_dir(&path).map_err(|e| self.io_err(&path, e))?;
+        }
+        write_atomic(&self.root, PERSON_KEY_FILE, &checked.person.seed(), 0o600)
+            .map_err(|e| self.io_err(&self.root.join(PERSON_KEY_FILE), e))?;
+        self.save_devices(&checked.devices)?;
+        if let Some(list) = &checked.partner_devices {
+            self.save_devices(list)?;
+        }
+        if let Some(p) = &grant.partner {
+            self.set_partner(&Partner {
+                name: p.name.clone(),
+                endpoint_id: hex(&p.endpoint_id),
+                journal: JournalId(p.journal),
+                addrs: p.addrs.iter().map(ToString::to_string).collect(),
+                relay_url: p.relay_url.clone(),
+                paired_at: p.paired_at,
+                paired_epoch: p.paired_epoch,
+                last_sync: None,
+                unpaired: false,
+                person: checked.partner_devices.as_ref().map(|l| hex(&l.person())),
+            })?;
+            let path = self.journal_dir(JournalId(p.journal));
+            create_private_dir(&path).map_err(|e| self.io_err(&path, e))?;
+        }
+        let _ = now;
         self.write_toml(CONFIG_FILE, &config)?;
         Ok(config)
     }
@@ -257,6 +351,40 @@ impl Home {
         }
         write_atomic(&dir, &hex(&list.person()), &merged.encode(), 0o600)
             .map_err(|e| self.io_err(&dir, e))
+    }
+
+    /// Where the devices of the couple were last reached. A damaged file counts as empty: it
+    /// holds only hints, which the next sync writes again.
+    pub fn address_book(&self) -> AddressBook {
+        self.read_toml(PEERS_FILE)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    /// Remember that `device` (hex id) was reached at `addrs` (newest first), and, with
+    /// `seen_at`, that a session with it completed then.
+    pub fn remember(
+        &self,
+        device: &str,
+        addrs: &[String],
+        relay_url: Option<&str>,
+        seen_at: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let mut book = self.address_book();
+        let seen = book.devices.entry(device.to_owned()).or_default();
+        for addr in addrs.iter().rev() {
+            seen.addrs.retain(|a| a != addr);
+            seen.addrs.insert(0, addr.clone());
+        }
+        seen.addrs.truncate(MAX_ADDRS_PER_DEVICE);
+        if let Some(url) = relay_url {
+            seen.relay_url = Some(url.to_owned());
+        }
+        if seen_at.is_some() {
+            seen.last_seen = seen_at;
+        }
+        self.write_toml(PEERS_FILE, &book)
     }
 
     pub fn partner(&self) -> Result<Option<Partner>, StoreError> {

@@ -55,7 +55,7 @@ fn check_unpaired(store: &Store) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn check_can_confirm(yes: bool) -> anyhow::Result<()> {
+pub(crate) fn check_can_confirm(yes: bool) -> anyhow::Result<()> {
     if !yes && !std::io::stdin().is_terminal() {
         bail!(
             "cannot ask you to confirm the code without a terminal; compare the codes by other means and pass --yes"
@@ -66,6 +66,14 @@ fn check_can_confirm(yes: bool) -> anyhow::Result<()> {
 
 /// The confirmation asked on both screens.
 fn confirmer(yes: bool) -> impl FnOnce(&PairingCode, &str) -> bool + Send + 'static {
+    asker(yes, "is connecting. Pairing code")
+}
+
+/// Shows `name`, `what` and the code on a line of its own, and asks (unless `yes`).
+pub(crate) fn asker(
+    yes: bool,
+    what: &'static str,
+) -> impl FnOnce(&PairingCode, &str) -> bool + Send + 'static {
     move |code, name| {
         let shown = code.to_string();
         let shown = format!("{} {}", &shown[..3], &shown[3..]);
@@ -73,11 +81,11 @@ fn confirmer(yes: bool) -> impl FnOnce(&PairingCode, &str) -> bool + Send + 'sta
         // stands on a line of its own, where nothing the other side sent can reach.
         let name = crate::safe::line(name);
         if yes {
-            eprintln!("{name} is connecting. Pairing code, confirmed with --yes:");
+            eprintln!("{name} {what}, confirmed with --yes:");
             eprintln!("    {shown}");
             return true;
         }
-        eprintln!("{name} is connecting. Pairing code:");
+        eprintln!("{name} {what}:");
         eprintln!("    {shown}");
         eprint!("Does their screen show the same code? [y/N] ");
         let _ = std::io::stderr().flush();
@@ -140,9 +148,17 @@ fn report(out: &mut Out, partner: &Partner) -> anyhow::Result<()> {
 }
 
 fn show_ticket(out: &mut Out, ticket: &Ticket) {
-    let text = ticket.encode();
+    show_ticket_text(
+        out,
+        &ticket.encode(),
+        "Give this ticket to your partner; on their device they run:\n  duet pair join <ticket>\nIt works once. Waiting for them to join...",
+    );
+}
+
+/// The ticket alone on stdout's first line, a QR code on a terminal, then `note`.
+pub(crate) fn show_ticket_text(out: &mut Out, text: &str, note: &str) {
     // The ticket alone on the first line of stdout, for scripts.
-    let _ = out.line(&text);
+    let _ = out.line(text);
     if std::io::stderr().is_terminal()
         && !out.quiet
         && let Ok(qr) = qrcode::QrCode::new(text.as_bytes())
@@ -153,7 +169,7 @@ fn show_ticket(out: &mut Out, ticket: &Ticket) {
             .build();
         eprintln!("{art}");
     }
-    out.note("Give this ticket to your partner; on their device they run:\n  duet pair join <ticket>\nIt works once. Waiting for them to join...");
+    out.note(note);
 }
 
 pub fn run(ctx: &Context, out: &mut Out, cmd: PairCommand) -> anyhow::Result<()> {
@@ -180,7 +196,8 @@ fn pair(
             let local = local_identity(ctx, store)?;
             rt.block_on(async {
                 let gate = Gate::new();
-                let ep = net::bind(ctx, store, vec![PAIR_ALPN.to_vec()], gate.clone()).await?;
+                let ep =
+                    net::bind(ctx, store.home(), vec![PAIR_ALPN.to_vec()], gate.clone()).await?;
                 let result = duet_net::pair_invite(
                     &ep,
                     &gate,
@@ -201,7 +218,7 @@ fn pair(
             let timeout = Duration::from_secs(args.timeout.max(1));
             let local = local_identity(ctx, store)?;
             rt.block_on(async {
-                let ep = net::bind(ctx, store, vec![], Gate::new()).await?;
+                let ep = net::bind(ctx, store.home(), vec![], Gate::new()).await?;
                 let result =
                     duet_net::pair_join(&ep, &ticket, &local, confirmer(args.yes), timeout).await;
                 ep.close().await;

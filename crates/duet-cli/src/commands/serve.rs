@@ -49,7 +49,7 @@ pub fn run(ctx: &Context, out: &mut Out, args: ServeArgs) -> anyhow::Result<()> 
     let quiet = out.quiet;
     let rt = net::runtime()?;
     rt.block_on(async {
-        let ep = net::bind(ctx, &store, vec![SYNC_ALPN.to_vec()], gate.clone()).await?;
+        let ep = net::bind(ctx, store.home(), vec![SYNC_ALPN.to_vec()], gate.clone()).await?;
         let (tx, mut rx) = mpsc::channel(16);
         let acceptor = spawn_acceptor(ep.clone(), store.clone(), tx.clone(), partner.name.clone(), quiet);
         out.note(&format!("Serving your journal to {}. Press Ctrl-C to stop.", partner.name));

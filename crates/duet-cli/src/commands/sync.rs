@@ -190,7 +190,7 @@ pub fn run(ctx: &Context, out: &mut Out, args: SyncArgs) -> anyhow::Result<()> {
     let quiet = out.quiet;
     let rt = net::runtime()?;
     let result: anyhow::Result<SessionReport> = rt.block_on(async {
-        let ep = net::bind(ctx, &store, vec![SYNC_ALPN.to_vec()], gate).await?;
+        let ep = net::bind(ctx, store.home(), vec![SYNC_ALPN.to_vec()], gate).await?;
         let (tx, mut rx) = mpsc::channel(4);
         let acceptor = spawn_acceptor(ep.clone(), store.clone(), tx.clone(), partner.name.clone(), quiet);
         let dialer = {

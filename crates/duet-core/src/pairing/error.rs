@@ -11,6 +11,21 @@ pub enum PairingError {
         "this is not a duet pairing ticket; copy the whole line that `duet pair invite` printed"
     )]
     NotATicket,
+    /// A ticket to link a device of one's own, given where a pairing ticket belongs.
+    #[error(
+        "this ticket links a device of your own, it does not pair; on the new device run `duet device join <ticket>`"
+    )]
+    LinkTicketForPairing,
+    /// A pairing ticket, given where a device link ticket belongs.
+    #[error(
+        "this is a pairing ticket for a partner, not a device link; on a device you already have run `duet device link`"
+    )]
+    PairTicketForLink,
+    /// A linked device's grant did not hold together.
+    #[error(
+        "the device you are joining sent an identity that does not hold together; nothing was changed here"
+    )]
+    BadGrant,
     /// The ticket has the right prefix but its bytes or checksum are wrong.
     #[error(
         "this ticket is damaged or incomplete; copy the whole line that `duet pair invite` printed and try again"
@@ -150,6 +165,7 @@ impl PairingError {
             | PairingError::BadName
             | PairingError::JournalClash
             | PairingError::BadDeviceList
+            | PairingError::BadGrant
             | PairingError::UnsupportedProtocolVersion { .. }
             | PairingError::UnexpectedMessage { .. } => AbortReason::ProtocolError,
             _ => return None,

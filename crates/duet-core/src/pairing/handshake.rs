@@ -3,7 +3,9 @@
 use std::net::SocketAddr;
 
 use super::messages::{Confirm, InviteReply, JoinRequest, Reveal};
-use super::{MAX_NAME_LEN, MAX_RELAY_URL_LEN, NONCE_LEN, PairingError, SECRET_LEN, Ticket};
+use super::{
+    MAX_NAME_LEN, MAX_RELAY_URL_LEN, NONCE_LEN, PairingError, Purpose, SECRET_LEN, Ticket,
+};
 use crate::authority::DeviceList;
 
 /// Context for turning the 16-byte ticket secret into a 32-byte MAC key.
@@ -32,6 +34,23 @@ impl PairingCode {
 impl std::fmt::Display for PairingCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{:06}", self.0)
+    }
+}
+
+/// Context that keys a device link ticket's secret apart from a pairing ticket's.
+const LINK_SECRET_CONTEXT: &str = "duet device link secret v1";
+
+/// The secret the proofs are made with: the ticket's own for pairing, a key derived from it for
+/// a device link, so that no proof made for one purpose is valid for the other.
+fn keyed(secret: &Secret, purpose: Purpose) -> Secret {
+    match purpose {
+        Purpose::Pair => *secret,
+        Purpose::Link => {
+            let key = blake3::derive_key(LINK_SECRET_CONTEXT, secret);
+            let mut out = [0u8; SECRET_LEN];
+            out.copy_from_slice(&key[..SECRET_LEN]);
+            out
+        }
     }
 }
 
@@ -218,17 +237,31 @@ pub struct Invitation {
     secret: Secret,
     expires_at: i64,
     consumed: bool,
+    purpose: Purpose,
 }
 
 impl Invitation {
     /// Opens an invite. `secret` must come from a cryptographic random source.
     pub fn new(local: LocalPeer, secret: Secret, expires_at: i64) -> Result<Self, PairingError> {
+        Self::for_purpose(local, secret, expires_at, Purpose::Pair)
+    }
+
+    /// Opens an invite for `purpose`. For [`Purpose::Link`] the joiner brings no journal and
+    /// no device list: it is a new device of the person inviting, and the peer returned at the
+    /// end carries the inviter's own list.
+    pub fn for_purpose(
+        local: LocalPeer,
+        secret: Secret,
+        expires_at: i64,
+        purpose: Purpose,
+    ) -> Result<Self, PairingError> {
         local.validate()?;
         Ok(Invitation {
             local,
             secret,
             expires_at,
             consumed: false,
+            purpose,
         })
     }
 
@@ -272,7 +305,8 @@ impl Invitation {
             return Err(PairingError::AlreadyUsed);
         }
         let inviter_id = self.local.endpoint_id;
-        let expected = join_proof(&self.secret, &inviter_id, &joiner_id, &request.commit);
+        let secret = keyed(&self.secret, self.purpose);
+        let expected = join_proof(&secret, &inviter_id, &joiner_id, &request.commit);
         if !same(&expected, &request.proof) {
             return Err(PairingError::WrongSecret);
         }
@@ -282,10 +316,17 @@ impl Invitation {
         if self.local.refuses_journal(&request.journal_id) {
             return Err(PairingError::JournalClash);
         }
-        let devices = their_devices(&request.devices, &joiner_id)?;
+        let devices = match self.purpose {
+            Purpose::Pair => their_devices(&request.devices, &joiner_id)?,
+            // A new device of mine: it has no list of its own yet and names no journal.
+            Purpose::Link if request.devices.is_empty() && request.journal_id == [0; 16] => {
+                DeviceList::decode(&self.local.devices).map_err(|_| PairingError::BadDeviceList)?
+            }
+            Purpose::Link => return Err(PairingError::BadDeviceList),
+        };
         self.consumed = true;
         let reply = InviteReply {
-            proof: invite_proof(&self.secret, &inviter_id, &joiner_id, &nonce),
+            proof: invite_proof(&secret, &inviter_id, &joiner_id, &nonce),
             nonce,
             journal_id: self.local.journal_id,
             name: self.local.name.clone(),
@@ -432,15 +473,22 @@ impl Joiner {
         local: &LocalPeer,
         nonce: Nonce,
     ) -> Result<(Joiner, JoinRequest), PairingError> {
+        Self::for_purpose(ticket, local, nonce, Purpose::Pair)
+    }
+
+    /// Starts joining for `purpose`. A device joining its owner ([`Purpose::Link`]) has no
+    /// journal and no device list yet: `local` names the all-zero journal and no devices.
+    pub fn for_purpose(
+        ticket: &Ticket,
+        local: &LocalPeer,
+        nonce: Nonce,
+        purpose: Purpose,
+    ) -> Result<(Joiner, JoinRequest), PairingError> {
         local.validate()?;
+        let secret = keyed(&ticket.secret, purpose);
         let commit = join_commitment(&nonce, &local.endpoint_id);
         let request = JoinRequest {
-            proof: join_proof(
-                &ticket.secret,
-                &ticket.endpoint_id,
-                &local.endpoint_id,
-                &commit,
-            ),
+            proof: join_proof(&secret, &ticket.endpoint_id, &local.endpoint_id, &commit),
             commit,
             journal_id: local.journal_id,
             name: local.name.clone(),
@@ -451,7 +499,7 @@ impl Joiner {
         let joiner = Joiner {
             inviter_id: ticket.endpoint_id,
             joiner_id: local.endpoint_id,
-            secret: ticket.secret,
+            secret,
             taken: [local.journal_id]
                 .into_iter()
                 .chain(local.taken_journals.iter().copied())

@@ -9,12 +9,14 @@ use std::net::SocketAddr;
 
 use data_encoding::BASE32_NOPAD_NOCASE;
 
-use super::{PAIRING_VERSION, PairingError, SECRET_LEN};
+use super::{PAIRING_VERSION, PairingError, Purpose, SECRET_LEN};
 use crate::codec::{Reader, Writer};
 
 /// Text every ticket starts with. The digit names the text envelope; the payload carries its own
 /// version byte.
 pub const TICKET_PREFIX: &str = "duet1";
+/// Text every device link ticket starts with (`duet device link`); the payload is the same.
+pub const LINK_TICKET_PREFIX: &str = "duetlink1";
 
 const CHECKSUM_LEN: usize = 4;
 
@@ -52,8 +54,16 @@ impl std::fmt::Debug for Ticket {
 impl Ticket {
     /// The ticket as one line of text.
     pub fn encode(&self) -> String {
+        self.encode_for(Purpose::Pair)
+    }
+
+    /// The ticket as one line of text, with the prefix of its purpose.
+    pub fn encode_for(&self, purpose: Purpose) -> String {
         let payload = self.payload(PAIRING_VERSION);
-        let mut text = String::from(TICKET_PREFIX);
+        let mut text = String::from(match purpose {
+            Purpose::Pair => TICKET_PREFIX,
+            Purpose::Link => LINK_TICKET_PREFIX,
+        });
         text.push_str(&BASE32_NOPAD_NOCASE.encode(&payload).to_ascii_lowercase());
         text
     }
@@ -74,11 +84,31 @@ impl Ticket {
     /// Reads a ticket. Whitespace anywhere (line breaks from a terminal, spaces around a paste)
     /// is ignored, and so is letter case.
     pub fn decode(text: &str) -> Result<Ticket, PairingError> {
+        Self::decode_for(text, Purpose::Pair)
+    }
+
+    /// Reads a ticket made for `purpose`; a ticket made for the other one is refused with an
+    /// error that names the right command.
+    pub fn decode_for(text: &str, purpose: Purpose) -> Result<Ticket, PairingError> {
         let text: String = text
             .chars()
             .filter(|c| !c.is_whitespace())
             .map(|c| c.to_ascii_lowercase())
             .collect();
+        let is_link = text.starts_with("duetlink");
+        match purpose {
+            Purpose::Pair if is_link => return Err(PairingError::LinkTicketForPairing),
+            Purpose::Link if !is_link && text.starts_with(TICKET_PREFIX) => {
+                return Err(PairingError::PairTicketForLink);
+            }
+            Purpose::Link if !is_link => return Err(PairingError::NotATicket),
+            _ => {}
+        }
+        let text = if is_link {
+            format!("duet{}", &text["duetlink".len()..])
+        } else {
+            text
+        };
         let Some(after_name) = text.strip_prefix("duet") else {
             return Err(PairingError::NotATicket);
         };
