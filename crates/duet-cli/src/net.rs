@@ -10,6 +10,8 @@ use duet_core::sync::{Docs, SyncSession};
 use duet_core::{JournalId, Kind};
 use duet_net::sync::{Blocking, Role, Traffic, drive, end_as_listener};
 use duet_net::{Endpoint, EndpointAddr, EndpointId, Gate, NetConfig, RelayMode};
+use duet_core::authority::{Authority, DeviceId, DeviceKey, DeviceList, Journals, PeerKind};
+use duet_store::home::hex;
 use duet_store::{Home, Partner, Store, StoreReplica};
 
 use crate::cli::Context;
@@ -106,22 +108,9 @@ pub fn partner_id(partner: &Partner) -> anyhow::Result<EndpointId> {
 
 /// The partner's device list, when pinned at pairing (partners paired before device lists
 /// have none: their one pinned device stands for them).
-pub fn partner_list(store: &Store, partner: &Partner) -> Option<duet_core::authority::DeviceList> {
+pub fn partner_list(store: &Store, partner: &Partner) -> Option<DeviceList> {
     let person = partner.person_id()?;
     store.home().devices(&person).ok().flatten()
-}
-
-/// Every device of the partner this device admits: those their person certified and has not
-/// revoked, or the one device pinned before device lists.
-pub fn partner_devices(store: &Store, partner: &Partner) -> anyhow::Result<Vec<EndpointId>> {
-    match partner_list(store, partner) {
-        Some(list) => Ok(list
-            .certs()
-            .filter(|c| list.admits(&c.device))
-            .filter_map(|c| EndpointId::from_bytes(&c.device).ok())
-            .collect()),
-        None => Ok(vec![partner_id(partner)?]),
-    }
 }
 
 /// The paired partner, or an error that says what to do.
@@ -138,20 +127,136 @@ pub fn require_partner(store: &Store) -> anyhow::Result<Partner> {
     }
 }
 
-/// Where to dial the partner: the addresses learned at pairing and sync, and their relay only
-/// where this device's own relay setting allows it (`RelayMode::partner_relay`).
-pub fn partner_addr(partner: &Partner, relay: &RelayMode) -> anyhow::Result<EndpointAddr> {
-    let addrs: Vec<SocketAddr> = partner
-        .addrs
-        .iter()
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let id = partner_id(partner)?;
-    Ok(duet_net::endpoint_addr(
-        id.as_bytes(),
-        &addrs,
-        relay.partner_relay(partner.relay_url.as_deref()),
-    )?)
+/// The couple as this device knows it right now: both device lists, the partner (unless
+/// unpaired) and the journals. Read afresh for every session, so a revocation or an unpair
+/// applies from the next one.
+pub struct Couple {
+    pub this: DeviceId,
+    pub authority: Authority,
+    pub partner: Option<Partner>,
+    pub journals: Journals,
+}
+
+/// A device to dial.
+pub struct Target {
+    pub name: String,
+    pub addr: EndpointAddr,
+}
+
+impl Couple {
+    pub fn load(store: &Store) -> anyhow::Result<Couple> {
+        let (_, me) = store.home().identity("first device", crate::cli::clock().now_ms())?;
+        let this = DeviceKey::from_bytes(store.home().device_key()?).id();
+        let partner = store.partner().filter(|p| !p.unpaired).cloned();
+        let partner_devices = partner.as_ref().and_then(|p| partner_list(store, p));
+        let config = store.config();
+        Ok(Couple {
+            this,
+            journals: Journals {
+                mine: config.journal,
+                private: config.private_journal,
+                partners: partner.as_ref().map(|p| p.journal),
+            },
+            authority: Authority {
+                me,
+                partner: partner_devices,
+            },
+            partner,
+        })
+    }
+
+    /// The partner's one pinned device, for a partner paired before device lists.
+    fn pinned_without_list(&self) -> Option<DeviceId> {
+        if self.authority.partner.is_some() {
+            return None;
+        }
+        let p = self.partner.as_ref()?;
+        partner_id(p).ok().map(|id| *id.as_bytes())
+    }
+
+    /// Whose device `device` is; this device itself is refused.
+    pub fn kind(&self, device: &DeviceId) -> PeerKind {
+        if *device == self.this {
+            return PeerKind::Refused;
+        }
+        match self.authority.peer(device) {
+            PeerKind::Refused if self.pinned_without_list() == Some(*device) => PeerKind::Partners,
+            kind => kind,
+        }
+    }
+
+    /// Every device this one may sync with, with whose it is.
+    pub fn peers(&self) -> Vec<(DeviceId, PeerKind)> {
+        let mut peers = self.authority.peers(&self.this);
+        if let Some(pinned) = self.pinned_without_list() {
+            peers.push((pinned, PeerKind::Partners));
+        }
+        peers
+    }
+
+    /// The ids the gate lets in.
+    pub fn admitted(&self) -> Vec<EndpointId> {
+        self.peers()
+            .iter()
+            .filter_map(|(d, _)| EndpointId::from_bytes(d).ok())
+            .collect()
+    }
+
+    /// How a device is named to the person at the keyboard: "your phone", "Sam", or "Sam's
+    /// phone" once Sam has more than one device.
+    pub fn name_of(&self, device: &DeviceId) -> String {
+        let label = |list: &DeviceList| {
+            list.cert(device)
+                .map(|c| crate::safe::line(&c.label).into_owned())
+        };
+        match self.kind(device) {
+            PeerKind::Mine => format!(
+                "your {}",
+                label(&self.authority.me).unwrap_or_else(|| "device".into())
+            ),
+            _ => {
+                let name = self
+                    .partner
+                    .as_ref()
+                    .map(|p| crate::safe::line(&p.name).into_owned())
+                    .unwrap_or_else(|| "your partner".into());
+                match &self.authority.partner {
+                    Some(list) if list.certs().filter(|c| list.admits(&c.device)).count() > 1 => {
+                        format!("{name}'s {}", label(list).unwrap_or_else(|| "device".into()))
+                    }
+                    _ => name,
+                }
+            }
+        }
+    }
+
+    /// Every device to dial, at the addresses it was last reached at (and, for the partner's
+    /// pinned device, those learned at pairing), with its relay where this device's own relay
+    /// setting allows it.
+    pub fn targets(&self, home: &Home, relay: &RelayMode) -> anyhow::Result<Vec<Target>> {
+        let book = home.address_book();
+        let mut out = Vec::new();
+        for (device, _) in self.peers() {
+            let seen = book.devices.get(&hex(&device)).cloned().unwrap_or_default();
+            let mut addrs: Vec<String> = seen.addrs.clone();
+            let mut relay_url = seen.relay_url.clone();
+            if let Some(p) = self.partner.as_ref().filter(|p| p.endpoint_id == hex(&device)) {
+                addrs.extend(p.addrs.iter().cloned());
+                relay_url = relay_url.or(p.relay_url.clone());
+            }
+            let addrs: Vec<SocketAddr> = addrs.iter().filter_map(|a| a.parse().ok()).collect();
+            let addr = duet_net::endpoint_addr(
+                &device,
+                &addrs,
+                relay.partner_relay(relay_url.as_deref()),
+            )?;
+            out.push(Target {
+                name: self.name_of(&device),
+                addr,
+            });
+        }
+        Ok(out)
+    }
 }
 
 /// What one session brought and cost.
@@ -160,10 +265,17 @@ pub struct SessionReport {
     pub new_items: std::collections::BTreeMap<Kind, usize>,
     pub changed_items: usize,
     pub traffic: Traffic,
+    /// The device the session was held with (hex id).
+    pub device: String,
+    /// How it is named: "Sam", "your phone".
+    pub peer: String,
+    /// Whether it is one of this person's own devices.
+    pub mine: bool,
 }
 
 impl SessionReport {
-    pub fn describe(&self, partner: &str) -> String {
+    pub fn describe(&self) -> String {
+        let partner = &self.peer;
         let mut parts: Vec<String> = self
             .new_items
             .iter()
@@ -185,7 +297,9 @@ impl SessionReport {
         if self.changed_items > 0 {
             parts.push(format!("{} updated", self.changed_items));
         }
-        if parts.is_empty() {
+        if parts.is_empty() && self.mine {
+            format!("Up to date with {partner}: nothing new there.")
+        } else if parts.is_empty() {
             format!("Up to date with {partner}: nothing new from them.")
         } else {
             format!("{} from {partner}.", parts.join(", "))
@@ -230,24 +344,31 @@ async fn session_inner(
     dialer: bool,
     mut progress: impl FnMut(u64) + Send,
 ) -> anyhow::Result<SessionReport> {
-    let partner = require_partner(&store)?;
+    let couple = Couple::load(&store)?;
     let remote = conn.remote_id();
-    if !partner_devices(&store, &partner)?.contains(&remote) {
-        bail!("a device that is not your partner's tried to sync");
+    let device: DeviceId = *remote.as_bytes();
+    let kind = couple.kind(&device);
+    if kind == PeerKind::Refused {
+        bail!("a device that is neither yours nor your partner's tried to sync");
     }
-    let (_, my_list) = store
-        .home()
-        .identity("first device", crate::cli::clock().now_ms())?;
-    let their_list = partner_list(&store, &partner);
-    let mine = store.config().journal;
-    let theirs: JournalId = partner.journal;
-    let shared = duet_core::authority::shared_with_partner(mine, theirs);
+    let shared = duet_core::authority::shared_with(kind, &couple.journals);
+    let writable: Vec<JournalId> = shared
+        .iter()
+        .filter(|s| s.accept_changes)
+        .map(|s| s.journal)
+        .collect();
+    let my_list = &couple.authority.me;
+    let their_list = couple.authority.partner.as_ref();
     let mut lists = vec![my_list.encode()];
-    lists.extend(their_list.as_ref().map(|l| l.encode()));
-    let mut sync =
-        SyncSession::new(shared, store.peer_state(&partner.endpoint_id)).with_devices(lists);
-    if let Some(list) = &their_list {
-        sync = sync.with_peer(list.person(), *remote.as_bytes());
+    lists.extend(their_list.map(|l| l.encode()));
+    let peer_key = hex(&device);
+    let mut sync = SyncSession::new(shared, store.peer_state(&peer_key)).with_devices(lists);
+    let owner = match kind {
+        PeerKind::Mine => Some(my_list.person()),
+        _ => their_list.map(|l| l.person()),
+    };
+    if let Some(person) = owner {
+        sync = sync.with_peer(person, device);
     }
     let mut backend = Blocking(StoreReplica::new(&store));
     let mut docs = Docs::default();
@@ -274,21 +395,16 @@ async fn session_inner(
     // What the other side knows of both people's devices is kept, even when it ends the
     // session (a revocation of the device speaking).
     for list in sync.heard_devices() {
-        let known = list.person() == my_list.person()
-            || their_list
-                .as_ref()
-                .is_some_and(|t| t.person() == list.person());
+        let known =
+            list.person() == my_list.person() || their_list.is_some_and(|t| t.person() == list.person());
         if known {
             store.home().save_devices(list)?;
         }
     }
     let mut traffic = driven?;
     // Store what arrived before the listener tells the dialer it is done.
-    let arrivals = tokio::task::block_in_place(|| {
-        backend
-            .0
-            .settle(sync, &mut docs, &partner.endpoint_id, &[theirs])
-    })?;
+    let arrivals =
+        tokio::task::block_in_place(|| backend.0.settle(sync, &mut docs, &peer_key, &writable))?;
     match role {
         Role::Dialer => conn.close(duet_net::close_code::DONE.into(), b"synced"),
         Role::Listener => {
@@ -297,33 +413,50 @@ async fn session_inner(
             let _ = tokio::time::timeout(Duration::from_secs(3), conn.closed()).await;
         }
     }
-    // Remember where the partner was reached, for next time.
-    let mut updated = partner.clone();
-    for path in conn.paths().iter() {
-        if let iroh::TransportAddr::Ip(addr) = path.remote_addr() {
-            let text = addr.to_string();
-            if !updated.addrs.contains(&text) {
-                updated.addrs.insert(0, text);
+    // Remember where the device was reached, for next time.
+    let now = crate::cli::clock().now_ms();
+    let reached: Vec<String> = conn
+        .paths()
+        .iter()
+        .filter_map(|path| match path.remote_addr() {
+            iroh::TransportAddr::Ip(addr) => Some(addr.to_string()),
+            _ => None,
+        })
+        .collect();
+    store.home().remember(&peer_key, &reached, None, Some(now))?;
+    // The partner record keeps its pinned device's addresses and the last sync, for `status`.
+    if let Some(partner) = couple.partner.as_ref().filter(|_| kind == PeerKind::Partners) {
+        let mut updated = partner.clone();
+        if updated.endpoint_id == peer_key {
+            for text in &reached {
+                if !updated.addrs.contains(text) {
+                    updated.addrs.insert(0, text.clone());
+                }
             }
+            updated.addrs.truncate(8);
         }
-    }
-    updated.addrs.truncate(8);
-    updated.last_sync = Some(crate::cli::clock().now_ms());
-    // Re-read right before writing: unpair may have happened meanwhile.
-    if store
-        .home()
-        .partner()?
-        .is_some_and(|p| !p.unpaired && p.endpoint_id == updated.endpoint_id)
-    {
-        store.home().set_partner(&updated)?;
+        updated.last_sync = Some(now);
+        // Re-read right before writing: unpair may have happened meanwhile.
+        if store
+            .home()
+            .partner()?
+            .is_some_and(|p| !p.unpaired && p.endpoint_id == updated.endpoint_id)
+        {
+            store.home().set_partner(&updated)?;
+        }
     }
     let mut report = SessionReport {
         traffic,
+        device: peer_key,
+        peer: couple.name_of(&device),
+        mine: kind == PeerKind::Mine,
         ..Default::default()
     };
-    if let Some(a) = arrivals.get(&theirs) {
-        report.new_items = a.new_items.clone();
-        report.changed_items = a.changed_items;
+    for a in arrivals.values() {
+        for (k, n) in &a.new_items {
+            *report.new_items.entry(k.clone()).or_default() += n;
+        }
+        report.changed_items += a.changed_items;
     }
     Ok(report)
 }

@@ -507,6 +507,34 @@ pub fn shared_with_partner(mine: JournalId, theirs: JournalId) -> Vec<crate::syn
     ]
 }
 
+/// The journals a device holds: its person's two and, once paired, the partner's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Journals {
+    pub mine: JournalId,
+    pub private: JournalId,
+    pub partners: Option<JournalId>,
+}
+
+/// What a session with a device of `kind` shares, and which journals that device may change.
+/// Another device of mine carries all three, my private journal included, and may change them
+/// (it is me, or carries what my partner's devices gave it); a partner's device sees my shared
+/// journal read-only and writes only its owner's; a refused device gets nothing.
+pub fn shared_with(kind: PeerKind, journals: &Journals) -> Vec<crate::sync::Shared> {
+    use crate::sync::Shared;
+    match (kind, journals.partners) {
+        (PeerKind::Mine, partners) => [Some(journals.mine), Some(journals.private), partners]
+            .into_iter()
+            .flatten()
+            .map(|journal| Shared {
+                journal,
+                accept_changes: true,
+            })
+            .collect(),
+        (PeerKind::Partners, Some(theirs)) => shared_with_partner(journals.mine, theirs),
+        (PeerKind::Partners, None) | (PeerKind::Refused, _) => Vec::new(),
+    }
+}
+
 /// What a device knows of the couple: its own person's list and the partner's. The one place
 /// that decides whose device a peer is and who may write which journal.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -527,6 +555,19 @@ pub enum PeerKind {
 }
 
 impl Authority {
+    /// Every device a session may be held with: both people's certified, not revoked devices
+    /// other than `this`, each with whose it is.
+    pub fn peers(&self, this: &DeviceId) -> Vec<(DeviceId, PeerKind)> {
+        let mine = self.me.certs().map(|c| (c.device, PeerKind::Mine));
+        let theirs = self
+            .partner
+            .iter()
+            .flat_map(|l| l.certs().map(|c| (c.device, PeerKind::Partners)));
+        mine.chain(theirs)
+            .filter(|(d, _)| d != this && self.peer(d) != PeerKind::Refused)
+            .collect()
+    }
+
     /// Whose device `device` is.
     pub fn peer(&self, device: &DeviceId) -> PeerKind {
         if self.me.admits(device) {

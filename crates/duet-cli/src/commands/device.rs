@@ -208,7 +208,7 @@ fn link(ctx: &Context, out: &mut Out, args: LinkArgs) -> anyhow::Result<()> {
                     "On your new device (with no journal yet) run:\n  duet device join <ticket> --label phone\nIt works once. Waiting for it to join...",
                 )
             },
-            asker(args.yes, "wants to join you as a new device. Code"),
+            asker(args.yes, " wants to join you as a new device. Code"),
             make_grant,
             timeout,
         )
@@ -275,7 +275,7 @@ fn join(ctx: &Context, out: &mut Out, args: JoinArgs) -> anyhow::Result<()> {
             &ep,
             &ticket,
             &local,
-            asker(args.yes, "is the device you are joining. Code"),
+            asker(args.yes, "'s device is letting this one join. Code"),
             timeout,
         )
         .await;

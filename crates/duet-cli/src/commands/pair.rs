@@ -66,7 +66,7 @@ pub(crate) fn check_can_confirm(yes: bool) -> anyhow::Result<()> {
 
 /// The confirmation asked on both screens.
 fn confirmer(yes: bool) -> impl FnOnce(&PairingCode, &str) -> bool + Send + 'static {
-    asker(yes, "is connecting. Pairing code")
+    asker(yes, " is connecting. Pairing code")
 }
 
 /// Shows `name`, `what` and the code on a line of its own, and asks (unless `yes`).
@@ -81,11 +81,11 @@ pub(crate) fn asker(
         // stands on a line of its own, where nothing the other side sent can reach.
         let name = crate::safe::line(name);
         if yes {
-            eprintln!("{name} {what}, confirmed with --yes:");
+            eprintln!("{name}{what}, confirmed with --yes:");
             eprintln!("    {shown}");
             return true;
         }
-        eprintln!("{name} {what}:");
+        eprintln!("{name}{what}:");
         eprintln!("    {shown}");
         eprint!("Does their screen show the same code? [y/N] ");
         let _ = std::io::stderr().flush();

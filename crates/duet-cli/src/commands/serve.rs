@@ -20,41 +20,51 @@ pub struct ServeArgs {
     pub notify: bool,
 }
 
-/// Cheap fingerprint of my journal's files: it changes whenever any process
-/// writes to it.
-fn journal_key(store: &Store) -> Option<[u8; 32]> {
-    let listing = store.files(store.config().journal).list().ok()?;
+/// Cheap fingerprint of the journals this device carries: it changes whenever any process
+/// writes to one of them (a write here, a sync with another device).
+fn journals_key(store: &Store, journals: &duet_core::authority::Journals) -> Option<[u8; 32]> {
     let mut h = blake3::Hasher::new();
-    for (vol, files) in &listing.volumes {
-        h.update(vol.as_bytes());
-        h.update(&duet_store::volumes::Listing::volume_key(files));
+    for journal in [Some(journals.mine), Some(journals.private), journals.partners]
+        .into_iter()
+        .flatten()
+    {
+        let listing = store.files(journal).list().ok()?;
+        for (vol, files) in &listing.volumes {
+            h.update(vol.as_bytes());
+            h.update(&duet_store::volumes::Listing::volume_key(files));
+        }
     }
     Some(*h.finalize().as_bytes())
 }
 
-/// Whether this home still holds `partner` as its (not unpaired) partner.
-fn still_paired(store: &Store, partner: &duet_store::Partner) -> bool {
-    match store.home().partner() {
-        Ok(Some(p)) => !p.unpaired && p.endpoint_id == partner.endpoint_id,
-        Ok(None) => false,
-        // A record being rewritten right now: judge again at the next tick.
-        Err(_) => true,
-    }
-}
-
 pub fn run(ctx: &Context, out: &mut Out, args: ServeArgs) -> anyhow::Result<()> {
     let store = Arc::new(ctx.store()?);
-    let partner = net::require_partner(&store)?;
-    let gate = Gate::with_allowed(net::partner_devices(&store, &partner)?);
+    let mut couple = net::Couple::load(&store)?;
+    if couple.peers().is_empty() {
+        net::require_partner(&store)?;
+        anyhow::bail!("none of your devices or your partner's is known to this one yet");
+    }
+    let gate = Gate::with_allowed(couple.admitted());
     let quiet = out.quiet;
+    let who = couple
+        .partner
+        .as_ref()
+        .map(|p| p.name.clone())
+        .unwrap_or_else(|| "your devices".into());
     let rt = net::runtime()?;
     rt.block_on(async {
         let ep = net::bind(ctx, store.home(), vec![SYNC_ALPN.to_vec()], gate.clone()).await?;
         let (tx, mut rx) = mpsc::channel(16);
-        let acceptor = spawn_acceptor(ep.clone(), store.clone(), tx.clone(), partner.name.clone(), quiet);
-        out.note(&format!("Serving your journal to {}. Press Ctrl-C to stop.", partner.name));
+        let acceptor = spawn_acceptor(ep.clone(), store.clone(), tx.clone(), who.clone(), quiet);
+        match &couple.partner {
+            Some(p) => out.note(&format!(
+                "Serving your journals to {} and to your other devices. Press Ctrl-C to stop.",
+                crate::safe::line(&p.name)
+            )),
+            None => out.note("Serving your journals to your other devices. Press Ctrl-C to stop."),
+        }
         let mut pushed: Option<[u8; 32]> = None;
-        let mut paired = true;
+        let mut paired = couple.partner.clone();
         let relay = net::relay_mode(ctx)?;
         let mut backoff = Duration::from_millis(250);
         let mut next_try = tokio::time::Instant::now();
@@ -69,38 +79,39 @@ pub fn run(ctx: &Context, out: &mut Out, args: ServeArgs) -> anyhow::Result<()> 
                     match result {
                         Ok(report) => {
                             if !report.new_items.is_empty() || report.changed_items > 0 {
-                                let _ = out.line(&report.describe(&partner.name));
+                                let _ = out.line(&report.describe());
                             }
                             if args.notify
-                                && let Some(text) = crate::notify::message(&partner.name, &report.new_items)
+                                && !report.mine
+                                && let Some(text) = crate::notify::message(&report.peer, &report.new_items)
                             {
                                 tokio::spawn(async move { crate::notify::show(&text).await });
                             }
                         }
-                        Err(e) => out.warn(&format!("a sync with {} failed: {e:#}", partner.name)),
-                    }
-                    // A session may have brought news of revoked devices.
-                    if paired && let Ok(devices) = net::partner_devices(&store, &partner) {
-                        gate.set_allowed(devices);
+                        Err(e) => out.warn(&format!("a sync failed: {e:#}")),
                     }
                     out.warnings(&store);
                 }
                 _ = tick.tick() => {
-                    if paired && !still_paired(&store, &partner) {
-                        // `duet unpair` ran in another terminal: refuse them from this moment.
-                        paired = false;
-                        gate.set_allowed([]);
+                    // Device lists, revocations and the partner record may have changed (a
+                    // session brought news, `duet unpair` or `duet device revoke` ran): the
+                    // gate follows at once.
+                    if let Ok(now) = net::Couple::load(&store) {
+                        couple = now;
+                        gate.set_allowed(couple.admitted());
+                    }
+                    if let Some(p) = &paired
+                        && couple.partner.as_ref().is_none_or(|now| now.endpoint_id != p.endpoint_id)
+                    {
                         if let Some(task) = pushing.take() {
                             task.abort();
                         }
                         out.note(&format!(
-                            "You unpaired from {}: their device is refused from now on. \
+                            "You unpaired from {}: their devices are refused from now on. \
                              Press Ctrl-C to stop.",
-                            partner.name
+                            crate::safe::line(&p.name)
                         ));
-                    }
-                    if !paired {
-                        continue;
+                        paired = None;
                     }
                     if let Some(task) = &pushing {
                         if !task.is_finished() {
@@ -115,18 +126,31 @@ pub fn run(ctx: &Context, out: &mut Out, args: ServeArgs) -> anyhow::Result<()> 
                             next_try = tokio::time::Instant::now() + backoff;
                         }
                     }
-                    let key = journal_key(&store);
+                    let key = journals_key(&store, &couple.journals);
                     if key != pushed && tokio::time::Instant::now() >= next_try {
-                        let (ep, store, name, tx) = (ep.clone(), store.clone(), partner.name.clone(), tx.clone());
-                        let relay = relay.clone();
+                        let Ok(targets) = couple.targets(store.home(), &relay) else { continue };
+                        if targets.is_empty() {
+                            continue;
+                        }
+                        let (ep, store, tx) = (ep.clone(), store.clone(), tx.clone());
+                        // Push to every device at once; one that answers is enough for now.
                         pushing = Some(tokio::spawn(async move {
-                            match dial_once(&ep, store, name, quiet, Duration::from_secs(3), &relay).await {
-                                Ok(report) => {
-                                    let _ = tx.send(Ok(report)).await;
-                                    (key, true)
-                                }
-                                Err(_) => (None, false),
+                            let mut dials = tokio::task::JoinSet::new();
+                            for target in targets {
+                                let (ep, store) = (ep.clone(), store.clone());
+                                dials.spawn(async move {
+                                    dial_once(&ep, store, &target, quiet, Duration::from_secs(3)).await
+                                });
                             }
+                            let mut any = false;
+                            while let Some(joined) = dials.join_next().await {
+                                if let Ok(Ok(report)) = joined {
+                                    any = true;
+                                    let _ = tx.send(Ok(report)).await;
+                                }
+                            }
+                            // What this round brought from the others counts as pushed too.
+                            (if any { key } else { None }, any)
                         }));
                     }
                 }

@@ -122,18 +122,17 @@ pub fn spawn_acceptor(
     })
 }
 
-/// Dial the partner until a session succeeds or the deadline passes.
+/// Dial one device of the couple once and run a session if it answers.
 pub async fn dial_once(
     ep: &Endpoint,
     store: Arc<Store>,
-    name: String,
+    target: &net::Target,
     quiet: bool,
     connect_timeout: Duration,
-    relay: &duet_net::RelayMode,
 ) -> anyhow::Result<SessionReport> {
-    let partner = net::require_partner(&store)?;
-    let addr = net::partner_addr(&partner, relay)?;
-    let conn = match tokio::time::timeout(connect_timeout, ep.connect(addr, SYNC_ALPN)).await {
+    let name = target.name.clone();
+    let connect = ep.connect(target.addr.clone(), SYNC_ALPN);
+    let conn = match tokio::time::timeout(connect_timeout, connect).await {
         Err(_) => bail!("no answer"),
         Ok(Err(e)) if duet_net::refused_by_gate(&e) => return Err(Refused(name).into()),
         Ok(Err(e)) => return Err(e.into()),
@@ -148,6 +147,30 @@ pub async fn dial_once(
     }
 }
 
+/// Dial `target` until a session succeeds, trying cannot help any more, or `deadline` passes.
+pub async fn dial_until(
+    ep: Endpoint,
+    store: Arc<Store>,
+    target: net::Target,
+    quiet: bool,
+    deadline: tokio::time::Instant,
+) -> anyhow::Result<SessionReport> {
+    let mut last_err = None;
+    while tokio::time::Instant::now() < deadline {
+        let left = deadline - tokio::time::Instant::now();
+        let wait = left.min(Duration::from_secs(5));
+        match dial_once(&ep, store.clone(), &target, quiet, wait).await {
+            Ok(report) => return Ok(report),
+            Err(e) if is_final(&e) => return Err(e),
+            Err(e) => last_err = Some(e),
+        }
+        let pause = Duration::from_millis(300)
+            .min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+        tokio::time::sleep(pause).await;
+    }
+    Err(last_err.unwrap_or_else(|| anyhow::anyhow!("no answer")))
+}
+
 /// The partner's device answered and turned this one away at its gate: it no longer admits
 /// this device (they unpaired, or its owner revoked it). Retrying cannot help.
 #[derive(Debug)]
@@ -157,8 +180,8 @@ impl std::fmt::Display for Refused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}'s device refused this one: it no longer accepts it (they ran `duet unpair`, or this \
-             device was revoked)",
+            "{} refused this device: it no longer accepts it (an unpair, or this device was \
+             revoked)",
             self.0
         )
     }
@@ -182,92 +205,135 @@ fn is_final(e: &anyhow::Error) -> bool {
         })
 }
 
+/// Once one device answered, how long the others still get: a device on the same network
+/// answers within moments, one that is away would only hold up the answer.
+const OTHERS_GRACE: Duration = Duration::from_secs(3);
+
 pub fn run(ctx: &Context, out: &mut Out, args: SyncArgs) -> anyhow::Result<()> {
     let store = Arc::new(ctx.store()?);
-    let partner = net::require_partner(&store)?;
-    let gate = Gate::with_allowed(net::partner_devices(&store, &partner)?);
+    let couple = net::Couple::load(&store)?;
+    let relay = net::relay_mode(ctx)?;
+    let targets = couple.targets(store.home(), &relay)?;
+    if targets.is_empty() {
+        // Neither a partner nor another device of mine: say how to get one.
+        net::require_partner(&store)?;
+        bail!("none of your devices or your partner's is known to this one yet");
+    }
+    let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
+    let gate = Gate::with_allowed(couple.admitted());
     let timeout = Duration::from_secs(args.timeout.max(1));
     let quiet = out.quiet;
     let rt = net::runtime()?;
-    let result: anyhow::Result<SessionReport> = rt.block_on(async {
+    let label = couple
+        .partner
+        .as_ref()
+        .map(|p| p.name.clone())
+        .unwrap_or_else(|| "your devices".into());
+    let result: anyhow::Result<Vec<SessionReport>> = rt.block_on(async {
         let ep = net::bind(ctx, store.home(), vec![SYNC_ALPN.to_vec()], gate).await?;
-        let (tx, mut rx) = mpsc::channel(4);
-        let acceptor = spawn_acceptor(ep.clone(), store.clone(), tx.clone(), partner.name.clone(), quiet);
-        let dialer = {
-            let (ep, store, name) = (ep.clone(), store.clone(), partner.name.clone());
-            let relay = net::relay_mode(ctx)?;
-            tokio::spawn(async move {
-                let deadline = tokio::time::Instant::now() + timeout;
-                let mut last_err = None;
-                while tokio::time::Instant::now() < deadline {
-                    let left = deadline - tokio::time::Instant::now();
-                    let wait = left.min(Duration::from_secs(5));
-                    match dial_once(&ep, store.clone(), name.clone(), quiet, wait, &relay).await {
-                        Ok(report) => {
-                            let _ = tx.send(Ok(report)).await;
-                            return;
-                        }
-                        Err(e) if is_final(&e) => {
-                            let _ = tx.send(Err(e)).await;
-                            return;
-                        }
-                        Err(e) => last_err = Some(e),
-                    }
-                    tokio::time::sleep(Duration::from_millis(300).min(deadline.saturating_duration_since(tokio::time::Instant::now()))).await;
-                }
-                if let Some(e) = last_err {
-                    tracing::debug!("last dial error: {e:#}");
-                }
-            })
-        };
-        // The first session that completes, from either direction, is the answer.
+        let (tx, mut rx) = mpsc::channel(8);
+        let acceptor = spawn_acceptor(ep.clone(), store.clone(), tx, label.clone(), quiet);
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut dialers = tokio::task::JoinSet::new();
+        for target in targets {
+            dialers.spawn(dial_until(ep.clone(), store.clone(), target, quiet, deadline));
+        }
+        // Every device that answers before the timeout, from either direction.
+        let mut reports: Vec<SessionReport> = Vec::new();
         let mut failures = Vec::new();
-        let outcome = tokio::time::timeout(timeout + Duration::from_secs(2), async {
-            while let Some(r) = rx.recv().await {
-                match r {
-                    Ok(report) => return Some(report),
-                    Err(e) if is_final(&e) => {
-                        failures.push(e);
-                        return None;
-                    }
+        let mut cutoff = deadline + Duration::from_secs(2);
+        loop {
+            tokio::select! {
+                Some(joined) = dialers.join_next(), if !dialers.is_empty() => match joined {
+                    Ok(Ok(report)) => reports.push(report),
+                    Ok(Err(e)) => failures.push(e),
+                    Err(_) => {}
+                },
+                Some(r) = rx.recv() => match r {
+                    Ok(report) => reports.push(report),
                     Err(e) => failures.push(e),
-                }
+                },
+                _ = tokio::time::sleep_until(cutoff) => break,
             }
-            None
-        })
-        .await
-        .ok()
-        .flatten();
-        dialer.abort();
+            if !reports.is_empty() {
+                cutoff = cutoff.min(tokio::time::Instant::now() + OTHERS_GRACE);
+            }
+            if dialers.is_empty() && !reports.is_empty() {
+                break;
+            }
+            if dialers.is_empty() && failures.iter().any(is_final) {
+                break;
+            }
+        }
+        dialers.abort_all();
         acceptor.abort();
         ep.close().await;
-        match outcome {
-            Some(report) => Ok(report),
-            None => match failures.pop() {
-                Some(e) if e.is::<Refused>() => Err(e),
-                Some(e) => Err(e.context(format!("syncing with {} failed", partner.name))),
-                None => bail!(
-                    "could not reach {} within {} s; is `duet serve` or `duet sync` running on their device, on a network you share?",
-                    partner.name,
-                    timeout.as_secs()
-                ),
-            },
+        if !reports.is_empty() {
+            return Ok(reports);
+        }
+        match failures.iter().position(is_final).map(|i| failures.swap_remove(i)).or(failures.pop()) {
+            Some(e) if e.is::<Refused>() => Err(e),
+            Some(e) if is_final(&e) => Err(e.context(format!("syncing with {label} failed"))),
+            _ => bail!(
+                "could not reach {} within {} s; is `duet serve` or `duet sync` running on another device of you two, on a network you share?",
+                names.join(", "),
+                timeout.as_secs()
+            ),
         }
     });
-    let report = result?;
-    if std::io::stderr().is_terminal() && !quiet && report.traffic.received >= 256 * 1024 {
+    let mut reports = result?;
+    // One line per device; a device reached both ways counts once.
+    reports.sort_by(|a, b| a.device.cmp(&b.device));
+    reports.dedup_by(|later, first| {
+        if later.device != first.device {
+            return false;
+        }
+        for (k, n) in std::mem::take(&mut later.new_items) {
+            *first.new_items.entry(k).or_default() += n;
+        }
+        first.changed_items += later.changed_items;
+        first.traffic.sent += later.traffic.sent;
+        first.traffic.received += later.traffic.received;
+        true
+    });
+    let received: u64 = reports.iter().map(|r| r.traffic.received).sum();
+    if std::io::stderr().is_terminal() && !quiet && received >= 256 * 1024 {
         eprintln!();
     }
     out.warnings(&store);
+    let unreached: Vec<&String> = names
+        .iter()
+        .filter(|n| !reports.iter().any(|r| &r.peer == *n))
+        .collect();
     if out.json {
+        let mut new = std::collections::BTreeMap::<String, usize>::new();
+        for r in &reports {
+            for (k, n) in &r.new_items {
+                *new.entry(k.to_string()).or_default() += n;
+            }
+        }
         return Ok(out.json_value(&json!({
-            "partner": partner.name,
-            "new": report.new_items.iter().map(|(k, n)| (k.to_string(), *n)).collect::<std::collections::BTreeMap<_, _>>(),
-            "updated": report.changed_items,
-            "bytes_sent": report.traffic.sent,
-            "bytes_received": report.traffic.received,
+            "partner": couple.partner.as_ref().map(|p| p.name.clone()),
+            "new": new,
+            "updated": reports.iter().map(|r| r.changed_items).sum::<usize>(),
+            "bytes_sent": reports.iter().map(|r| r.traffic.sent).sum::<u64>(),
+            "bytes_received": received,
+            "reached": reports.iter().map(|r| json!({
+                "device": r.device,
+                "name": r.peer,
+                "owner": if r.mine { "me" } else { "partner" },
+            })).collect::<Vec<_>>(),
+            "unreached": unreached,
         }))?);
     }
-    out.line(&report.describe(&partner.name))?;
+    for r in &reports {
+        out.line(&r.describe())?;
+    }
+    if !unreached.is_empty() {
+        out.note(&format!(
+            "Not reached this time: {}.",
+            unreached.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        ));
+    }
     Ok(())
 }
