@@ -111,3 +111,47 @@ pub fn interrupt(mut child: Child) -> bool {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Link `new` (an empty home) as a device of `a`'s person under `label`, both confirming with
+/// `--yes`. Returns the new device's id (hex).
+pub fn link(a: &TestEnv, new: &TestEnv, label: &str) -> String {
+    let mut child = a
+        .duet(["device", "link", "--yes", "--timeout", "30"])
+        .spawn(true);
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let ticket = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("a link ticket within 20 s");
+    let ticket = ticket.trim().to_owned();
+    assert!(ticket.starts_with("duetlink1"), "{ticket:?}");
+    let joined = new
+        .duet([
+            "device",
+            "join",
+            "--yes",
+            &ticket,
+            "--label",
+            label,
+            "--timeout",
+            "20",
+            "--json",
+        ])
+        .ok()
+        .json();
+    let out = wait(child, Duration::from_secs(30));
+    assert!(
+        out.status.success(),
+        "link failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    joined["device"]
+        .as_str()
+        .expect("the new device's id")
+        .to_owned()
+}

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use duet_core::authority::{Authority, DeviceId, DeviceKey, DeviceList, Journals, PeerKind};
 use duet_core::sync::{Docs, SyncSession};
 use duet_core::{JournalId, Kind};
 use duet_net::sync::{Blocking, Role, Traffic, drive, end_as_listener};
 use duet_net::{Endpoint, EndpointAddr, EndpointId, Gate, NetConfig, RelayMode};
-use duet_core::authority::{Authority, DeviceId, DeviceKey, DeviceList, Journals, PeerKind};
 use duet_store::home::hex;
 use duet_store::{Home, Partner, Store, StoreReplica};
 
@@ -145,7 +145,9 @@ pub struct Target {
 
 impl Couple {
     pub fn load(store: &Store) -> anyhow::Result<Couple> {
-        let (_, me) = store.home().identity("first device", crate::cli::clock().now_ms())?;
+        let (_, me) = store
+            .home()
+            .identity("first device", crate::cli::clock().now_ms())?;
         let this = DeviceKey::from_bytes(store.home().device_key()?).id();
         let partner = store.partner().filter(|p| !p.unpaired).cloned();
         let partner_devices = partner.as_ref().and_then(|p| partner_list(store, p));
@@ -222,7 +224,10 @@ impl Couple {
                     .unwrap_or_else(|| "your partner".into());
                 match &self.authority.partner {
                     Some(list) if list.certs().filter(|c| list.admits(&c.device)).count() > 1 => {
-                        format!("{name}'s {}", label(list).unwrap_or_else(|| "device".into()))
+                        format!(
+                            "{name}'s {}",
+                            label(list).unwrap_or_else(|| "device".into())
+                        )
                     }
                     _ => name,
                 }
@@ -240,7 +245,11 @@ impl Couple {
             let seen = book.devices.get(&hex(&device)).cloned().unwrap_or_default();
             let mut addrs: Vec<String> = seen.addrs.clone();
             let mut relay_url = seen.relay_url.clone();
-            if let Some(p) = self.partner.as_ref().filter(|p| p.endpoint_id == hex(&device)) {
+            if let Some(p) = self
+                .partner
+                .as_ref()
+                .filter(|p| p.endpoint_id == hex(&device))
+            {
                 addrs.extend(p.addrs.iter().cloned());
                 relay_url = relay_url.or(p.relay_url.clone());
             }
@@ -370,6 +379,20 @@ async fn session_inner(
     if let Some(person) = owner {
         sync = sync.with_peer(person, device);
     }
+    // Where the other devices of the couple were reached: how a device learns to dial one it
+    // has never met (a home device linked after pairing).
+    let book = store.home().address_book();
+    let hints = couple
+        .peers()
+        .into_iter()
+        .filter(|(d, _)| *d != device)
+        .filter_map(|(d, _)| {
+            let seen = book.devices.get(&hex(&d))?;
+            let addrs: Vec<SocketAddr> = seen.addrs.iter().filter_map(|a| a.parse().ok()).collect();
+            (!addrs.is_empty()).then_some((d, addrs))
+        })
+        .collect();
+    sync = sync.with_hints(hints);
     let mut backend = Blocking(StoreReplica::new(&store));
     let mut docs = Docs::default();
     let role = if dialer { Role::Dialer } else { Role::Listener };
@@ -395,12 +418,21 @@ async fn session_inner(
     // What the other side knows of both people's devices is kept, even when it ends the
     // session (a revocation of the device speaking).
     for list in sync.heard_devices() {
-        let known =
-            list.person() == my_list.person() || their_list.is_some_and(|t| t.person() == list.person());
+        let known = list.person() == my_list.person()
+            || their_list.is_some_and(|t| t.person() == list.person());
         if known {
             store.home().save_devices(list)?;
         }
     }
+    // Hints only for devices this one already knows by id, never about itself.
+    let known: Vec<DeviceId> = couple.peers().into_iter().map(|(d, _)| d).collect();
+    let hints: Vec<(String, Vec<String>)> = sync
+        .heard_hints()
+        .iter()
+        .filter(|(d, _)| known.contains(d) && *d != device)
+        .map(|(d, addrs)| (hex(d), addrs.iter().map(ToString::to_string).collect()))
+        .collect();
+    let _ = store.home().hint(&hints);
     let mut traffic = driven?;
     // Store what arrived before the listener tells the dialer it is done.
     let arrivals =
@@ -423,9 +455,15 @@ async fn session_inner(
             _ => None,
         })
         .collect();
-    store.home().remember(&peer_key, &reached, None, Some(now))?;
+    store
+        .home()
+        .remember(&peer_key, &reached, None, Some(now))?;
     // The partner record keeps its pinned device's addresses and the last sync, for `status`.
-    if let Some(partner) = couple.partner.as_ref().filter(|_| kind == PeerKind::Partners) {
+    if let Some(partner) = couple
+        .partner
+        .as_ref()
+        .filter(|_| kind == PeerKind::Partners)
+    {
         let mut updated = partner.clone();
         if updated.endpoint_id == peer_key {
             for text in &reached {

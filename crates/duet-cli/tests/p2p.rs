@@ -6,7 +6,7 @@ use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use duet_tests::TestEnv;
-use duet_tests::pairing::{interrupt, pair, serve, wait};
+use duet_tests::pairing::{interrupt, link, pair, serve, wait};
 
 const DUET: &str = env!("CARGO_BIN_EXE_duet");
 
@@ -205,8 +205,8 @@ fn unpaired_partner_is_refused() {
     let out = sam.duet(["sync", "--timeout", "10"]).fails();
     assert_eq!(
         out.error_line(),
-        "duet: error: Alex's device refused this one: it no longer accepts it (they ran `duet \
-         unpair`, or this device was revoked)"
+        "duet: error: Alex refused this device: it no longer accepts it (an unpair, or this \
+         device was revoked)"
     );
     assert!(interrupt(serving), "serve stops cleanly on Ctrl-C");
 
@@ -685,8 +685,8 @@ fn a_revocation_travels_with_the_next_sync_and_the_revoked_device_is_refused() {
     let out = sam.duet(["sync", "--timeout", "10"]).fails();
     assert_eq!(
         out.error_line(),
-        "duet: error: Alex's device refused this one: it no longer accepts it (they ran `duet \
-         unpair`, or this device was revoked)"
+        "duet: error: Alex refused this device: it no longer accepts it (an unpair, or this \
+         device was revoked)"
     );
     assert!(interrupt(serving));
     assert!(
@@ -696,4 +696,125 @@ fn a_revocation_travels_with_the_next_sync_and_the_revoked_device_is_refused() {
             .any(|b| b == "written after the revocation"),
         "nothing the revoked device wrote arrived"
     );
+}
+
+/// The names of the devices a `duet sync --json` reached.
+fn reached(out: &serde_json::Value) -> Vec<String> {
+    out["reached"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_home_device_carries_both_journals_between_laptops_that_are_never_awake_together() {
+    let _g = serial();
+    let (alex, sam) = couple();
+    pair(&alex, &sam);
+    alex.write("written before the home device existed");
+
+    // Alex links an always-on device: a new, empty home that becomes one of Alex's devices.
+    let home = TestEnv::new(DUET).seeded(3).sharing_clock_with(&alex);
+    let home_id = link(&alex, &home, "home server");
+    let devices = home.duet(["device", "list", "--json"]).ok().json();
+    let mine: Vec<_> = devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["owner"] == "me")
+        .map(|d| d["label"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(mine.len(), 2, "{devices}");
+    assert!(mine.contains(&"home server".to_owned()));
+    let status = home.duet(["status", "--json"]).ok().json();
+    assert_eq!(
+        status["partner"]["name"], "Sam",
+        "the partner came with the link"
+    );
+    // Linking twice with the same home is refused, and so is a pairing ticket.
+    let again = home
+        .duet(["device", "join", "--yes", "duetlink1aaaa"])
+        .fails();
+    assert!(
+        again.error_line().contains("already holds a journal"),
+        "{}",
+        again.stderr
+    );
+
+    // Alex and Sam meet once: Sam hears of the new device and where it was reached.
+    sync_both(&alex, &sam);
+
+    // The home device runs; the laptop writes, syncs with it, and goes away.
+    let (serving, _lines) = serve(&home);
+    alex.write("written on the laptop, which then closes");
+    alex.write_with("only for me", &["--private"]);
+    let out = alex.duet(["sync", "--json", "--timeout", "10"]).ok().json();
+    assert_eq!(reached(&out), vec!["your home server".to_owned()], "{out}");
+    assert_eq!(
+        out["unreached"].as_array().unwrap().len(),
+        1,
+        "Sam was away: {out}"
+    );
+
+    // Sam's laptop, with Alex's laptop away, gets the entry from the home device.
+    let out = sam.duet(["sync", "--json", "--timeout", "10"]).ok().json();
+    assert_eq!(out["reached"][0]["device"], home_id.as_str(), "{out}");
+    assert_eq!(out["reached"][0]["owner"], "partner");
+    let bodies = sam.bodies(&[]);
+    assert!(
+        bodies
+            .iter()
+            .any(|b| b == "written on the laptop, which then closes"),
+        "{bodies:?}"
+    );
+    assert!(
+        !bodies.iter().any(|b| b == "only for me"),
+        "a private entry never reaches the partner"
+    );
+    sam.write("Sam's answer, written while the laptop sleeps");
+    sam.duet(["sync", "--timeout", "10"]).ok();
+
+    // Later the laptop wakes and gets Sam's answer from the home device.
+    let out = alex.duet(["sync", "--json", "--timeout", "10"]).ok().json();
+    assert!(
+        reached(&out).contains(&"your home server".to_owned()),
+        "{out}"
+    );
+    assert!(
+        alex.bodies(&[])
+            .iter()
+            .any(|b| b == "Sam's answer, written while the laptop sleeps")
+    );
+
+    // A phone joins, then is revoked on the laptop; the revocation reaches Sam through the
+    // home device, and the phone is refused from then on.
+    let phone = TestEnv::new(DUET).seeded(4).sharing_clock_with(&alex);
+    let phone_id = link(&alex, &phone, "phone");
+    // The phone meets the laptop once and so learns where the home device is.
+    sync_both(&alex, &phone);
+    assert!(
+        phone.bodies(&[]).iter().any(|b| b == "only for me"),
+        "my own devices carry my private journal"
+    );
+    let out = alex.duet(["device", "revoke", &phone_id[..10]]).ok();
+    assert!(out.stdout.starts_with("Revoked phone"), "{}", out.stdout);
+    alex.duet(["sync", "--timeout", "10"]).ok();
+    sam.duet(["sync", "--timeout", "10"]).ok();
+    let seen = sam.duet(["device", "list", "--json"]).ok().json();
+    let revoked = seen
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == phone_id.as_str())
+        .unwrap_or_else(|| panic!("Sam knows the phone: {seen}"));
+    assert!(revoked["revoked"].is_i64(), "{seen}");
+    let out = phone.duet(["sync", "--timeout", "5"]).fails();
+    assert!(
+        out.error_line().contains("refused this device"),
+        "{}",
+        out.stderr
+    );
+    assert!(interrupt(serving));
 }

@@ -74,6 +74,11 @@ pub enum Msg {
     /// A person's device list (encoded [`crate::authority::DeviceList`]). Each side sends the
     /// lists it knows first, before any journal data, so revocations travel with every sync.
     Devices { list: Vec<u8> },
+    /// Where devices of the couple were last reached, by device id: hints for dialing, never
+    /// proof of who a device is (the transport authenticates every id it dials).
+    Addresses {
+        hints: Vec<(crate::authority::DeviceId, Vec<std::net::SocketAddr>)>,
+    },
     /// One Automerge sync message for one volume.
     Volume {
         journal: JournalId,
@@ -135,7 +140,12 @@ pub struct SyncSession {
     devices_in: Vec<crate::authority::DeviceList>,
     /// Who the peer is, if known: its person and its device.
     peer: Option<(crate::authority::PersonId, crate::authority::DeviceId)>,
+    hints_out: Vec<(crate::authority::DeviceId, Vec<std::net::SocketAddr>)>,
+    hints_in: Vec<(crate::authority::DeviceId, Vec<std::net::SocketAddr>)>,
 }
+
+/// Most devices one `Addresses` message may name: both people's lists, full.
+pub const MAX_HINTED_DEVICES: usize = 2 * crate::authority::MAX_DEVICES;
 
 /// Most device lists one session takes from the peer: the two people's, and room to spare.
 pub const MAX_DEVICE_LISTS: usize = 4;
@@ -157,7 +167,28 @@ impl SyncSession {
             devices_out: Vec::new(),
             devices_in: Vec::new(),
             peer: None,
+            hints_out: Vec::new(),
+            hints_in: Vec::new(),
         }
+    }
+
+    /// Sends these address hints with the device lists (at most [`MAX_HINTED_DEVICES`]).
+    pub fn with_hints(
+        mut self,
+        mut hints: Vec<(crate::authority::DeviceId, Vec<std::net::SocketAddr>)>,
+    ) -> SyncSession {
+        hints.truncate(MAX_HINTED_DEVICES);
+        for (_, addrs) in &mut hints {
+            addrs.truncate(crate::pairing::MAX_ADDRS);
+        }
+        self.hints_out = hints;
+        self
+    }
+
+    /// The address hints the peer sent: untrusted, for the caller to use only as places to
+    /// dial devices it already knows by id.
+    pub fn heard_hints(&self) -> &[(crate::authority::DeviceId, Vec<std::net::SocketAddr>)] {
+        &self.hints_in
     }
 
     /// Sends these device lists (encoded) first, before any journal data.
@@ -207,6 +238,11 @@ impl SyncSession {
             .iter()
             .map(|list| Msg::Devices { list: list.clone() })
             .collect();
+        if !self.hints_out.is_empty() {
+            out.push(Msg::Addresses {
+                hints: self.hints_out.clone(),
+            });
+        }
         out.push(Msg::Hello { journals });
         Batch(out)
     }
@@ -219,7 +255,7 @@ impl SyncSession {
         // (which would make the peer send its document twice).
         let mut msgs = batch.0;
         msgs.sort_by_key(|m| match m {
-            Msg::Devices { .. } => 0,
+            Msg::Devices { .. } | Msg::Addresses { .. } => 0,
             Msg::Hello { .. } => 1,
             Msg::Snapshot { .. } | Msg::Volume { .. } => 2,
             Msg::Inventory { .. } => 3,
@@ -253,6 +289,12 @@ impl SyncSession {
                 if revokes_peer {
                     return Err(SyncError::PeerRevoked);
                 }
+            }
+            Msg::Addresses { hints } => {
+                if !self.hints_in.is_empty() || hints.len() > MAX_HINTED_DEVICES {
+                    return Err(SyncError::Malformed("address hints beyond the bound"));
+                }
+                self.hints_in = hints;
             }
             Msg::Hello { journals } => {
                 for (journal, theirs) in journals {
@@ -395,7 +437,7 @@ impl SyncSession {
         let mut wants = Wants::default();
         for msg in &batch.0 {
             match msg {
-                Msg::Hello { .. } | Msg::Devices { .. } => {}
+                Msg::Hello { .. } | Msg::Devices { .. } | Msg::Addresses { .. } => {}
                 Msg::Inventory {
                     journal,
                     full,

@@ -387,6 +387,25 @@ impl Home {
         self.write_toml(PEERS_FILE, &book)
     }
 
+    /// Add addresses another device said `device` (hex id) was reached at, after those this
+    /// device learned itself: hints, tried last, kept within the same bound.
+    pub fn hint(&self, hints: &[(String, Vec<String>)]) -> Result<(), StoreError> {
+        let mut book = self.address_book();
+        let before = book.clone();
+        for (device, addrs) in hints {
+            let seen = book.devices.entry(device.clone()).or_default();
+            for addr in addrs {
+                if seen.addrs.len() < MAX_ADDRS_PER_DEVICE && !seen.addrs.contains(addr) {
+                    seen.addrs.push(addr.clone());
+                }
+            }
+        }
+        if book == before {
+            return Ok(());
+        }
+        self.write_toml(PEERS_FILE, &book)
+    }
+
     pub fn partner(&self) -> Result<Option<Partner>, StoreError> {
         self.read_toml(PARTNER_FILE)
     }

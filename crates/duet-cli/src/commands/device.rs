@@ -243,7 +243,6 @@ fn link(ctx: &Context, out: &mut Out, args: LinkArgs) -> anyhow::Result<()> {
 
 fn join(ctx: &Context, out: &mut Out, args: JoinArgs) -> anyhow::Result<()> {
     check_can_confirm(args.yes)?;
-    let ticket = Ticket::decode_for(&args.ticket, Purpose::Link)?;
     let label = args.label.trim();
     if !duet_core::text::valid_name(label) {
         bail!(
@@ -258,6 +257,12 @@ fn join(ctx: &Context, out: &mut Out, args: JoinArgs) -> anyhow::Result<()> {
             home.root().display()
         );
     }
+    let ticket = Ticket::decode_for(&args.ticket, Purpose::Link).map_err(|e| match e {
+        PairingError::DamagedTicket => anyhow::anyhow!(
+            "this link ticket is damaged or incomplete; copy the whole line that `duet device link` printed"
+        ),
+        other => other.into(),
+    })?;
     let key = home.new_device_key()?;
     let me = DeviceKey::from_bytes(key).id();
     let local = LocalIdentity {

@@ -24,9 +24,13 @@ pub struct ServeArgs {
 /// writes to one of them (a write here, a sync with another device).
 fn journals_key(store: &Store, journals: &duet_core::authority::Journals) -> Option<[u8; 32]> {
     let mut h = blake3::Hasher::new();
-    for journal in [Some(journals.mine), Some(journals.private), journals.partners]
-        .into_iter()
-        .flatten()
+    for journal in [
+        Some(journals.mine),
+        Some(journals.private),
+        journals.partners,
+    ]
+    .into_iter()
+    .flatten()
     {
         let listing = store.files(journal).list().ok()?;
         for (vol, files) in &listing.volumes {

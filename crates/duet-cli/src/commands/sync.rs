@@ -332,7 +332,11 @@ pub fn run(ctx: &Context, out: &mut Out, args: SyncArgs) -> anyhow::Result<()> {
     if !unreached.is_empty() {
         out.note(&format!(
             "Not reached this time: {}.",
-            unreached.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            unreached
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     Ok(())

@@ -15,6 +15,7 @@ const TAG_INVENTORY: u8 = 2;
 const TAG_VOLUME: u8 = 3;
 const TAG_SNAPSHOT: u8 = 4;
 const TAG_DEVICES: u8 = 5;
+const TAG_ADDRESSES: u8 = 6;
 const STATE_VERSION: u8 = 1;
 
 pub fn encode_batch(batch: &Batch) -> Vec<u8> {
@@ -48,6 +49,14 @@ pub fn encode_batch(batch: &Batch) -> Vec<u8> {
             Msg::Devices { list } => {
                 w.u8(TAG_DEVICES);
                 w.long_bytes(list);
+            }
+            Msg::Addresses { hints } => {
+                w.u8(TAG_ADDRESSES);
+                w.u32(hints.len() as u32);
+                for (device, addrs) in hints {
+                    w.bytes(device);
+                    w.addrs(addrs);
+                }
             }
             Msg::Snapshot {
                 journal,
@@ -140,6 +149,18 @@ fn decode_msg(r: &mut Reader) -> Result<Msg, SyncError> {
         TAG_DEVICES => Msg::Devices {
             list: r.long_bytes().map_err(malformed)?.to_vec(),
         },
+        TAG_ADDRESSES => {
+            // Each entry is at least an id and an address count.
+            let n = r.count(32 + 1).map_err(malformed)?;
+            if n > super::MAX_HINTED_DEVICES {
+                return Err(SyncError::Malformed("address hints beyond the bound"));
+            }
+            let mut hints = Vec::with_capacity(n);
+            for _ in 0..n {
+                hints.push((r.array().map_err(malformed)?, r.addrs().map_err(malformed)?));
+            }
+            Msg::Addresses { hints }
+        }
         _ => return Err(SyncError::Malformed("unknown message tag")),
     })
 }
