@@ -149,7 +149,8 @@ impl Couple {
             .home()
             .identity("first device", crate::cli::clock().now_ms())?;
         let this = DeviceKey::from_bytes(store.home().device_key()?).id();
-        let partner = store.partner().filter(|p| !p.unpaired).cloned();
+        // Read from disk, not the store's copy: `duet unpair` may have run since it opened.
+        let partner = store.home().partner()?.filter(|p| !p.unpaired);
         let partner_devices = partner.as_ref().and_then(|p| partner_list(store, p));
         let config = store.config();
         Ok(Couple {

@@ -824,4 +824,47 @@ mod tests {
             prop_assert_eq!(merged, forward);
         }
     }
+
+    #[test]
+    fn my_devices_carry_all_three_journals_a_partners_device_reads_mine_and_writes_its_own() {
+        let journals = Journals {
+            mine: JournalId([1; 16]),
+            private: JournalId([2; 16]),
+            partners: Some(JournalId([3; 16])),
+        };
+        let share = |kind| {
+            shared_with(kind, &journals)
+                .into_iter()
+                .map(|s| (s.journal.0[0], s.accept_changes))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(share(PeerKind::Mine), vec![(1, true), (2, true), (3, true)]);
+        assert_eq!(share(PeerKind::Partners), vec![(1, false), (3, true)]);
+        assert_eq!(share(PeerKind::Refused), vec![]);
+        let alone = Journals {
+            partners: None,
+            ..journals
+        };
+        assert!(shared_with(PeerKind::Partners, &alone).is_empty());
+
+        // Who is whose: a partner listing one of my devices does not make it theirs, a revoked
+        // device is nobody's, and this device is never its own peer.
+        let (alex, sam) = (alex(), PersonKey::from_seed([9; 32]));
+        let mut me = DeviceList::new(alex.id());
+        me.add_cert(alex.certify([1; 32], "laptop", 1)).unwrap();
+        me.add_cert(alex.certify([2; 32], "phone", 1)).unwrap();
+        me.add_revocation(alex.revoke([2; 32], 5)).unwrap();
+        let mut theirs = DeviceList::new(sam.id());
+        theirs.add_cert(sam.certify([3; 32], "desk", 1)).unwrap();
+        theirs
+            .add_cert(sam.certify([1; 32], "not theirs", 1))
+            .unwrap();
+        let auth = Authority {
+            me,
+            partner: Some(theirs),
+        };
+        assert_eq!(auth.peer(&[1; 32]), PeerKind::Mine);
+        assert_eq!(auth.peer(&[2; 32]), PeerKind::Refused);
+        assert_eq!(auth.peers(&[1; 32]), vec![([3; 32], PeerKind::Partners)]);
+    }
 }

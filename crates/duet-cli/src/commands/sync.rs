@@ -282,16 +282,18 @@ pub fn run(ctx: &Context, out: &mut Out, args: SyncArgs) -> anyhow::Result<()> {
         }
     });
     let mut reports = result?;
-    // One line per device; a device reached both ways counts once.
+    // One line per device; a device reached both ways at once counts once (both sessions saw
+    // the same news, so the larger count stands for both).
     reports.sort_by(|a, b| a.device.cmp(&b.device));
     reports.dedup_by(|later, first| {
         if later.device != first.device {
             return false;
         }
         for (k, n) in std::mem::take(&mut later.new_items) {
-            *first.new_items.entry(k).or_default() += n;
+            let seen = first.new_items.entry(k).or_default();
+            *seen = (*seen).max(n);
         }
-        first.changed_items += later.changed_items;
+        first.changed_items = first.changed_items.max(later.changed_items);
         first.traffic.sent += later.traffic.sent;
         first.traffic.received += later.traffic.received;
         true

@@ -677,3 +677,86 @@ fn each_side_pins_the_other_person_and_their_devices() {
     assert_eq!(alice_seen.devices.encode(), devices_of(1));
     assert_ne!(bob_seen.devices.person(), alice_seen.devices.person());
 }
+
+/// A new, empty device of Alice's: no journal, no device list, its label as its name.
+fn new_device() -> LocalPeer {
+    LocalPeer {
+        journal_id: [0; 16],
+        devices: Vec::new(),
+        taken_journals: Vec::new(),
+        ..local(3, "phone")
+    }
+}
+
+#[test]
+fn a_new_device_links_with_a_link_ticket_and_gets_its_owners_list() {
+    let mut invitation =
+        Invitation::for_purpose(alice(), SECRET, NOW + TTL, Purpose::Link).unwrap();
+    let text = invitation.ticket().encode_for(Purpose::Link);
+    assert!(text.starts_with(LINK_TICKET_PREFIX));
+    // Each kind of ticket is refused where the other belongs, with the command to use.
+    assert_eq!(
+        Ticket::decode(&text).unwrap_err(),
+        PairingError::LinkTicketForPairing
+    );
+    let pair_text = invitation.ticket().encode();
+    assert_eq!(
+        Ticket::decode_for(&pair_text, Purpose::Link).unwrap_err(),
+        PairingError::PairTicketForLink
+    );
+    let ticket = Ticket::decode_for(&text, Purpose::Link).unwrap();
+    let phone = new_device();
+    let (mut j, request) = Joiner::for_purpose(&ticket, &phone, [0xB0; 32], Purpose::Link).unwrap();
+    let (mut i, reply) = invitation
+        .accept(phone.endpoint_id, &as_join(wire(request)), NOW, [0xA0; 32])
+        .unwrap();
+    let (reveal, code_b) = j.handle_reply(&as_reply(wire(reply))).unwrap();
+    let code_a = i.handle_reveal(&as_reveal(wire(reveal))).unwrap();
+    assert_eq!(code_a, code_b);
+    let yes_a = i.decide(true).unwrap();
+    let yes_b = j.decide(true).unwrap();
+    i.handle_confirm(&yes_b).unwrap();
+    j.handle_confirm(&yes_a).unwrap();
+    let (new_one, linker) = (i.finish().unwrap(), j.finish().unwrap());
+    assert_eq!(new_one.name, "phone");
+    assert_eq!(new_one.endpoint_id, phone.endpoint_id);
+    // The inviter's own list stands for the new device's owner; the joiner checked that it
+    // certifies the device it spoke with.
+    assert_eq!(new_one.devices.encode(), devices_of(1));
+    assert!(linker.devices.admits(&alice().endpoint_id));
+}
+
+#[test]
+fn a_pairing_proof_never_opens_a_link_and_a_link_joiner_brings_nothing() {
+    // The same ticket secret, used by a joiner that runs the pairing handshake against a link
+    // invitation: the proofs are keyed apart.
+    let mut invitation =
+        Invitation::for_purpose(alice(), SECRET, NOW + TTL, Purpose::Link).unwrap();
+    let ticket = invitation.ticket();
+    let (_, request) = Joiner::new(&ticket, &new_device(), [0xB0; 32]).unwrap();
+    assert_eq!(
+        invitation
+            .accept(new_device().endpoint_id, &request, NOW, [0xA0; 32])
+            .unwrap_err(),
+        PairingError::WrongSecret
+    );
+    // A link joiner that announces a journal or a list of its own (a partner posing as a new
+    // device of mine) is refused.
+    let (_, request) = Joiner::for_purpose(&ticket, &bob(), [0xB0; 32], Purpose::Link).unwrap();
+    assert_eq!(
+        invitation
+            .accept(bob().endpoint_id, &request, NOW, [0xA0; 32])
+            .unwrap_err(),
+        PairingError::BadDeviceList
+    );
+    // And the other way: a link proof does not open a pairing invite.
+    let mut pairing = open_invite();
+    let (_, request) =
+        Joiner::for_purpose(&pairing.ticket(), &bob(), [0xB0; 32], Purpose::Link).unwrap();
+    assert_eq!(
+        pairing
+            .accept(bob().endpoint_id, &request, NOW, [0xA0; 32])
+            .unwrap_err(),
+        PairingError::WrongSecret
+    );
+}
