@@ -27,9 +27,12 @@ pub fn wait(mut child: Child, limit: Duration) -> Output {
 
 /// Start `pair invite --yes` on `a`; return the child and the ticket (its first stdout line).
 pub fn invite(a: &TestEnv) -> (Child, String) {
-    let mut child = a
-        .duet(["pair", "invite", "--yes", "--timeout", "30"])
-        .spawn(true);
+    ticket_of(a.duet(["pair", "invite", "--yes", "--timeout", "30"]))
+}
+
+/// Spawn a command that prints a ticket as its first stdout line; return it and the ticket.
+fn ticket_of(command: crate::DuetCommand) -> (Child, String) {
+    let mut child = command.spawn(true);
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -115,20 +118,7 @@ pub fn interrupt(mut child: Child) -> bool {
 /// Link `new` (an empty home) as a device of `a`'s person under `label`, both confirming with
 /// `--yes`. Returns the new device's id (hex).
 pub fn link(a: &TestEnv, new: &TestEnv, label: &str) -> String {
-    let mut child = a
-        .duet(["device", "link", "--yes", "--timeout", "30"])
-        .spawn(true);
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let ticket = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("a link ticket within 20 s");
-    let ticket = ticket.trim().to_owned();
+    let (child, ticket) = ticket_of(a.duet(["device", "link", "--yes", "--timeout", "30"]));
     assert!(ticket.starts_with("duetlink1"), "{ticket:?}");
     let joined = new
         .duet([

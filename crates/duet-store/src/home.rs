@@ -140,14 +140,7 @@ impl Home {
             private_journal: JournalId(fsutil::random_bytes()),
             created_at: now,
         };
-        for dir in ["journals", "cache", "sync"] {
-            let path = self.root.join(dir);
-            create_private_dir(&path).map_err(|e| self.io_err(&path, e))?;
-        }
-        for journal in [config.journal, config.private_journal] {
-            let path = self.journal_dir(journal);
-            create_private_dir(&path).map_err(|e| self.io_err(&path, e))?;
-        }
+        self.make_dirs(&config)?;
         let key: [u8; 32] = fsutil::secret_bytes();
         write_atomic(&self.root, KEY_FILE, &key, 0o600)
             .map_err(|e| self.io_err(&self.root.join(KEY_FILE), e))?;
@@ -181,7 +174,6 @@ impl Home {
         &self,
         grant: &duet_core::pairing::LinkGrant,
         checked: &duet_core::pairing::CheckedGrant,
-        now: i64,
     ) -> Result<Config, StoreError> {
         if self.is_initialized() {
             return Err(StoreError::AlreadyInitialized(self.root.clone()));
@@ -192,14 +184,7 @@ impl Home {
             private_journal: JournalId(grant.private_journal),
             created_at: grant.created_at,
         };
-        for dir in ["journals", "cache", "sync"] {
-            let path = self.root.join(dir);
-            create_private_dir(&path).map_err(|e| self.io_err(&path, e))?;
-        }
-        for journal in [config.journal, config.private_journal] {
-            let path = self.journal_dir(journal);
-            create_private_dir(&path).map_err(|e| self.io_err(&path, e))?;
-        }
+        self.make_dirs(&config)?;
         write_atomic(&self.root, PERSON_KEY_FILE, &checked.person.seed(), 0o600)
             .map_err(|e| self.io_err(&self.root.join(PERSON_KEY_FILE), e))?;
         self.save_devices(&checked.devices)?;
@@ -222,9 +207,21 @@ impl Home {
             let path = self.journal_dir(JournalId(p.journal));
             create_private_dir(&path).map_err(|e| self.io_err(&path, e))?;
         }
-        let _ = now;
         self.write_toml(CONFIG_FILE, &config)?;
         Ok(config)
+    }
+
+    /// The folders of a new home and of its two journals, owner-only.
+    fn make_dirs(&self, config: &Config) -> Result<(), StoreError> {
+        for dir in ["journals", "cache", "sync"] {
+            let path = self.root.join(dir);
+            create_private_dir(&path).map_err(|e| self.io_err(&path, e))?;
+        }
+        for journal in [config.journal, config.private_journal] {
+            let path = self.journal_dir(journal);
+            create_private_dir(&path).map_err(|e| self.io_err(&path, e))?;
+        }
+        Ok(())
     }
 
     /// Refuse a home that is not this user's alone: owned by someone else, or writable by

@@ -290,7 +290,7 @@ fn join(ctx: &Context, out: &mut Out, args: JoinArgs) -> anyhow::Result<()> {
     rt.shutdown_background();
     let (linker, grant) = result?;
     let checked = grant.check(&linker.devices.person(), &me)?;
-    let config = home.join_person(&grant, &checked, ctx.now_ms())?;
+    let config = home.join_person(&grant, &checked)?;
     home.remember(
         &hex(&linker.endpoint_id),
         &linker
