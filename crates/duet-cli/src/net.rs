@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use duet_core::authority::{Authority, DeviceId, DeviceKey, DeviceList, Journals, PeerKind};
-use duet_core::sync::{Docs, SyncSession};
+use duet_core::sync::{Docs, Signing, SyncSession};
 use duet_core::{JournalId, Kind};
 use duet_net::sync::{Blocking, Role, Traffic, drive, end_as_listener};
 use duet_net::{Endpoint, EndpointAddr, EndpointId, Gate, NetConfig, RelayMode};
@@ -394,6 +394,20 @@ async fn session_inner(
         })
         .collect();
     sync = sync.with_hints(hints);
+    // Authorship: this device vouches for its person's journals; of the journals it may take
+    // changes to, it keeps only what their owner's devices signed.
+    let mut owners = std::collections::BTreeMap::new();
+    owners.insert(couple.journals.mine, my_list.clone());
+    owners.insert(couple.journals.private, my_list.clone());
+    if let (Some(journal), Some(list)) = (couple.journals.partners, their_list) {
+        owners.insert(journal, list.clone());
+    }
+    sync = sync.with_signing(Signing {
+        device: DeviceKey::from_bytes(store.home().device_key()?),
+        now: crate::cli::clock().now_ms(),
+        owned: [couple.journals.mine, couple.journals.private].into(),
+        owners,
+    });
     let mut backend = Blocking(StoreReplica::new(&store));
     let mut docs = Docs::default();
     let role = if dialer { Role::Dialer } else { Role::Listener };

@@ -80,6 +80,13 @@ impl duet_core::sync::Backend for Nothing {
     fn saved_bytes(&mut self, _: duet_core::JournalId, _: duet_core::VolumeId) -> Option<Vec<u8>> {
         None
     }
+    fn signatures(
+        &mut self,
+        _: duet_core::JournalId,
+        _: duet_core::VolumeId,
+    ) -> Vec<duet_core::authority::SignedHeads> {
+        Vec::new()
+    }
 }
 
 /// Waits until Alex's end closes `recv` (an error or the end of the stream), at most `limit`.

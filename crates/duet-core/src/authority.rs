@@ -143,6 +143,18 @@ impl DeviceKey {
         volume: VolumeId,
         heads: &[ChangeHash],
     ) -> SignedHeads {
+        self.sign_heads_at(journal, volume, heads, 0)
+    }
+
+    /// Signs the heads of one volume of a journal as this device holds them at `at` (Unix ms,
+    /// this device's clock): of two statements by one device, the later one holds more.
+    pub fn sign_heads_at(
+        &self,
+        journal: JournalId,
+        volume: VolumeId,
+        heads: &[ChangeHash],
+        at: i64,
+    ) -> SignedHeads {
         let mut heads = heads.to_vec();
         heads.sort();
         heads.dedup();
@@ -151,6 +163,7 @@ impl DeviceKey {
             volume,
             heads,
             device: self.id(),
+            at,
             signature: [0; 64],
         };
         signed.signature = self.0.sign(&signed.signed_bytes()).to_bytes();
@@ -400,6 +413,8 @@ pub struct SignedHeads {
     /// Sorted, without repeats.
     pub heads: Vec<ChangeHash>,
     pub device: DeviceId,
+    /// When the device signed (Unix ms, its own clock).
+    pub at: i64,
     pub signature: [u8; 64],
 }
 
@@ -409,6 +424,7 @@ impl SignedHeads {
         w.bytes(HEADS_CONTEXT);
         w.bytes(self.journal.as_bytes());
         w.bytes(self.volume.as_bytes());
+        w.i64(self.at);
         w.u32(self.heads.len() as u32);
         for h in &self.heads {
             w.bytes(&h.0);
@@ -451,6 +467,7 @@ impl SignedHeads {
         w.bytes(self.journal.as_bytes());
         w.bytes(self.volume.as_bytes());
         w.bytes(&self.device);
+        w.i64(self.at);
         w.u32(self.heads.len() as u32);
         for h in &self.heads {
             w.bytes(&h.0);
@@ -462,6 +479,7 @@ impl SignedHeads {
         let journal = JournalId(r.array()?);
         let volume = VolumeId(r.array()?);
         let device = r.array()?;
+        let at = r.i64()?;
         let n = r.count(32)?;
         let heads = (0..n)
             .map(|_| r.array().map(ChangeHash))
@@ -472,9 +490,56 @@ impl SignedHeads {
             volume,
             heads,
             device,
+            at,
             signature,
         })
     }
+}
+
+/// Most statements kept per volume: one per device, the latest.
+pub const MAX_SIGNED_PER_VOLUME: usize = MAX_DEVICES;
+
+/// Adds `new` to a volume's statements, keeping one per device, the latest by its `at` (of two
+/// with the same `at`, the one heard last).
+pub fn keep_latest(kept: &mut Vec<SignedHeads>, new: SignedHeads) -> bool {
+    let full = kept.len() >= MAX_SIGNED_PER_VOLUME;
+    match kept.iter_mut().find(|s| s.device == new.device) {
+        Some(old) if old.at > new.at || *old == new => false,
+        Some(old) => {
+            *old = new;
+            true
+        }
+        None if !full => {
+            kept.push(new);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Encodes a volume's statements (a signature file): `u32 n ‖ n × statement`.
+pub fn encode_signed(all: &[SignedHeads]) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.u32(all.len() as u32);
+    for s in all {
+        s.encode(&mut w);
+    }
+    w.0
+}
+
+/// Decodes a signature file (not verified: see [`SignedHeads::verify`]).
+pub fn decode_signed(bytes: &[u8]) -> Result<Vec<SignedHeads>, AuthorityError> {
+    let mut r = Reader::new(bytes);
+    let n = r.count(16 + 8 + 32 + 8 + 4 + 64).map_err(malformed)?;
+    if n > MAX_SIGNED_PER_VOLUME {
+        return Err(AuthorityError::Malformed("more statements than devices"));
+    }
+    let all = (0..n)
+        .map(|_| SignedHeads::decode(&mut r))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(malformed)?;
+    r.finish().map_err(malformed)?;
+    Ok(all)
 }
 
 /// Whether every change in `doc` lies in the history of `trusted` (heads accepted before) or

@@ -79,6 +79,12 @@ pub enum Msg {
     Addresses {
         hints: Vec<(crate::authority::DeviceId, Vec<std::net::SocketAddr>)>,
     },
+    /// Signed statements of the heads of volumes (see [`crate::authority::SignedHeads`]): sent
+    /// before the first data of each volume in a session, so the receiver can check that every
+    /// change it takes is covered by a device of the journal's owner, whoever delivered it.
+    Signed {
+        statements: Vec<crate::authority::SignedHeads>,
+    },
     /// One Automerge sync message for one volume.
     Volume {
         journal: JournalId,
@@ -142,7 +148,30 @@ pub struct SyncSession {
     peer: Option<(crate::authority::PersonId, crate::authority::DeviceId)>,
     hints_out: Vec<(crate::authority::DeviceId, Vec<std::net::SocketAddr>)>,
     hints_in: Vec<(crate::authority::DeviceId, Vec<std::net::SocketAddr>)>,
+    signing: Option<Signing>,
+    /// Volumes whose statements went out this session.
+    signed_sent: BTreeSet<(JournalId, VolumeId)>,
+    /// Statements taken from the peer this session.
+    signed_taken: usize,
 }
+
+/// How a session signs and checks authorship. Without it (tests of the exchange alone) changes
+/// are taken on the word of the device that delivers them.
+pub struct Signing {
+    /// This device's key: it vouches for the volumes of its own person's journals it sends.
+    pub device: crate::authority::DeviceKey,
+    /// Now (Unix ms): the time of this device's statements.
+    pub now: i64,
+    /// The journals of this device's person.
+    pub owned: BTreeSet<JournalId>,
+    /// Each journal's owner, as their device list: only their certified, not revoked devices'
+    /// statements cover changes to it.
+    pub owners: BTreeMap<JournalId, crate::authority::DeviceList>,
+}
+
+/// Most statements one `Signed` message may carry, and one session may take.
+pub const MAX_SIGNED_PER_MESSAGE: usize = 4096;
+pub const MAX_SIGNED_PER_SESSION: usize = 65_536;
 
 /// Most devices one `Addresses` message may name: both people's lists, full.
 pub const MAX_HINTED_DEVICES: usize = 2 * crate::authority::MAX_DEVICES;
@@ -169,7 +198,149 @@ impl SyncSession {
             peer: None,
             hints_out: Vec::new(),
             hints_in: Vec::new(),
+            signing: None,
+            signed_sent: BTreeSet::new(),
+            signed_taken: 0,
         }
+    }
+
+    /// Signs what this device sends of its person's journals, and keeps of what arrives only
+    /// what the owners' devices signed.
+    pub fn with_signing(mut self, signing: Signing) -> SyncSession {
+        self.signing = Some(signing);
+        self
+    }
+
+    /// Puts the statements for every volume this batch carries data of first, once per volume
+    /// per session: fresh ones for this person's journals, the stored ones for the others.
+    fn attach_statements(&mut self, docs: &mut Docs, out: &mut Vec<Msg>) {
+        let Some(signing) = &self.signing else {
+            return;
+        };
+        let mut statements = Vec::new();
+        for msg in out.iter() {
+            let (Msg::Volume {
+                journal, volume, ..
+            }
+            | Msg::Snapshot {
+                journal, volume, ..
+            }) = msg
+            else {
+                continue;
+            };
+            if !self.signed_sent.insert((*journal, *volume)) {
+                continue;
+            }
+            if signing.owned.contains(journal) {
+                let heads = match docs.doc(*journal, *volume, false) {
+                    Some(doc) => doc.get_heads(),
+                    None => docs.heads_before(*journal, *volume),
+                };
+                statements.push(signing.device.sign_heads_at(
+                    *journal,
+                    *volume,
+                    &heads,
+                    signing.now,
+                ));
+            }
+            statements.extend(docs.signed(*journal, *volume).iter().cloned());
+        }
+        if !statements.is_empty() {
+            statements.truncate(MAX_SIGNED_PER_MESSAGE);
+            out.insert(0, Msg::Signed { statements });
+        }
+    }
+
+    /// Keeps the statements of the owners' devices whose signatures hold.
+    fn take_statements(
+        &mut self,
+        docs: &mut Docs,
+        statements: Vec<crate::authority::SignedHeads>,
+    ) -> Result<(), SyncError> {
+        if statements.len() > MAX_SIGNED_PER_MESSAGE {
+            return Err(SyncError::Malformed(
+                "more statements than a message may carry",
+            ));
+        }
+        self.signed_taken += statements.len();
+        if self.signed_taken > MAX_SIGNED_PER_SESSION {
+            return Err(SyncError::Malformed(
+                "more statements than a session may carry",
+            ));
+        }
+        let Some(signing) = &self.signing else {
+            return Ok(());
+        };
+        for statement in statements {
+            // Statements about a journal this side takes no changes to are of no use here.
+            if !self
+                .share(statement.journal)
+                .is_ok_and(|s| s.accept_changes)
+            {
+                continue;
+            }
+            let owner = signing.owners.get(&statement.journal);
+            let holds = owner.is_some_and(|list| list.admits(&statement.device))
+                && statement.verify().is_ok();
+            if holds {
+                docs.add_signed(statement);
+            } else {
+                self.rejected += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps of each volume the session changed only what is covered: heads stored here before
+    /// the session, or heads that a certified, not revoked device of the journal's owner
+    /// signed. Anything else (changes forged by a device that only forwards the journal) is
+    /// cut away, and the volume is compared afresh next time.
+    fn keep_covered(&mut self, docs: &mut Docs) -> BTreeSet<(JournalId, VolumeId)> {
+        let mut cut = BTreeSet::new();
+        let Some(signing) = &self.signing else {
+            return cut;
+        };
+        let checked: Vec<(JournalId, VolumeId)> = docs
+            .iter()
+            .map(|(k, _)| *k)
+            .filter(|(j, _)| {
+                // A journal whose owner's list is not known here (a partner paired before
+                // device lists) is taken on the word of the device that delivers it.
+                signing.owners.contains_key(j)
+                    && self
+                        .shared
+                        .iter()
+                        .any(|s| s.journal == *j && s.accept_changes)
+            })
+            .collect();
+        for (journal, volume) in checked {
+            let trusted = docs.heads_before(journal, volume);
+            let owner = signing.owners.get(&journal);
+            let signed: Vec<ChangeHash> = docs
+                .signed(journal, volume)
+                .iter()
+                .filter(|s| owner.is_some_and(|l| l.admits(&s.device)) && s.verify().is_ok())
+                .flat_map(|s| s.heads.iter().copied())
+                .collect();
+            let Some(doc) = docs.doc(journal, volume, false) else {
+                continue;
+            };
+            let ok = crate::authority::covered(doc, &trusted, &signed);
+            if ok {
+                continue;
+            }
+            let roots: Vec<ChangeHash> = trusted
+                .iter()
+                .chain(&signed)
+                .copied()
+                .filter(|h| doc.get_change_by_hash(h).is_some())
+                .collect();
+            let kept = doc.fork_at(&roots).unwrap_or_default();
+            docs.replace(journal, volume, kept);
+            self.rejected += 1;
+            cut.insert((journal, volume));
+        }
+        cut
     }
 
     /// Sends these address hints with the device lists (at most [`MAX_HINTED_DEVICES`]).
@@ -244,6 +415,7 @@ impl SyncSession {
             });
         }
         out.push(Msg::Hello { journals });
+        self.attach_statements(docs, &mut out);
         Batch(out)
     }
 
@@ -255,7 +427,7 @@ impl SyncSession {
         // (which would make the peer send its document twice).
         let mut msgs = batch.0;
         msgs.sort_by_key(|m| match m {
-            Msg::Devices { .. } | Msg::Addresses { .. } => 0,
+            Msg::Devices { .. } | Msg::Addresses { .. } | Msg::Signed { .. } => 0,
             Msg::Hello { .. } => 1,
             Msg::Snapshot { .. } | Msg::Volume { .. } => 2,
             Msg::Inventory { .. } => 3,
@@ -263,6 +435,7 @@ impl SyncSession {
         for msg in msgs {
             self.handle_msg(docs, msg, &mut out)?;
         }
+        self.attach_statements(docs, &mut out);
         Ok(Batch(out))
     }
 
@@ -284,12 +457,22 @@ impl SyncSession {
                 let revokes_peer = self.peer.is_some_and(|(person, device)| {
                     list.person() == person && list.revocation(&device).is_some()
                 });
+                // What is heard applies at once: a device certified (or revoked) in this list
+                // vouches (or no longer does) for its owner's journals in this very session.
+                if let Some(signing) = &mut self.signing {
+                    for owner in signing.owners.values_mut() {
+                        if owner.person() == list.person() {
+                            let _ = owner.merge(&list);
+                        }
+                    }
+                }
                 // Kept even when it ends the session: the caller stores the revocation.
                 self.devices_in.push(list);
                 if revokes_peer {
                     return Err(SyncError::PeerRevoked);
                 }
             }
+            Msg::Signed { statements } => self.take_statements(docs, statements)?,
             Msg::Addresses { hints } => {
                 if !self.hints_in.is_empty() || hints.len() > MAX_HINTED_DEVICES {
                     return Err(SyncError::Malformed("address hints beyond the bound"));
@@ -437,7 +620,10 @@ impl SyncSession {
         let mut wants = Wants::default();
         for msg in &batch.0 {
             match msg {
-                Msg::Hello { .. } | Msg::Devices { .. } | Msg::Addresses { .. } => {}
+                Msg::Hello { .. }
+                | Msg::Devices { .. }
+                | Msg::Addresses { .. }
+                | Msg::Signed { .. } => {}
                 Msg::Inventory {
                     journal,
                     full,
@@ -499,6 +685,7 @@ impl SyncSession {
 
     /// End the session and return what to remember about this peer.
     pub fn finish(mut self, docs: &mut Docs) -> PeerState {
+        let cut = self.keep_covered(docs);
         for s in &self.shared {
             let inv = inventory_digests(&docs.inventory(s.journal));
             let entry = self.state.journals.entry(s.journal).or_default();
@@ -514,6 +701,12 @@ impl SyncSession {
             }
             for ((journal, vol), state) in &self.active {
                 if *journal != s.journal {
+                    continue;
+                }
+                if cut.contains(&(*journal, *vol)) {
+                    // What the peer holds and this side refused: start afresh next time.
+                    entry.automerge.remove(vol);
+                    entry.agreed.remove(vol);
                     continue;
                 }
                 entry.automerge.insert(*vol, state.encode());

@@ -67,6 +67,7 @@ async fn send_batch<W: AsyncWrite + Unpin>(
             Msg::Hello { journals } => journals.len() * 48 + 8,
             Msg::Devices { list } => list.len() + 8,
             Msg::Addresses { hints } => hints.len() * (32 + 1 + 16 * 19) + 8,
+            Msg::Signed { statements } => statements.len() * 200 + 8,
         };
         if size + len > PART_TARGET && !parts.last().expect("one part").is_empty() {
             parts.push(Vec::new());
@@ -235,6 +236,14 @@ impl<B: Backend> Backend for Blocking<B> {
         volume: duet_core::VolumeId,
     ) -> Option<Vec<u8>> {
         tokio::task::block_in_place(|| self.0.saved_bytes(journal, volume))
+    }
+
+    fn signatures(
+        &mut self,
+        journal: duet_core::JournalId,
+        volume: duet_core::VolumeId,
+    ) -> Vec<duet_core::authority::SignedHeads> {
+        tokio::task::block_in_place(|| self.0.signatures(journal, volume))
     }
 }
 

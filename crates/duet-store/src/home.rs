@@ -350,6 +350,45 @@ impl Home {
             .map_err(|e| self.io_err(&dir, e))
     }
 
+    /// The signed statements stored for one volume of a journal (`signatures/<journal>/<volume>`).
+    /// A missing or damaged file counts as none: it only ever lets more in, never less.
+    pub fn signatures(
+        &self,
+        journal: JournalId,
+        volume: duet_core::VolumeId,
+    ) -> Vec<duet_core::authority::SignedHeads> {
+        let path = self
+            .root
+            .join("signatures")
+            .join(journal.to_string())
+            .join(volume.to_string());
+        fs::read(path)
+            .ok()
+            .and_then(|b| duet_core::authority::decode_signed(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// Stores the signed statements of one volume, replacing what was there.
+    pub fn save_signatures(
+        &self,
+        journal: JournalId,
+        volume: duet_core::VolumeId,
+        statements: &[duet_core::authority::SignedHeads],
+    ) -> Result<(), StoreError> {
+        let top = self.root.join("signatures");
+        let dir = top.join(journal.to_string());
+        for d in [&top, &dir] {
+            create_private_dir(d).map_err(|e| self.io_err(d, e))?;
+        }
+        write_atomic(
+            &dir,
+            &volume.to_string(),
+            &duet_core::authority::encode_signed(statements),
+            0o600,
+        )
+        .map_err(|e| self.io_err(&dir, e))
+    }
+
     /// Where the devices of the couple were last reached. A damaged file counts as empty: it
     /// holds only hints, which the next sync writes again.
     pub fn address_book(&self) -> AddressBook {

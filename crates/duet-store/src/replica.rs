@@ -83,6 +83,14 @@ impl<'a> StoreReplica<'a> {
         writable: &[JournalId],
     ) -> Result<BTreeMap<JournalId, Arrivals>, StoreError> {
         let mut report: BTreeMap<JournalId, Arrivals> = BTreeMap::new();
+        // The owners' statements come first: a volume is never stored ahead of what covers it.
+        for ((journal, vol), statements) in docs.changed_signatures() {
+            if writable.contains(&journal) {
+                self.store
+                    .home()
+                    .save_signatures(journal, vol, statements)?;
+            }
+        }
         let mut manifests: BTreeMap<JournalId, JournalIndex> = BTreeMap::new();
         let (adopted, loaded) = std::mem::take(docs).into_parts();
         for ((journal, vol), mut doc) in loaded {
@@ -228,6 +236,14 @@ impl Backend for StoreReplica<'_> {
         let (open, doc) = self.open_existing(journal, volume)?;
         self.open.insert((journal, volume), open);
         Some(doc)
+    }
+
+    fn signatures(
+        &mut self,
+        journal: JournalId,
+        volume: VolumeId,
+    ) -> Vec<duet_core::authority::SignedHeads> {
+        self.store.home().signatures(journal, volume)
     }
 
     fn saved_bytes(&mut self, journal: JournalId, volume: VolumeId) -> Option<Vec<u8>> {

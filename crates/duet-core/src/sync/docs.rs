@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::{AutoCommit, ChangeHash};
 
+use crate::authority::SignedHeads;
 use crate::id::{JournalId, VolumeId};
 use crate::volume::{Volume, load_bounded};
 
@@ -40,6 +41,8 @@ pub trait Backend {
     /// One stored volume as saved bytes ready to send, if the backend has them without
     /// loading (a store hands over its snapshot file). `None` lets the session save the doc.
     fn saved_bytes(&mut self, journal: JournalId, volume: VolumeId) -> Option<Vec<u8>>;
+    /// The signed statements stored for one volume.
+    fn signatures(&mut self, journal: JournalId, volume: VolumeId) -> Vec<SignedHeads>;
 }
 
 /// A volume that arrived whole and was new here: its bytes as they came, and their heads.
@@ -57,6 +60,10 @@ pub struct Docs {
     docs: BTreeMap<(JournalId, VolumeId), AutoCommit>,
     saved: BTreeMap<(JournalId, VolumeId), Vec<u8>>,
     adopted: BTreeMap<(JournalId, VolumeId), Adopted>,
+    /// The signed statements stored for each volume loaded, and the session's additions.
+    signed: BTreeMap<(JournalId, VolumeId), Vec<SignedHeads>>,
+    /// Volumes whose statements the session added to, for the driver to store.
+    signed_changed: BTreeSet<(JournalId, VolumeId)>,
     /// Actor for documents the session takes in (never writes with it).
     actor: [u8; 16],
 }
@@ -68,6 +75,12 @@ impl Docs {
             if !self.stored.contains_key(journal) {
                 let heads = backend.stored_heads(*journal);
                 self.stored.insert(*journal, heads);
+            }
+        }
+        for key @ (journal, volume) in wants.snapshots.iter().chain(&wants.volumes) {
+            if !self.signed.contains_key(key) {
+                let stored = backend.signatures(*journal, *volume);
+                self.signed.insert(*key, stored);
             }
         }
         for key @ (journal, volume) in &wants.snapshots {
@@ -138,6 +151,47 @@ impl Docs {
         BTreeMap<(JournalId, VolumeId), AutoCommit>,
     ) {
         (self.adopted, self.docs)
+    }
+
+    /// The statements known for one volume (stored, and added this session).
+    pub fn signed(&self, journal: JournalId, volume: VolumeId) -> &[SignedHeads] {
+        self.signed
+            .get(&(journal, volume))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// Adds a statement for a volume (the latest per device is kept).
+    pub fn add_signed(&mut self, statement: SignedHeads) {
+        let key = (statement.journal, statement.volume);
+        if crate::authority::keep_latest(self.signed.entry(key).or_default(), statement) {
+            self.signed_changed.insert(key);
+        }
+    }
+
+    /// The volumes whose statements changed this session, with all their statements, for the
+    /// driver to store.
+    pub fn changed_signatures(&self) -> Vec<((JournalId, VolumeId), &[SignedHeads])> {
+        self.signed_changed
+            .iter()
+            .map(|k| (*k, self.signed.get(k).map(Vec::as_slice).unwrap_or(&[])))
+            .collect()
+    }
+
+    /// The heads of a volume as stored before the session (none if it is new here).
+    pub fn heads_before(&self, journal: JournalId, volume: VolumeId) -> Vec<ChangeHash> {
+        self.stored
+            .get(&journal)
+            .and_then(|s| s.get(&volume))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Replaces a volume's document by `doc` (a part of it the session may keep); a volume that
+    /// arrived whole is then stored from `doc`, not from the bytes as they came.
+    pub fn replace(&mut self, journal: JournalId, volume: VolumeId, doc: AutoCommit) {
+        self.adopted.remove(&(journal, volume));
+        self.docs.insert((journal, volume), doc);
     }
 
     /// The volumes that arrived whole and were new here, with their bytes as they came.

@@ -93,11 +93,27 @@ impl super::Backend for Docs {
             None
         }
     }
+
+    fn signatures(
+        &mut self,
+        journal: JournalId,
+        volume: VolumeId,
+    ) -> Vec<crate::authority::SignedHeads> {
+        self.signed(journal, volume).to_vec()
+    }
 }
 
 impl Docs {
-    /// Takes back what a session on `docs` loaded and changed.
+    /// Takes back what a session on `docs` loaded and changed, statements included.
     pub fn absorb(&mut self, docs: Docs) {
+        let statements: Vec<_> = docs
+            .changed_signatures()
+            .into_iter()
+            .flat_map(|(_, all)| all.to_vec())
+            .collect();
+        for statement in statements {
+            self.add_signed(statement);
+        }
         for ((journal, volume), doc) in docs.into_parts().1 {
             self.insert(journal, volume, doc);
         }

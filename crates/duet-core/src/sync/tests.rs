@@ -66,19 +66,34 @@ fn shared(me: &Peer, other: &Peer) -> Vec<Shared> {
 /// One lock-step session; returns the number of bytes that crossed. Each side works on its
 /// own `Docs`, filled on demand from its replica (as a store on disk would be), and the replica
 /// takes back what changed at the end.
-fn session(a: &mut Peer, a_id: u8, b: &mut Peer, b_id: u8, mut chaos: Option<SeededRng>) -> usize {
-    let mut sa = SyncSession::new(shared(a, b), a.states.remove(&b_id).unwrap_or_default());
-    let mut sb = SyncSession::new(shared(b, a), b.states.remove(&a_id).unwrap_or_default());
+fn session(a: &mut Peer, a_id: u8, b: &mut Peer, b_id: u8, chaos: Option<SeededRng>) -> usize {
+    let sa = SyncSession::new(shared(a, b), a.states.remove(&b_id).unwrap_or_default());
+    let sb = SyncSession::new(shared(b, a), b.states.remove(&a_id).unwrap_or_default());
+    let (state_a, state_b, bytes) = run(sa, &mut a.mem, sb, &mut b.mem, chaos);
+    a.states.insert(b_id, state_a);
+    b.states.insert(a_id, state_b);
+    bytes
+}
+
+/// Runs two prepared sessions against each other's replicas to the end; returns what each
+/// side remembers of the other and the bytes that crossed.
+fn run(
+    mut sa: SyncSession,
+    a: &mut Mem,
+    mut sb: SyncSession,
+    b: &mut Mem,
+    mut chaos: Option<SeededRng>,
+) -> (PeerState, PeerState, usize) {
     let (mut da, mut db) = (Docs::default(), Docs::default());
     let mut bytes = 0;
-    prepare(&sa, None, &mut da, &mut a.mem);
-    prepare(&sb, None, &mut db, &mut b.mem);
+    prepare(&sa, None, &mut da, a);
+    prepare(&sb, None, &mut db, b);
     let mut outgoing = sa.start(&mut da);
     let mut first = true;
     for _round in 0..200 {
         bytes += encode_batch(&outgoing).len();
         let incoming = transmit(outgoing.clone(), &mut chaos);
-        prepare(&sb, Some(&incoming), &mut db, &mut b.mem);
+        prepare(&sb, Some(&incoming), &mut db, b);
         let mut reply = sb.handle(&mut db, incoming).unwrap();
         if first {
             let mut hello = sb.start(&mut db);
@@ -91,14 +106,13 @@ fn session(a: &mut Peer, a_id: u8, b: &mut Peer, b_id: u8, mut chaos: Option<See
             break;
         }
         let back = transmit(reply, &mut chaos);
-        prepare(&sa, Some(&back), &mut da, &mut a.mem);
+        prepare(&sa, Some(&back), &mut da, a);
         outgoing = sa.handle(&mut da, back).unwrap();
     }
-    a.states.insert(b_id, sa.finish(&mut da));
-    b.states.insert(a_id, sb.finish(&mut db));
-    a.mem.absorb(da);
-    b.mem.absorb(db);
-    bytes
+    let (state_a, state_b) = (sa.finish(&mut da), sb.finish(&mut db));
+    a.absorb(da);
+    b.absorb(db);
+    (state_a, state_b, bytes)
 }
 
 fn peer(person: u8) -> Peer {
@@ -682,4 +696,137 @@ fn a_device_list_revoking_the_peer_ends_the_session_before_any_journal_data() {
     let mut known = list.clone();
     known.merge(&sa.heard_devices()[0]).unwrap();
     assert!(!known.admits(&device));
+}
+
+/// The couple for the authorship tests: Alex (journal `JA`, a laptop and a home device) and Sam
+/// (journal `JB`, a laptop); `stranger` is certified by nobody.
+struct Couple {
+    alex: crate::authority::DeviceList,
+    sam: crate::authority::DeviceList,
+}
+
+const ALEX_LAPTOP: [u8; 32] = [10; 32];
+const ALEX_HOME: [u8; 32] = [11; 32];
+const SAM_LAPTOP: [u8; 32] = [20; 32];
+
+fn key(secret: [u8; 32]) -> crate::authority::DeviceKey {
+    crate::authority::DeviceKey::from_bytes(secret)
+}
+
+fn the_couple() -> Couple {
+    use crate::authority::{DeviceList, PersonKey};
+    let (alex, sam) = (PersonKey::from_seed([1; 32]), PersonKey::from_seed([2; 32]));
+    let mut a = DeviceList::new(alex.id());
+    for (secret, label) in [(ALEX_LAPTOP, "laptop"), (ALEX_HOME, "home")] {
+        a.add_cert(alex.certify(key(secret).id(), label, 1))
+            .unwrap();
+    }
+    let mut s = DeviceList::new(sam.id());
+    s.add_cert(sam.certify(key(SAM_LAPTOP).id(), "laptop", 1))
+        .unwrap();
+    Couple { alex: a, sam: s }
+}
+
+/// A session of the device `secret` (whose person owns `owned`) with a device of `kind`.
+fn signed_session(c: &Couple, secret: [u8; 32], kind: crate::authority::PeerKind) -> SyncSession {
+    use crate::authority::{Journals, shared_with};
+    let alex_side = secret != SAM_LAPTOP;
+    let (mine, partners) = if alex_side { (JA, JB) } else { (JB, JA) };
+    let private = JournalId([if alex_side { 3 } else { 4 }; 16]);
+    let journals = Journals {
+        mine,
+        private,
+        partners: Some(partners),
+    };
+    let owners = [(JA, c.alex.clone()), (JB, c.sam.clone())].into();
+    static CLOCK: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1_000);
+    SyncSession::new(shared_with(kind, &journals), PeerState::default()).with_signing(Signing {
+        device: key(secret),
+        now: CLOCK.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        owned: [mine, private].into(),
+        owners,
+    })
+}
+
+#[test]
+fn a_journal_forwarded_by_another_device_keeps_only_what_its_owners_devices_signed() {
+    use crate::authority::PeerKind::{Mine, Partners};
+    let c = the_couple();
+    let (mut sam, mut home, mut laptop) = (Mem::default(), Mem::default(), Mem::default());
+    for n in 0..3 {
+        sam.write(JB, n, 20);
+    }
+    // Sam's laptop meets Alex's home device: Sam vouches for what it sends.
+    run(
+        signed_session(&c, SAM_LAPTOP, Partners),
+        &mut sam,
+        signed_session(&c, ALEX_HOME, Partners),
+        &mut home,
+        None,
+    );
+    assert_eq!(home.items(JB).len(), 3);
+
+    // The home device (compromised) slips an item of its own into Sam's journal, and vouches
+    // for it with its own key, which Sam's person never certified.
+    home.write(JB, 99, 11);
+    let forged_volume = *home
+        .iter()
+        .find(|((j, _), _)| *j == JB)
+        .map(|(k, _)| &k.1)
+        .unwrap();
+    let forged_heads = home.doc_copy(JB, forged_volume).unwrap().get_heads();
+    home.add_signed(key(ALEX_HOME).sign_heads_at(JB, forged_volume, &forged_heads, 2_000));
+    let (mut sh, mut sl) = (
+        signed_session(&c, ALEX_HOME, Mine),
+        signed_session(&c, ALEX_LAPTOP, Mine),
+    );
+    sh = sh.with_peer(c.alex.person(), key(ALEX_LAPTOP).id());
+    sl = sl.with_peer(c.alex.person(), key(ALEX_HOME).id());
+    run(sh, &mut home, sl, &mut laptop, None);
+    // Alex's laptop takes Sam's three items, which Sam signed, and not the forged one.
+    let bodies: Vec<String> = laptop.items(JB).into_iter().map(|i| i.body).collect();
+    assert_eq!(bodies, vec!["item 0", "item 1", "item 2"], "{bodies:?}");
+
+    // Sam writes on; the genuine change reaches the laptop through the same home device, and
+    // the forged one still does not.
+    sam.write(JB, 3, 20);
+    run(
+        signed_session(&c, SAM_LAPTOP, Partners),
+        &mut sam,
+        signed_session(&c, ALEX_HOME, Partners),
+        &mut home,
+        None,
+    );
+    run(
+        signed_session(&c, ALEX_HOME, Mine),
+        &mut home,
+        signed_session(&c, ALEX_LAPTOP, Mine),
+        &mut laptop,
+        None,
+    );
+    let bodies: Vec<String> = laptop.items(JB).into_iter().map(|i| i.body).collect();
+    assert!(bodies.contains(&"item 3".to_owned()), "{bodies:?}");
+    assert!(!bodies.contains(&"item 99".to_owned()), "{bodies:?}");
+}
+
+#[test]
+fn a_revoked_device_vouches_for_nothing_from_the_moment_it_is_heard() {
+    use crate::authority::PeerKind::Mine;
+    let mut c = the_couple();
+    let (mut home, mut laptop) = (Mem::default(), Mem::default());
+    home.write(JA, 1, 11);
+    // Alex revoked the home device, and the laptop knows it: what the home device wrote and
+    // vouches for is not taken, even though it arrives over a session the laptop agreed to.
+    let alex = crate::authority::PersonKey::from_seed([1; 32]);
+    c.alex
+        .add_revocation(alex.revoke(key(ALEX_HOME).id(), 5))
+        .unwrap();
+    run(
+        signed_session(&c, ALEX_HOME, Mine),
+        &mut home,
+        signed_session(&c, ALEX_LAPTOP, Mine),
+        &mut laptop,
+        None,
+    );
+    assert!(laptop.items(JA).is_empty());
 }

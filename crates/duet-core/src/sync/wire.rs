@@ -16,6 +16,7 @@ const TAG_VOLUME: u8 = 3;
 const TAG_SNAPSHOT: u8 = 4;
 const TAG_DEVICES: u8 = 5;
 const TAG_ADDRESSES: u8 = 6;
+const TAG_SIGNED: u8 = 7;
 const STATE_VERSION: u8 = 1;
 
 pub fn encode_batch(batch: &Batch) -> Vec<u8> {
@@ -49,6 +50,13 @@ pub fn encode_batch(batch: &Batch) -> Vec<u8> {
             Msg::Devices { list } => {
                 w.u8(TAG_DEVICES);
                 w.long_bytes(list);
+            }
+            Msg::Signed { statements } => {
+                w.u8(TAG_SIGNED);
+                w.u32(statements.len() as u32);
+                for s in statements {
+                    s.encode(&mut w);
+                }
             }
             Msg::Addresses { hints } => {
                 w.u8(TAG_ADDRESSES);
@@ -149,6 +157,19 @@ fn decode_msg(r: &mut Reader) -> Result<Msg, SyncError> {
         TAG_DEVICES => Msg::Devices {
             list: r.long_bytes().map_err(malformed)?.to_vec(),
         },
+        TAG_SIGNED => {
+            let n = r.count(16 + 8 + 32 + 8 + 4 + 64).map_err(malformed)?;
+            if n > super::MAX_SIGNED_PER_MESSAGE {
+                return Err(SyncError::Malformed(
+                    "more statements than a message may carry",
+                ));
+            }
+            let statements = (0..n)
+                .map(|_| crate::authority::SignedHeads::decode(r))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(malformed)?;
+            Msg::Signed { statements }
+        }
         TAG_ADDRESSES => {
             // Each entry is at least an id and an address count.
             let n = r.count(32 + 1).map_err(malformed)?;
