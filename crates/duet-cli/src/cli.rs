@@ -94,6 +94,9 @@ pub enum Command {
     /// Your devices and your partner's, as your person keys certified them
     #[command(subcommand)]
     Device(commands::device::DeviceCommand),
+    /// Your recovery phrase: the words that bring your journal back on a new device
+    #[command(subcommand)]
+    Recovery(commands::init::RecoveryCommand),
 }
 
 pub fn run() -> ExitCode {
@@ -163,6 +166,7 @@ fn dispatch(cli: Cli, out: &mut Out) -> anyhow::Result<()> {
         Command::Unpair(args) => commands::unpair::run(&ctx, out, args),
         Command::Doctor(args) => commands::doctor::run(&ctx, out, args),
         Command::Device(cmd) => commands::device::run(&ctx, out, cmd),
+        Command::Recovery(cmd) => commands::init::run_recovery(&ctx, out, cmd),
     }
 }
 

@@ -159,6 +159,7 @@ impl Couple {
                 mine: config.journal,
                 private: config.private_journal,
                 partners: partner.as_ref().map(|p| p.journal),
+                recovering: store.home().is_recovering(),
             },
             authority: Authority {
                 me,
@@ -459,6 +460,15 @@ async fn session_inner(
             // Let the dialer read our last answer, then let it close.
             let _ = tokio::time::timeout(Duration::from_secs(3), conn.closed()).await;
         }
+    }
+    // A restored device that got its journal back from the partner is an ordinary one now.
+    if couple.journals.recovering
+        && kind == PeerKind::Partners
+        && arrivals
+            .get(&couple.journals.mine)
+            .is_some_and(|a| !a.new_items.is_empty())
+    {
+        store.home().recovered()?;
     }
     // Remember where the device was reached, for next time.
     let now = crate::cli::clock().now_ms();

@@ -818,3 +818,120 @@ fn a_home_device_carries_both_journals_between_laptops_that_are_never_awake_toge
     );
     assert!(interrupt(serving));
 }
+
+#[test]
+fn a_wiped_laptop_restored_with_the_phrase_gets_its_whole_journal_back_from_the_partner() {
+    let _g = serial();
+    let (alex, sam) = couple();
+    pair(&alex, &sam);
+    for n in 0..30 {
+        alex.write(&format!("a page of Alex's journal, number {n}"));
+    }
+    alex.write_with("only on the lost laptop", &["--private"]);
+    sync_both(&alex, &sam);
+    let phrase = alex.duet(["recovery", "show"]).ok();
+    assert_eq!(
+        phrase.stdout.split_whitespace().count(),
+        24,
+        "{}",
+        phrase.stdout
+    );
+    assert!(
+        phrase.stderr.contains("Anyone"),
+        "the phrase comes with a warning"
+    );
+    let lost_laptop = alex.duet(["device", "list", "--json"]).ok().json()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A wrong phrase is one clear line, and leaves no home behind.
+    let fresh = TestEnv::new(DUET).seeded(7).sharing_clock_with(&alex);
+    let wrong = fresh
+        .duet(["init", "--recover", "--name", "Alex"])
+        .stdin("apple banana cherry")
+        .fails();
+    assert!(
+        wrong.error_line().contains("not a recovery phrase"),
+        "{}",
+        wrong.stderr
+    );
+    assert!(!fresh.home().join("config.toml").exists());
+
+    // The laptop is wiped; a new one is restored from the phrase.
+    let restored = fresh;
+    restored
+        .duet([
+            "init",
+            "--recover",
+            "--name",
+            "Alex",
+            "--label",
+            "new laptop",
+        ])
+        .stdin(phrase.stdout.clone())
+        .ok();
+    assert!(
+        restored.bodies(&[]).is_empty(),
+        "nothing is back before a sync"
+    );
+    // Sam stays paired with Alex; the restored device joins as one more device of Alex.
+    let (inviter, ticket) = duet_tests::pairing::invite(&sam);
+    let joined = restored
+        .duet(["pair", "join", "--yes", ticket.as_str(), "--timeout", "20"])
+        .ok();
+    assert!(
+        joined.stdout.contains("Paired with Sam"),
+        "{}",
+        joined.stdout
+    );
+    let out = wait(inviter, Duration::from_secs(30));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let alexes = sam.duet(["device", "list", "--json"]).ok().json();
+    let labels: Vec<&str> = alexes
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["owner"] == "partner")
+        .map(|d| d["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels.len(), 2, "one more device of Alex: {alexes}");
+    assert!(labels.contains(&"new laptop"));
+    let status = sam.duet(["status", "--json"]).ok().json();
+    assert_eq!(status["partner"]["name"], "Alex", "still the same partner");
+
+    sync_both(&restored, &sam);
+    let back = restored.bodies(&["--author", "me"]);
+    assert_eq!(
+        back.len(),
+        30,
+        "the whole shared journal came back: {back:?}"
+    );
+    assert!(
+        !back.iter().any(|b| b == "only on the lost laptop"),
+        "the private journal never left the lost laptop"
+    );
+
+    // Writing on goes on from there, and the lost laptop can be revoked.
+    restored.write("the first page after the restore");
+    let out = restored.duet(["device", "revoke", &lost_laptop[..12]]).ok();
+    assert!(out.stdout.starts_with("Revoked"), "{}", out.stdout);
+    sync_both(&restored, &sam);
+    assert!(
+        sam.bodies(&[])
+            .iter()
+            .any(|b| b == "the first page after the restore")
+    );
+    let seen = sam.duet(["device", "list", "--json"]).ok().json();
+    let lost = seen
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == lost_laptop.as_str())
+        .unwrap();
+    assert!(lost["revoked"].is_i64(), "{seen}");
+}

@@ -105,6 +105,21 @@ impl PersonKey {
         cert
     }
 
+    /// This person's two journals (shared, private), derived from the key: a device restored
+    /// from the recovery phrase knows them again, and the partner recognises the shared one.
+    pub fn journals(&self) -> (JournalId, JournalId) {
+        let derive = |context: &str| {
+            let key = blake3::derive_key(context, &self.seed());
+            let mut id = [0u8; 16];
+            id.copy_from_slice(&key[..16]);
+            JournalId(id)
+        };
+        (
+            derive("duet journal id v1"),
+            derive("duet private journal id v1"),
+        )
+    }
+
     /// Revokes `device`.
     pub fn revoke(&self, device: DeviceId, at: i64) -> Revocation {
         let mut rev = Revocation {
@@ -578,12 +593,17 @@ pub struct Journals {
     pub mine: JournalId,
     pub private: JournalId,
     pub partners: Option<JournalId>,
+    /// This device was restored from the recovery phrase and waits for its person's journal:
+    /// a partner's device may hand it back (every change checked against the signatures of
+    /// this person's devices).
+    pub recovering: bool,
 }
 
 /// What a session with a device of `kind` shares, and which journals that device may change.
 /// Another device of mine carries all three, my private journal included, and may change them
 /// (it is me, or carries what my partner's devices gave it); a partner's device sees my shared
-/// journal read-only and writes only its owner's; a refused device gets nothing.
+/// journal read-only and writes only its owner's, except that it hands my journal back to a
+/// device of mine that is recovering; a refused device gets nothing.
 pub fn shared_with(kind: PeerKind, journals: &Journals) -> Vec<crate::sync::Shared> {
     use crate::sync::Shared;
     match (kind, journals.partners) {
@@ -595,7 +615,11 @@ pub fn shared_with(kind: PeerKind, journals: &Journals) -> Vec<crate::sync::Shar
                 accept_changes: true,
             })
             .collect(),
-        (PeerKind::Partners, Some(theirs)) => shared_with_partner(journals.mine, theirs),
+        (PeerKind::Partners, Some(theirs)) => {
+            let mut shared = shared_with_partner(journals.mine, theirs);
+            shared[0].accept_changes = journals.recovering;
+            shared
+        }
         (PeerKind::Partners, None) | (PeerKind::Refused, _) => Vec::new(),
     }
 }
@@ -896,6 +920,7 @@ mod tests {
             mine: JournalId([1; 16]),
             private: JournalId([2; 16]),
             partners: Some(JournalId([3; 16])),
+            recovering: false,
         };
         let share = |kind| {
             shared_with(kind, &journals)
@@ -906,6 +931,17 @@ mod tests {
         assert_eq!(share(PeerKind::Mine), vec![(1, true), (2, true), (3, true)]);
         assert_eq!(share(PeerKind::Partners), vec![(1, false), (3, true)]);
         assert_eq!(share(PeerKind::Refused), vec![]);
+        let restored = Journals {
+            recovering: true,
+            ..journals
+        };
+        assert_eq!(
+            shared_with(PeerKind::Partners, &restored)
+                .iter()
+                .map(|s| (s.journal.0[0], s.accept_changes))
+                .collect::<Vec<_>>(),
+            vec![(1, true), (3, true)]
+        );
         let alone = Journals {
             partners: None,
             ..journals

@@ -27,6 +27,8 @@ pub const PERSON_KEY_FILE: &str = "person.key";
 /// Device lists, one file per person, named by the person id in hex.
 pub const DEVICES_DIR: &str = "devices";
 pub const PARTNER_FILE: &str = "partner.toml";
+/// Present while a home restored from its recovery phrase waits for its journal.
+pub const RECOVERING_FILE: &str = "recovering";
 /// Where each device of the couple was last reached.
 pub const PEERS_FILE: &str = "peers.toml";
 /// Addresses kept per device: the newest first.
@@ -122,9 +124,39 @@ impl Home {
         self.root.join(CONFIG_FILE).is_file()
     }
 
-    /// Create the directory, the device key and the config. Refuses to touch
+    /// Create the directory, the device key, the person key and the config. Refuses to touch
     /// a home that already has a config.
     pub fn init(&self, name: &str, label: &str, now: i64) -> Result<Config, StoreError> {
+        self.init_with(name, label, now, fsutil::secret_bytes())
+    }
+
+    /// Like [`Home::init`], with the person key restored from a recovery phrase: the same
+    /// journals as before, this device newly certified, and the home marked as recovering
+    /// until a partner's device hands the journal back.
+    pub fn init_recovered(
+        &self,
+        name: &str,
+        label: &str,
+        now: i64,
+        person_seed: [u8; 32],
+    ) -> Result<Config, StoreError> {
+        self.check_private()?;
+        if self.is_initialized() {
+            return Err(StoreError::AlreadyInitialized(self.root.clone()));
+        }
+        create_private_dir(&self.root).map_err(|e| self.io_err(&self.root, e))?;
+        write_atomic(&self.root, RECOVERING_FILE, b"", 0o600)
+            .map_err(|e| self.io_err(&self.root.join(RECOVERING_FILE), e))?;
+        self.init_with(name, label, now, person_seed)
+    }
+
+    fn init_with(
+        &self,
+        name: &str,
+        label: &str,
+        now: i64,
+        person_seed: [u8; 32],
+    ) -> Result<Config, StoreError> {
         let name = name.trim();
         if !duet_core::text::valid_name(name) {
             return Err(StoreError::BadName);
@@ -134,20 +166,42 @@ impl Home {
             return Err(StoreError::AlreadyInitialized(self.root.clone()));
         }
         create_private_dir(&self.root).map_err(|e| self.io_err(&self.root, e))?;
+        let person = duet_core::authority::PersonKey::from_seed(person_seed);
+        let (journal, private_journal) = person.journals();
         let config = Config {
             name: name.to_owned(),
-            journal: JournalId(fsutil::random_bytes()),
-            private_journal: JournalId(fsutil::random_bytes()),
+            journal,
+            private_journal,
             created_at: now,
         };
         self.make_dirs(&config)?;
-        let key: [u8; 32] = fsutil::secret_bytes();
-        write_atomic(&self.root, KEY_FILE, &key, 0o600)
-            .map_err(|e| self.io_err(&self.root.join(KEY_FILE), e))?;
+        if !self.root.join(KEY_FILE).is_file() {
+            let key: [u8; 32] = fsutil::secret_bytes();
+            write_atomic(&self.root, KEY_FILE, &key, 0o600)
+                .map_err(|e| self.io_err(&self.root.join(KEY_FILE), e))?;
+        }
+        write_atomic(&self.root, PERSON_KEY_FILE, &person.seed(), 0o600)
+            .map_err(|e| self.io_err(&self.root.join(PERSON_KEY_FILE), e))?;
         self.identity(label, now)?;
         // The config goes last: its presence means the home is complete.
         self.write_toml(CONFIG_FILE, &config)?;
         Ok(config)
+    }
+
+    /// Whether this home was restored from a recovery phrase and has not had its journal back
+    /// from a partner's device yet.
+    pub fn is_recovering(&self) -> bool {
+        self.root.join(RECOVERING_FILE).exists()
+    }
+
+    /// The journal came back: the home is an ordinary one from now on.
+    pub fn recovered(&self) -> Result<(), StoreError> {
+        let path = self.root.join(RECOVERING_FILE);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.io_err(&path, e)),
+        }
     }
 
     /// The device key of a home that has no journal yet, made if missing: a new device needs

@@ -174,9 +174,19 @@ pub(crate) fn show_ticket_text(out: &mut Out, text: &str, note: &str) {
 
 pub fn run(ctx: &Context, out: &mut Out, cmd: PairCommand) -> anyhow::Result<()> {
     let store = ctx.store()?;
-    check_unpaired(&store)?;
+    let current = store.home().partner()?.filter(|p| !p.unpaired);
+    if let Some(p) = &current {
+        if p.person.is_none() {
+            check_unpaired(&store)?;
+        }
+        out.note(&format!(
+            "You are paired with {}: only a device of theirs (a new one, or one restored from \
+             their recovery phrase) can join now. To pair with someone else, run `duet unpair` first.",
+            crate::safe::line(&p.name)
+        ));
+    }
     let rt = net::runtime()?;
-    let result = pair(ctx, out, &store, &rt, cmd);
+    let result = pair(ctx, out, &store, &rt, cmd, current);
     // A confirmation prompt still waiting on stdin must not keep us alive.
     rt.shutdown_background();
     result
@@ -188,6 +198,7 @@ fn pair(
     store: &Store,
     rt: &tokio::runtime::Runtime,
     cmd: PairCommand,
+    current: Option<Partner>,
 ) -> anyhow::Result<()> {
     let paired = match cmd {
         PairCommand::Invite(args) => {
@@ -226,6 +237,51 @@ fn pair(
             })?
         }
     };
+    if let Some(p) = current {
+        return welcome_back(store, out, &p, &paired);
+    }
     let partner = pin(ctx, store, &paired)?;
     report(out, &partner)
+}
+
+/// Already paired: the device that joined must be the same person's (its person key is the one
+/// pinned, its journal the same); it is then one more device of theirs, not a new partner.
+fn welcome_back(
+    store: &Store,
+    out: &mut Out,
+    partner: &Partner,
+    paired: &PairedPartner,
+) -> anyhow::Result<()> {
+    let same_person = partner.person_id() == Some(paired.devices.person());
+    if !same_person || JournalId(paired.journal_id) != partner.journal {
+        bail!(
+            "the device that joined belongs to someone other than {}; nothing changed. To pair \
+             with someone else, run `duet unpair` first",
+            crate::safe::line(&partner.name)
+        );
+    }
+    store.home().save_devices(&paired.devices)?;
+    store.home().remember(
+        &duet_store::home::hex(&paired.endpoint_id),
+        &paired
+            .addrs
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        paired.relay_url.as_deref(),
+        None,
+    )?;
+    if out.json {
+        return Ok(out.json_value(&json!({
+            "partner": partner.name,
+            "device": duet_store::home::hex(&paired.endpoint_id),
+            "new_device_of_partner": true,
+        }))?);
+    }
+    out.line(&format!(
+        "A device of {} joined: the same person, one more of their devices.",
+        crate::safe::line(&partner.name)
+    ))?;
+    out.note("Their journal reaches it, and theirs comes back to it, at the next `duet sync`.");
+    Ok(())
 }

@@ -727,6 +727,11 @@ fn the_couple() -> Couple {
     Couple { alex: a, sam: s }
 }
 
+thread_local! {
+    /// Whether Alex's devices in [`signed_session`] are restored and waiting for their journal.
+    static RECOVERING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// A session of the device `secret` (whose person owns `owned`) with a device of `kind`.
 fn signed_session(c: &Couple, secret: [u8; 32], kind: crate::authority::PeerKind) -> SyncSession {
     use crate::authority::{Journals, shared_with};
@@ -737,6 +742,7 @@ fn signed_session(c: &Couple, secret: [u8; 32], kind: crate::authority::PeerKind
         mine,
         private,
         partners: Some(partners),
+        recovering: RECOVERING.with(|r| r.get()) && alex_side,
     };
     let owners = [(JA, c.alex.clone()), (JB, c.sam.clone())].into();
     static CLOCK: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1_000);
@@ -829,4 +835,61 @@ fn a_revoked_device_vouches_for_nothing_from_the_moment_it_is_heard() {
         None,
     );
     assert!(laptop.items(JA).is_empty());
+}
+
+#[test]
+fn a_restored_device_gets_its_journal_back_from_the_partner_and_nothing_the_partner_altered() {
+    use crate::authority::PeerKind::Partners;
+    const ALEX_NEW: [u8; 32] = [12; 32];
+    let mut c = the_couple();
+    let alex = crate::authority::PersonKey::from_seed([1; 32]);
+    c.alex
+        .add_cert(alex.certify(key(ALEX_NEW).id(), "new laptop", 9))
+        .unwrap();
+    let (mut laptop, mut sam, mut restored) = (Mem::default(), Mem::default(), Mem::default());
+    for n in 0..300 {
+        laptop.write(JA, n, 10);
+    }
+    run(
+        signed_session(&c, ALEX_LAPTOP, Partners),
+        &mut laptop,
+        signed_session(&c, SAM_LAPTOP, Partners),
+        &mut sam,
+        None,
+    );
+    assert_eq!(sam.items(JA).len(), 300);
+    // Sam's modified client alters Alex's journal before handing it back, and vouches for the
+    // change with Sam's own key.
+    sam.write(JA, 1_000, 20);
+    for ((journal, volume), doc) in sam.iter().map(|(k, d)| (*k, d.clone())).collect::<Vec<_>>() {
+        if journal == JA {
+            let mut doc = doc;
+            sam.add_signed(key(SAM_LAPTOP).sign_heads_at(JA, volume, &doc.get_heads(), 5_000));
+        }
+    }
+
+    // A device of Alex's that is not recovering takes nothing of its own journal from Sam.
+    run(
+        signed_session(&c, SAM_LAPTOP, Partners),
+        &mut sam,
+        signed_session(&c, ALEX_NEW, Partners),
+        &mut restored,
+        None,
+    );
+    assert!(restored.items(JA).is_empty());
+
+    // Restored from the phrase, it takes back everything Alex's laptop signed, not Sam's item.
+    RECOVERING.with(|r| r.set(true));
+    run(
+        signed_session(&c, SAM_LAPTOP, Partners),
+        &mut sam,
+        signed_session(&c, ALEX_NEW, Partners),
+        &mut restored,
+        None,
+    );
+    RECOVERING.with(|r| r.set(false));
+    let items = restored.items(JA);
+    assert_eq!(items.len(), 300, "every genuine item came back");
+    assert!(items.iter().all(|i| i.body != "item 1000"));
+    assert_eq!(items, laptop.items(JA));
 }
