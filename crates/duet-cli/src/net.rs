@@ -20,6 +20,17 @@ use crate::cli::Context;
 pub const READ_TIMEOUT: Duration = Duration::from_secs(20);
 const PORT_FILE: &str = "port";
 
+/// Closes the endpoint, telling the peers, but waits for that at most a moment: a connection
+/// left by a killed peer must not hold up the end of a command.
+pub async fn close(ep: &Endpoint) {
+    let _ = tokio::time::timeout(Duration::from_secs(3), ep.close()).await;
+}
+
+/// Ends a command's runtime without waiting on tasks still parked on a dead connection.
+pub fn finish_runtime(rt: tokio::runtime::Runtime) {
+    rt.shutdown_timeout(Duration::from_secs(2));
+}
+
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -213,7 +213,7 @@ fn link(ctx: &Context, out: &mut Out, args: LinkArgs) -> anyhow::Result<()> {
             timeout,
         )
         .await;
-        ep.close().await;
+        net::close(&ep).await;
         result.map_err(linking_error)
     });
     rt.shutdown_background();
@@ -284,7 +284,7 @@ fn join(ctx: &Context, out: &mut Out, args: JoinArgs) -> anyhow::Result<()> {
             timeout,
         )
         .await;
-        ep.close().await;
+        net::close(&ep).await;
         result.map_err(linking_error)
     });
     rt.shutdown_background();

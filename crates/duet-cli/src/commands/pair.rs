@@ -219,7 +219,7 @@ fn pair(
                     timeout,
                 )
                 .await;
-                ep.close().await;
+                net::close(&ep).await;
                 anyhow::Ok(result?)
             })?
         }
@@ -232,7 +232,7 @@ fn pair(
                 let ep = net::bind(ctx, store.home(), vec![], Gate::new()).await?;
                 let result =
                     duet_net::pair_join(&ep, &ticket, &local, confirmer(args.yes), timeout).await;
-                ep.close().await;
+                net::close(&ep).await;
                 anyhow::Ok(result?)
             })?
         }

@@ -56,7 +56,7 @@ pub fn run(ctx: &Context, out: &mut Out, args: ServeArgs) -> anyhow::Result<()> 
         .map(|p| p.name.clone())
         .unwrap_or_else(|| "your devices".into());
     let rt = net::runtime()?;
-    rt.block_on(async {
+    let result = rt.block_on(async {
         let ep = net::bind(ctx, store.home(), vec![SYNC_ALPN.to_vec()], gate.clone()).await?;
         let (tx, mut rx) = mpsc::channel(16);
         let acceptor = spawn_acceptor(ep.clone(), store.clone(), tx.clone(), who.clone(), quiet);
@@ -164,8 +164,10 @@ pub fn run(ctx: &Context, out: &mut Out, args: ServeArgs) -> anyhow::Result<()> 
             task.abort();
         }
         acceptor.abort();
-        ep.close().await;
+        net::close(&ep).await;
         out.note("Stopped.");
         anyhow::Ok(())
-    })
+    });
+    net::finish_runtime(rt);
+    result
 }

@@ -267,7 +267,7 @@ pub fn run(ctx: &Context, out: &mut Out, args: SyncArgs) -> anyhow::Result<()> {
         }
         dialers.abort_all();
         acceptor.abort();
-        ep.close().await;
+        net::close(&ep).await;
         if !reports.is_empty() {
             return Ok(reports);
         }
@@ -281,6 +281,7 @@ pub fn run(ctx: &Context, out: &mut Out, args: SyncArgs) -> anyhow::Result<()> {
             ),
         }
     });
+    net::finish_runtime(rt);
     let mut reports = result?;
     // One line per device; a device reached both ways at once counts once (both sessions saw
     // the same news, so the larger count stands for both).
