@@ -105,9 +105,13 @@ pub fn interrupt(mut child: Child) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Some(status) = child.try_wait().expect("try_wait") {
+            if !status.success() {
+                eprintln!("serve ended with {status}");
+            }
             return status.success();
         }
         if Instant::now() > deadline {
+            eprintln!("serve did not end within 10 s of Ctrl-C");
             let _ = child.kill();
             return false;
         }

@@ -74,7 +74,7 @@ fn main() {
     };
 
     let alex = TestEnv::new(bin.clone()).with_real_clock();
-    let sam = TestEnv::new(bin).with_real_clock();
+    let sam = TestEnv::new(bin.clone()).with_real_clock();
     let _ = alex.duet(["init", "--name", "Alex"]).ok();
     let _ = sam.duet(["init", "--name", "Sam"]).ok();
     pair(&alex, &sam);
@@ -207,4 +207,56 @@ fn main() {
     );
     interrupt(alex_server);
     interrupt(server);
+
+    // Three hops: Alex links an always-on home device; the laptop writes one entry and syncs with
+    // the home device only, then Sam's laptop syncs with the home device only. Per hop, the
+    // session's own time and bytes (the whole process also waits a moment for devices that are
+    // away, which a direct sync between two devices does not).
+    let home = TestEnv::new(bin).with_real_clock();
+    duet_tests::pairing::link(&alex, &home, "home");
+    let (home_server, _home_lines) = serve(&home);
+    let started = Instant::now();
+    alex.duet(["sync", "--json", "--timeout", "60"]).ok();
+    println!(
+        "first sync of {items} items to a newly linked home device: {:.0} ms (whole process)",
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    // Sam hears of the home device (and where it is) from Alex once.
+    let (alex_server, _alex_lines) = serve(&alex);
+    sam.duet(["sync", "--timeout", "30"]).ok();
+    interrupt(alex_server);
+    sam.duet(["sync", "--timeout", "60"]).ok();
+    let hop = |env: &TestEnv| -> (f64, f64, f64) {
+        let started = Instant::now();
+        let out = env.duet(["sync", "--json", "--timeout", "30"]).ok().json();
+        let whole = started.elapsed().as_secs_f64() * 1000.0;
+        let r = &out["reached"][0];
+        let bytes =
+            r["bytes_sent"].as_u64().unwrap_or(0) + r["bytes_received"].as_u64().unwrap_or(0);
+        (r["ms"].as_f64().unwrap_or(f64::NAN), bytes as f64, whole)
+    };
+    let (mut first_hop, mut second_hop) = (Vec::new(), Vec::new());
+    for n in 0..runs.min(10) {
+        alex.write(&format!("through the home device, number {n}"));
+        first_hop.push(hop(&alex));
+        second_hop.push(hop(&sam));
+    }
+    let got = sam.duet(["status", "--json"]).ok().json();
+    assert!(
+        partner_items(&got) >= items + runs + runs.min(10),
+        "every hop arrived"
+    );
+    for (name, v) in [
+        ("laptop -> home device", &first_hop),
+        ("home device -> Sam", &second_hop),
+    ] {
+        println!(
+            "one new entry on top of {items}, {name}: session median {:.1} ms, median {:.0} bytes; whole process median {:.0} ms ({} runs)",
+            median(v.iter().map(|h| h.0).collect()),
+            median(v.iter().map(|h| h.1).collect()),
+            median(v.iter().map(|h| h.2).collect()),
+            v.len()
+        );
+    }
+    interrupt(home_server);
 }

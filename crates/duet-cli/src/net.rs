@@ -293,6 +293,8 @@ pub struct SessionReport {
     pub peer: String,
     /// Whether it is one of this person's own devices.
     pub mine: bool,
+    /// How long the session took, from the connection to the end.
+    pub elapsed: Duration,
 }
 
 impl SessionReport {
@@ -340,13 +342,17 @@ pub async fn session(
     // Every read already has its timeout; this bounds the whole, writes and the wait for the
     // other side to open its stream included, so a peer that stalls cannot hold a session.
     let closer = conn.clone();
+    let started = std::time::Instant::now();
     match tokio::time::timeout(
         SESSION_WALL_TIME,
         session_inner(store, conn, dialer, progress),
     )
     .await
     {
-        Ok(result) => result,
+        Ok(result) => result.map(|mut report| {
+            report.elapsed = started.elapsed();
+            report
+        }),
         Err(_) => {
             closer.close(duet_net::close_code::PROTOCOL.into(), b"too slow");
             anyhow::bail!(

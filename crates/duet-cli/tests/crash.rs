@@ -565,10 +565,11 @@ impl Serving {
     /// Stop it as Ctrl-C does: it must exit cleanly.
     fn stop(mut self) {
         let child = self.child.take().expect("serve runs");
-        assert!(interrupt(child), "serve stops cleanly on Ctrl-C");
+        let clean = interrupt(child);
         if let Some(drain) = self.drain.take() {
             drain.join().expect("the stderr drain");
         }
+        assert!(clean, "serve stops cleanly on Ctrl-C");
     }
 
     /// Kill it (SIGKILL: a clean stop may wait about three seconds for the connections of
@@ -1195,6 +1196,12 @@ fn syncs_killed_in_a_row_do_not_lock_the_partner_out() {
         );
         server = server.restart(&sam, &said);
     }
-    server.stop();
+    let stopped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| server.stop()));
+    if stopped.is_err() {
+        for line in said.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            eprintln!("serve: {line}");
+        }
+        panic!("serve did not stop cleanly");
+    }
     assert_eq!(counts(&alex, "partner"), counts(&sam, "mine"));
 }

@@ -57,6 +57,11 @@ pub fn run(ctx: &Context, out: &mut Out, args: ServeArgs) -> anyhow::Result<()> 
         .unwrap_or_else(|| "your devices".into());
     let rt = net::runtime()?;
     let result = rt.block_on(async {
+        // Listen for Ctrl-C and for a service manager's stop before saying we serve: a signal
+        // that comes right after the first line must still end us cleanly.
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupted = signal(SignalKind::interrupt())?;
+        let mut terminated = signal(SignalKind::terminate())?;
         let ep = net::bind(ctx, store.home(), vec![SYNC_ALPN.to_vec()], gate.clone()).await?;
         let (tx, mut rx) = mpsc::channel(16);
         let acceptor = spawn_acceptor(ep.clone(), store.clone(), tx.clone(), who.clone(), quiet);
@@ -74,11 +79,10 @@ pub fn run(ctx: &Context, out: &mut Out, args: ServeArgs) -> anyhow::Result<()> 
         let mut next_try = tokio::time::Instant::now();
         let mut pushing: Option<tokio::task::JoinHandle<(Option<[u8; 32]>, bool)>> = None;
         let mut tick = tokio::time::interval(Duration::from_millis(200));
-        let ctrl_c = tokio::signal::ctrl_c();
-        tokio::pin!(ctrl_c);
         loop {
             tokio::select! {
-                _ = &mut ctrl_c => break,
+                _ = interrupted.recv() => break,
+                _ = terminated.recv() => break,
                 Some(result) = rx.recv() => {
                     match result {
                         Ok(report) => {

@@ -206,8 +206,9 @@ fn is_final(e: &anyhow::Error) -> bool {
 }
 
 /// Once one device answered, how long the others still get: a device on the same network
-/// answers within moments, one that is away would only hold up the answer.
-const OTHERS_GRACE: Duration = Duration::from_secs(3);
+/// answers within moments, one that is away would only hold up the answer (a connection to a
+/// device that is off is only known dead at its timeout).
+const OTHERS_GRACE: Duration = Duration::from_millis(1500);
 
 pub fn run(ctx: &Context, out: &mut Out, args: SyncArgs) -> anyhow::Result<()> {
     let store = Arc::new(ctx.store()?);
@@ -325,6 +326,9 @@ pub fn run(ctx: &Context, out: &mut Out, args: SyncArgs) -> anyhow::Result<()> {
                 "device": r.device,
                 "name": r.peer,
                 "owner": if r.mine { "me" } else { "partner" },
+                "ms": r.elapsed.as_secs_f64() * 1000.0,
+                "bytes_sent": r.traffic.sent,
+                "bytes_received": r.traffic.received,
             })).collect::<Vec<_>>(),
             "unreached": unreached,
         }))?);
