@@ -295,9 +295,22 @@ pub struct SessionReport {
     pub mine: bool,
     /// How long the session took, from the connection to the end.
     pub elapsed: Duration,
+    /// Volumes that held changes no device of their journal's owner signed: not kept.
+    pub unsigned_cut: usize,
 }
 
 impl SessionReport {
+    /// A warning when the device delivered changes no device of their author signed.
+    pub fn refusal(&self) -> Option<String> {
+        (self.unsigned_cut > 0).then(|| {
+            format!(
+                "{} delivered changes that no device of their author signed, in {} volume(s); \
+                 they were not kept (a modified or damaged device?)",
+                self.peer, self.unsigned_cut
+            )
+        })
+    }
+
     pub fn describe(&self) -> String {
         let partner = &self.peer;
         let mut parts: Vec<String> = self
@@ -467,6 +480,8 @@ async fn session_inner(
         .collect();
     let _ = store.home().hint(&hints);
     let mut traffic = driven?;
+    // Only what the owners' devices signed is kept; say so when something was not.
+    let unsigned_cut = sync.keep_covered(&mut docs);
     // Store what arrived before the listener tells the dialer it is done.
     let arrivals =
         tokio::task::block_in_place(|| backend.0.settle(sync, &mut docs, &peer_key, &writable))?;
@@ -530,6 +545,7 @@ async fn session_inner(
         device: peer_key,
         peer: couple.name_of(&device),
         mine: kind == PeerKind::Mine,
+        unsigned_cut,
         ..Default::default()
     };
     for a in arrivals.values() {

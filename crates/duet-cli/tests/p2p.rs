@@ -904,8 +904,51 @@ fn a_wiped_laptop_restored_with_the_phrase_gets_its_whole_journal_back_from_the_
     let status = sam.duet(["status", "--json"]).ok().json();
     assert_eq!(status["partner"]["name"], "Alex", "still the same partner");
 
-    sync_both(&restored, &sam);
+    // Sam's modified client slips a volume of its own making into Alex's journal before
+    // handing it back: the restored laptop keeps everything Alex's devices signed, not that.
+    let alex_journal = duet_store::Home::new(sam.home())
+        .partner()
+        .unwrap()
+        .unwrap()
+        .journal;
+    let mut forged =
+        duet_core::Volume::create([9; 16], alex_journal, duet_core::VolumeId([3; 8]), 0);
+    forged
+        .add(&duet_core::Item {
+            id: duet_core::ItemId([9; 8]),
+            kind: duet_core::Kind::Entry,
+            created_at: 1,
+            edited_at: None,
+            body: "words Alex never wrote".into(),
+            tags: vec![],
+            starred: false,
+            deleted: false,
+            ritual: Default::default(),
+        })
+        .unwrap();
+    duet_store::volumes::JournalFiles::new(
+        duet_store::Home::new(sam.home()).journal_dir(alex_journal),
+        alex_journal,
+    )
+    .write(
+        forged.id(),
+        duet_store::volumes::FileKind::Snapshot,
+        &forged.save(),
+    )
+    .unwrap();
+    let (serving, _lines) = serve(&sam);
+    let out = restored.duet(["sync", "--timeout", "10"]).ok();
+    assert!(interrupt(serving));
+    assert!(
+        out.stderr.contains("no device of their author signed"),
+        "the restored laptop says what it refused: {}",
+        out.stderr
+    );
     let back = restored.bodies(&["--author", "me"]);
+    assert!(
+        !back.iter().any(|b| b == "words Alex never wrote"),
+        "{back:?}"
+    );
     assert_eq!(
         back.len(),
         30,

@@ -153,6 +153,8 @@ pub struct SyncSession {
     signed_sent: BTreeSet<(JournalId, VolumeId)>,
     /// Statements taken from the peer this session.
     signed_taken: usize,
+    /// Volumes whose uncovered changes were cut away.
+    cut: BTreeSet<(JournalId, VolumeId)>,
 }
 
 /// How a session signs and checks authorship. Without it (tests of the exchange alone) changes
@@ -201,6 +203,7 @@ impl SyncSession {
             signing: None,
             signed_sent: BTreeSet::new(),
             signed_taken: 0,
+            cut: BTreeSet::new(),
         }
     }
 
@@ -295,11 +298,14 @@ impl SyncSession {
     /// the session, or heads that a certified, not revoked device of the journal's owner
     /// signed. Anything else (changes forged by a device that only forwards the journal) is
     /// cut away, and the volume is compared afresh next time.
-    fn keep_covered(&mut self, docs: &mut Docs) -> BTreeSet<(JournalId, VolumeId)> {
-        let mut cut = BTreeSet::new();
+    ///
+    /// Returns how many volumes had something cut; [`SyncSession::finish`] runs it too, so a
+    /// driver calls it only to learn (and tell) what was refused.
+    pub fn keep_covered(&mut self, docs: &mut Docs) -> usize {
         let Some(signing) = &self.signing else {
-            return cut;
+            return 0;
         };
+        let mut cut = 0;
         let checked: Vec<(JournalId, VolumeId)> = docs
             .iter()
             .map(|(k, _)| *k)
@@ -338,7 +344,8 @@ impl SyncSession {
             let kept = doc.fork_at(&roots).unwrap_or_default();
             docs.replace(journal, volume, kept);
             self.rejected += 1;
-            cut.insert((journal, volume));
+            self.cut.insert((journal, volume));
+            cut += 1;
         }
         cut
     }
@@ -685,7 +692,8 @@ impl SyncSession {
 
     /// End the session and return what to remember about this peer.
     pub fn finish(mut self, docs: &mut Docs) -> PeerState {
-        let cut = self.keep_covered(docs);
+        self.keep_covered(docs);
+        let cut = std::mem::take(&mut self.cut);
         for s in &self.shared {
             let inv = inventory_digests(&docs.inventory(s.journal));
             let entry = self.state.journals.entry(s.journal).or_default();

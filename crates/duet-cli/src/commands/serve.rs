@@ -86,6 +86,9 @@ pub fn run(ctx: &Context, out: &mut Out, args: ServeArgs) -> anyhow::Result<()> 
                 Some(result) = rx.recv() => {
                     match result {
                         Ok(report) => {
+                            if let Some(warning) = report.refusal() {
+                                out.warn(&warning);
+                            }
                             if !report.new_items.is_empty() || report.changed_items > 0 {
                                 let _ = out.line(&report.describe());
                             }

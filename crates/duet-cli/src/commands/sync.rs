@@ -329,11 +329,15 @@ pub fn run(ctx: &Context, out: &mut Out, args: SyncArgs) -> anyhow::Result<()> {
                 "ms": r.elapsed.as_secs_f64() * 1000.0,
                 "bytes_sent": r.traffic.sent,
                 "bytes_received": r.traffic.received,
+                "unsigned_volumes_refused": r.unsigned_cut,
             })).collect::<Vec<_>>(),
             "unreached": unreached,
         }))?);
     }
     for r in &reports {
+        if let Some(warning) = r.refusal() {
+            out.warn(&warning);
+        }
         out.line(&r.describe())?;
     }
     if !unreached.is_empty() {
