@@ -48,6 +48,7 @@ pub(crate) fn local(n: u8, name: &str) -> LocalPeer {
         relay_url: None,
         taken_journals: vec![],
         devices: devices_of(n),
+        only_person: None,
     }
 }
 

@@ -41,6 +41,8 @@ pub struct LocalIdentity {
     pub taken_journals: Vec<[u8; 16]>,
     /// This person's device list, encoded; it must certify this device.
     pub devices: Vec<u8>,
+    /// Already paired: only a device of this person may pair (see [`LocalPeer::only_person`]).
+    pub only_person: Option<[u8; 32]>,
 }
 
 /// The partner both people confirmed: what to pin.
@@ -130,6 +132,7 @@ fn local_peer(endpoint: &Endpoint, local: &LocalIdentity) -> LocalPeer {
         relay_url,
         taken_journals: local.taken_journals.clone(),
         devices: local.devices.clone(),
+        only_person: local.only_person,
     }
 }
 

@@ -167,6 +167,7 @@ fn link(ctx: &Context, out: &mut Out, args: LinkArgs) -> anyhow::Result<()> {
             .map(|j| *j.as_bytes())
             .collect(),
         devices: list.encode(),
+        only_person: None,
     };
     let now = ctx.now_ms();
     let grant_home = home.clone();
@@ -271,6 +272,7 @@ fn join(ctx: &Context, out: &mut Out, args: JoinArgs) -> anyhow::Result<()> {
         clock: ctx.clock,
         taken_journals: Vec::new(),
         devices: Vec::new(),
+        only_person: None,
     };
     let timeout = Duration::from_secs(args.timeout.max(1));
     let rt = net::runtime()?;

@@ -97,7 +97,11 @@ pub(crate) fn asker(
     }
 }
 
-fn local_identity(ctx: &Context, store: &Store) -> anyhow::Result<LocalIdentity> {
+fn local_identity(
+    ctx: &Context,
+    store: &Store,
+    current: Option<&Partner>,
+) -> anyhow::Result<LocalIdentity> {
     Ok(LocalIdentity {
         name: store.config().name.clone(),
         journal_id: *store.config().journal.as_bytes(),
@@ -113,6 +117,7 @@ fn local_identity(ctx: &Context, store: &Store) -> anyhow::Result<LocalIdentity>
             .identity("first device", ctx.now_ms())?
             .1
             .encode(),
+        only_person: current.and_then(Partner::person_id),
     })
 }
 
@@ -204,7 +209,7 @@ fn pair(
         PairCommand::Invite(args) => {
             check_can_confirm(args.yes)?;
             let timeout = Duration::from_secs(args.timeout.max(1));
-            let local = local_identity(ctx, store)?;
+            let local = local_identity(ctx, store, current.as_ref())?;
             rt.block_on(async {
                 let gate = Gate::new();
                 let ep =
@@ -227,7 +232,7 @@ fn pair(
             check_can_confirm(args.yes)?;
             let ticket = Ticket::decode(&args.ticket)?;
             let timeout = Duration::from_secs(args.timeout.max(1));
-            let local = local_identity(ctx, store)?;
+            let local = local_identity(ctx, store, current.as_ref())?;
             rt.block_on(async {
                 let ep = net::bind(ctx, store.home(), vec![], Gate::new()).await?;
                 let result =

@@ -21,6 +21,11 @@ pub enum PairingError {
         "this is a pairing ticket for a partner, not a device link; on a device you already have run `duet device link`"
     )]
     PairTicketForLink,
+    /// Already paired: the other device is not the partner's.
+    #[error(
+        "this device is already paired, and the other device belongs to someone else; nothing was paired (to pair with someone else, `duet unpair` first)"
+    )]
+    NotThePartner,
     /// A linked device's grant did not hold together.
     #[error(
         "the device you are joining sent an identity that does not hold together; nothing was changed here"
@@ -166,6 +171,7 @@ impl PairingError {
             | PairingError::JournalClash
             | PairingError::BadDeviceList
             | PairingError::BadGrant
+            | PairingError::NotThePartner
             | PairingError::UnsupportedProtocolVersion { .. }
             | PairingError::UnexpectedMessage { .. } => AbortReason::ProtocolError,
             _ => return None,

@@ -129,9 +129,17 @@ pub struct LocalPeer {
     pub taken_journals: Vec<[u8; 16]>,
     /// This person's device list, encoded; it certifies this device.
     pub devices: Vec<u8>,
+    /// Already paired: only a device of this person may complete the handshake (a new or
+    /// restored device of the partner); anyone else is refused before a code is shown.
+    pub only_person: Option<crate::authority::PersonId>,
 }
 
 impl LocalPeer {
+    /// Whether the partner's device list belongs to the person this side may pair with.
+    fn accepts_person(&self, list: &DeviceList) -> bool {
+        self.only_person.is_none_or(|p| p == list.person())
+    }
+
     /// Whether the partner may announce `journal` as theirs.
     fn refuses_journal(&self, journal: &[u8; 16]) -> bool {
         *journal == self.journal_id || self.taken_journals.contains(journal)
@@ -317,7 +325,13 @@ impl Invitation {
             return Err(PairingError::JournalClash);
         }
         let devices = match self.purpose {
-            Purpose::Pair => their_devices(&request.devices, &joiner_id)?,
+            Purpose::Pair => {
+                let list = their_devices(&request.devices, &joiner_id)?;
+                if !self.local.accepts_person(&list) {
+                    return Err(PairingError::NotThePartner);
+                }
+                list
+            }
             // A new device of mine: it has no list of its own yet and names no journal.
             Purpose::Link if request.devices.is_empty() && request.journal_id == [0; 16] => {
                 DeviceList::decode(&self.local.devices).map_err(|_| PairingError::BadDeviceList)?
@@ -462,6 +476,7 @@ pub struct Joiner {
     secret: Secret,
     /// This home's journals, which the inviter may not announce as theirs.
     taken: Vec<[u8; 16]>,
+    only_person: Option<crate::authority::PersonId>,
     state: JoinerState,
 }
 
@@ -504,6 +519,7 @@ impl Joiner {
                 .into_iter()
                 .chain(local.taken_journals.iter().copied())
                 .collect(),
+            only_person: local.only_person,
             state: JoinerState::AwaitingReply { nonce },
         };
         Ok((joiner, request))
@@ -556,6 +572,9 @@ impl Joiner {
             return Err(PairingError::JournalClash);
         }
         let devices = their_devices(&reply.devices, &self.inviter_id)?;
+        if self.only_person.is_some_and(|p| p != devices.person()) {
+            return Err(PairingError::NotThePartner);
+        }
         let code = derive_code(&self.inviter_id, &self.joiner_id, &reply.nonce, &nonce);
         let peer = PairedPeer {
             name: reply.name.clone(),

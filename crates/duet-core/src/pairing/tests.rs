@@ -760,3 +760,40 @@ fn a_pairing_proof_never_opens_a_link_and_a_link_joiner_brings_nothing() {
         PairingError::WrongSecret
     );
 }
+
+#[test]
+fn an_already_paired_device_lets_only_its_partners_devices_pair_again() {
+    let bobs_person = crate::authority::DeviceList::decode(&devices_of(2))
+        .unwrap()
+        .person();
+    let paired = LocalPeer {
+        only_person: Some(bobs_person),
+        ..alice()
+    };
+    // Bob's (restored) device: through, as before.
+    let mut invitation = Invitation::new(paired.clone(), SECRET, NOW + TTL).unwrap();
+    let (_, _, a, b) = run_to_code(&mut invitation, &bob());
+    assert_eq!(a, b);
+    // Carol: refused before any code, on the inviting side...
+    let mut invitation = Invitation::new(paired.clone(), SECRET, NOW + TTL).unwrap();
+    let carol = local(4, "Carol");
+    let ticket = invitation.ticket();
+    let (_, request) = Joiner::new(&ticket, &carol, [0xB0; 32]).unwrap();
+    assert_eq!(
+        invitation
+            .accept(carol.endpoint_id, &as_join(wire(request)), NOW, [0xA0; 32])
+            .unwrap_err(),
+        PairingError::NotThePartner
+    );
+    // ...and on the joining side, when the paired device is the one that joins.
+    let mut carols = Invitation::new(carol, SECRET, NOW + TTL).unwrap();
+    let ticket = carols.ticket();
+    let (mut j, request) = Joiner::new(&ticket, &paired, [0xB0; 32]).unwrap();
+    let (_, reply) = carols
+        .accept(paired.endpoint_id, &as_join(wire(request)), NOW, [0xA0; 32])
+        .unwrap();
+    assert_eq!(
+        j.handle_reply(&as_reply(wire(reply))).unwrap_err(),
+        PairingError::NotThePartner
+    );
+}

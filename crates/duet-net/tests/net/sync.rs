@@ -45,6 +45,7 @@ impl Person {
             clock: duet_net::Clock::system(),
             taken_journals: vec![],
             devices: devices.encode(),
+            only_person: None,
         }
     }
 

@@ -41,6 +41,7 @@ pub fn identity(name: &str, n: u8) -> LocalIdentity {
         clock: duet_net::Clock::system(),
         taken_journals: vec![],
         devices: devices_of(n),
+        only_person: None,
     }
 }
 
