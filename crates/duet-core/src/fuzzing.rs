@@ -105,6 +105,17 @@ pub fn pairing(data: &[u8]) {
         }
         if let Ok(text) = std::str::from_utf8(m) {
             let _ = Ticket::decode(text);
+            let _ = Ticket::decode_for(text, crate::pairing::Purpose::Link);
+        }
+        // A device link grant: decodes or is refused, and a decoded one is checked whole.
+        if let Ok(grant) = crate::pairing::LinkGrant::decode(m) {
+            assert_eq!(
+                crate::pairing::LinkGrant::decode(&grant.encode()).as_ref(),
+                Ok(&grant),
+                "decode ∘ encode is the identity"
+            );
+            let person = crate::authority::PersonKey::from_seed(grant.person_seed).id();
+            let _ = grant.check(&person, &[1; 32]);
         }
     }
     let mut decoded = peer_messages.iter().map(|m| PairMessage::decode(m).ok());
