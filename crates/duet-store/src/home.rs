@@ -127,7 +127,7 @@ impl Home {
     /// Create the directory, the device key, the person key and the config. Refuses to touch
     /// a home that already has a config.
     pub fn init(&self, name: &str, label: &str, now: i64) -> Result<Config, StoreError> {
-        self.init_with(name, label, now, fsutil::secret_bytes())
+        self.init_with(name, label, now, fsutil::secret_bytes(), false)
     }
 
     /// Like [`Home::init`], with the person key restored from a recovery phrase: the same
@@ -140,14 +140,7 @@ impl Home {
         now: i64,
         person_seed: [u8; 32],
     ) -> Result<Config, StoreError> {
-        self.check_private()?;
-        if self.is_initialized() {
-            return Err(StoreError::AlreadyInitialized(self.root.clone()));
-        }
-        create_private_dir(&self.root).map_err(|e| self.io_err(&self.root, e))?;
-        write_atomic(&self.root, RECOVERING_FILE, b"", 0o600)
-            .map_err(|e| self.io_err(&self.root.join(RECOVERING_FILE), e))?;
-        self.init_with(name, label, now, person_seed)
+        self.init_with(name, label, now, person_seed, true)
     }
 
     fn init_with(
@@ -156,6 +149,7 @@ impl Home {
         label: &str,
         now: i64,
         person_seed: [u8; 32],
+        recovering: bool,
     ) -> Result<Config, StoreError> {
         let name = name.trim();
         if !duet_core::text::valid_name(name) {
@@ -183,6 +177,10 @@ impl Home {
         write_atomic(&self.root, PERSON_KEY_FILE, &person.seed(), 0o600)
             .map_err(|e| self.io_err(&self.root.join(PERSON_KEY_FILE), e))?;
         self.identity(label, now)?;
+        if recovering {
+            write_atomic(&self.root, RECOVERING_FILE, b"", 0o600)
+                .map_err(|e| self.io_err(&self.root.join(RECOVERING_FILE), e))?;
+        }
         // The config goes last: its presence means the home is complete.
         self.write_toml(CONFIG_FILE, &config)?;
         Ok(config)

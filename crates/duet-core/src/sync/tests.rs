@@ -754,6 +754,22 @@ fn signed_session(c: &Couple, secret: [u8; 32], kind: crate::authority::PeerKind
     })
 }
 
+/// Two devices of the couple, each with its replica, meet in one signed session.
+fn meet(
+    c: &Couple,
+    kind: crate::authority::PeerKind,
+    a: ([u8; 32], &mut Mem),
+    b: ([u8; 32], &mut Mem),
+) {
+    run(
+        signed_session(c, a.0, kind),
+        a.1,
+        signed_session(c, b.0, kind),
+        b.1,
+        None,
+    );
+}
+
 #[test]
 fn a_journal_forwarded_by_another_device_keeps_only_what_its_owners_devices_signed() {
     use crate::authority::PeerKind::{Mine, Partners};
@@ -763,13 +779,7 @@ fn a_journal_forwarded_by_another_device_keeps_only_what_its_owners_devices_sign
         sam.write(JB, n, 20);
     }
     // Sam's laptop meets Alex's home device: Sam vouches for what it sends.
-    run(
-        signed_session(&c, SAM_LAPTOP, Partners),
-        &mut sam,
-        signed_session(&c, ALEX_HOME, Partners),
-        &mut home,
-        None,
-    );
+    meet(&c, Partners, (SAM_LAPTOP, &mut sam), (ALEX_HOME, &mut home));
     assert_eq!(home.items(JB).len(), 3);
 
     // The home device (compromised) slips an item of its own into Sam's journal, and vouches
@@ -796,20 +806,8 @@ fn a_journal_forwarded_by_another_device_keeps_only_what_its_owners_devices_sign
     // Sam writes on; the genuine change reaches the laptop through the same home device, and
     // the forged one still does not.
     sam.write(JB, 3, 20);
-    run(
-        signed_session(&c, SAM_LAPTOP, Partners),
-        &mut sam,
-        signed_session(&c, ALEX_HOME, Partners),
-        &mut home,
-        None,
-    );
-    run(
-        signed_session(&c, ALEX_HOME, Mine),
-        &mut home,
-        signed_session(&c, ALEX_LAPTOP, Mine),
-        &mut laptop,
-        None,
-    );
+    meet(&c, Partners, (SAM_LAPTOP, &mut sam), (ALEX_HOME, &mut home));
+    meet(&c, Mine, (ALEX_HOME, &mut home), (ALEX_LAPTOP, &mut laptop));
     let bodies: Vec<String> = laptop.items(JB).into_iter().map(|i| i.body).collect();
     assert!(bodies.contains(&"item 3".to_owned()), "{bodies:?}");
     assert!(!bodies.contains(&"item 99".to_owned()), "{bodies:?}");
@@ -827,13 +825,7 @@ fn a_revoked_device_vouches_for_nothing_from_the_moment_it_is_heard() {
     c.alex
         .add_revocation(alex.revoke(key(ALEX_HOME).id(), 5))
         .unwrap();
-    run(
-        signed_session(&c, ALEX_HOME, Mine),
-        &mut home,
-        signed_session(&c, ALEX_LAPTOP, Mine),
-        &mut laptop,
-        None,
-    );
+    meet(&c, Mine, (ALEX_HOME, &mut home), (ALEX_LAPTOP, &mut laptop));
     assert!(laptop.items(JA).is_empty());
 }
 
@@ -850,12 +842,11 @@ fn a_restored_device_gets_its_journal_back_from_the_partner_and_nothing_the_part
     for n in 0..300 {
         laptop.write(JA, n, 10);
     }
-    run(
-        signed_session(&c, ALEX_LAPTOP, Partners),
-        &mut laptop,
-        signed_session(&c, SAM_LAPTOP, Partners),
-        &mut sam,
-        None,
+    meet(
+        &c,
+        Partners,
+        (ALEX_LAPTOP, &mut laptop),
+        (SAM_LAPTOP, &mut sam),
     );
     assert_eq!(sam.items(JA).len(), 300);
     // Sam's modified client alters Alex's journal before handing it back, and vouches for the
@@ -869,23 +860,21 @@ fn a_restored_device_gets_its_journal_back_from_the_partner_and_nothing_the_part
     }
 
     // A device of Alex's that is not recovering takes nothing of its own journal from Sam.
-    run(
-        signed_session(&c, SAM_LAPTOP, Partners),
-        &mut sam,
-        signed_session(&c, ALEX_NEW, Partners),
-        &mut restored,
-        None,
+    meet(
+        &c,
+        Partners,
+        (SAM_LAPTOP, &mut sam),
+        (ALEX_NEW, &mut restored),
     );
     assert!(restored.items(JA).is_empty());
 
     // Restored from the phrase, it takes back everything Alex's laptop signed, not Sam's item.
     RECOVERING.with(|r| r.set(true));
-    run(
-        signed_session(&c, SAM_LAPTOP, Partners),
-        &mut sam,
-        signed_session(&c, ALEX_NEW, Partners),
-        &mut restored,
-        None,
+    meet(
+        &c,
+        Partners,
+        (SAM_LAPTOP, &mut sam),
+        (ALEX_NEW, &mut restored),
     );
     RECOVERING.with(|r| r.set(false));
     let items = restored.items(JA);
