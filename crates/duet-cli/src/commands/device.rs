@@ -78,7 +78,7 @@ fn rows(
     list: &DeviceList,
     mine: bool,
     this: &DeviceId,
-    seen: Option<(&DeviceId, i64)>,
+    book: &duet_store::home::AddressBook,
 ) -> Vec<Row> {
     list.certs()
         .map(|c| Row {
@@ -87,7 +87,8 @@ fn rows(
             mine,
             added: Some(c.added_at),
             revoked: list.revocation(&c.device).map(|r| r.at),
-            last_seen: seen.filter(|(d, _)| **d == c.device).map(|(_, t)| t),
+            // When a session with it last completed, as this device saw it.
+            last_seen: book.devices.get(&hex(&c.device)).and_then(|s| s.last_seen),
             this_device: c.device == *this,
         })
         .collect()
@@ -369,7 +370,8 @@ fn list(ctx: &Context, out: &mut Out) -> anyhow::Result<()> {
     let home = store.home();
     let (_, my_list) = home.identity("first device", ctx.now_ms())?;
     let this = duet_core::authority::DeviceKey::from_bytes(home.device_key()?).id();
-    let mut all = rows(&my_list, true, &this, None);
+    let book = home.address_book();
+    let mut all = rows(&my_list, true, &this, &book);
     let partner = home.partner()?.filter(|p| !p.unpaired);
     if let Some(p) = &partner {
         let pinned: Option<DeviceId> = p
@@ -377,19 +379,13 @@ fn list(ctx: &Context, out: &mut Out) -> anyhow::Result<()> {
             .parse::<duet_net::EndpointId>()
             .ok()
             .map(|id| *id.as_bytes());
-        let seen = pinned.zip(p.last_sync);
         let theirs = p.person_id();
         match theirs
             .map(|person| home.devices(&person))
             .transpose()?
             .flatten()
         {
-            Some(list) => all.extend(rows(
-                &list,
-                false,
-                &this,
-                seen.as_ref().map(|(d, t)| (d, *t)),
-            )),
+            Some(list) => all.extend(rows(&list, false, &this, &book)),
             // Paired before device lists: the one device pinned then.
             None => all.extend(pinned.map(|id| Row {
                 id,
