@@ -810,6 +810,16 @@ fn a_home_device_carries_both_journals_between_laptops_that_are_never_awake_toge
         .find(|d| d["id"] == phone_id.as_str())
         .unwrap_or_else(|| panic!("Sam knows the phone: {seen}"));
     assert!(revoked["revoked"].is_i64(), "{seen}");
+    let home_seen = seen
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == home_id.as_str())
+        .unwrap();
+    assert!(
+        home_seen["last_seen"].is_i64(),
+        "Sam saw the home device: {seen}"
+    );
     let out = phone.duet(["sync", "--timeout", "5"]).fails();
     assert!(
         out.error_line().contains("refused this device"),
