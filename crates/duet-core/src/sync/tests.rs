@@ -882,3 +882,53 @@ fn a_restored_device_gets_its_journal_back_from_the_partner_and_nothing_the_part
     assert!(items.iter().all(|i| i.body != "item 1000"));
     assert_eq!(items, laptop.items(JA));
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// Whatever order the three devices (Alex's laptop and home device, Sam's laptop) write and
+    /// meet in, with every journal signed and checked, everything reaches everyone once each
+    /// pair has met again: forwarding never loses a genuine change.
+    #[test]
+    fn any_delivery_order_and_forwarding_path_converge_when_signed(
+        steps in proptest::collection::vec((0u8..3, 0u8..3, any::<bool>()), 1..24)
+    ) {
+        use crate::authority::PeerKind::{Mine, Partners};
+        let c = the_couple();
+        let devices = [ALEX_LAPTOP, ALEX_HOME, SAM_LAPTOP];
+        let mut mems = [Mem::default(), Mem::default(), Mem::default()];
+        let kind = |a: usize, b: usize| if a < 2 && b < 2 { Mine } else { Partners };
+        let mut n = 0u64;
+        let meet_at = |mems: &mut [Mem; 3], a: usize, b: usize| {
+            if a == b {
+                return;
+            }
+            let (lo, hi) = (a.min(b), a.max(b));
+            let (left, right) = mems.split_at_mut(hi);
+            meet(&c, kind(lo, hi), (devices[lo], &mut left[lo]), (devices[hi], &mut right[0]));
+        };
+        for (a, b, write) in steps {
+            let (a, b) = (a as usize, b as usize);
+            if write {
+                // Each person writes into their own journal, on any of their devices.
+                let journal = if a < 2 { JA } else { JB };
+                n += 1;
+                mems[a].write(journal, n, devices[a][0]);
+            } else {
+                meet_at(&mut mems, a, b);
+            }
+        }
+        for _ in 0..2 {
+            for (a, b) in [(0, 1), (1, 2), (0, 2)] {
+                meet_at(&mut mems, a, b);
+            }
+        }
+        for journal in [JA, JB] {
+            let first = mems[0].items(journal);
+            for m in &mems[1..] {
+                prop_assert_eq!(&m.items(journal), &first);
+            }
+        }
+        let total = mems[0].items(JA).len() + mems[0].items(JB).len();
+        prop_assert_eq!(total as u64, n);
+    }
+}
