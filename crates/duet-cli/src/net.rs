@@ -494,13 +494,17 @@ async fn session_inner(
             let _ = tokio::time::timeout(Duration::from_secs(3), conn.closed()).await;
         }
     }
-    // A restored device that got its journal back from the partner is an ordinary one now.
-    if couple.journals.recovering
-        && kind == PeerKind::Partners
-        && arrivals
-            .get(&couple.journals.mine)
-            .is_some_and(|a| !a.new_items.is_empty())
-    {
+    // A restored device is an ordinary one again once its journal is back: it holds some of
+    // it, and a whole session with the partner's device brought nothing more of it (an
+    // interrupted first session, or one that brought part, leaves it waiting for the rest).
+    let nothing_more = arrivals
+        .get(&couple.journals.mine)
+        .is_none_or(|a| a.new_items.is_empty() && a.changed_items == 0);
+    let holds_some = store
+        .files(couple.journals.mine)
+        .list()
+        .is_ok_and(|l| !l.volumes.is_empty());
+    if couple.journals.recovering && kind == PeerKind::Partners && nothing_more && holds_some {
         store.home().recovered()?;
     }
     // Remember where the device was reached, for next time.

@@ -969,6 +969,15 @@ fn a_wiped_laptop_restored_with_the_phrase_gets_its_whole_journal_back_from_the_
         "the private journal never left the lost laptop"
     );
 
+    // Back whole: the next sync brings nothing more of it, and the laptop is an ordinary device
+    // of Alex again (no longer taking its journal from Sam).
+    assert!(
+        restored.home().join("recovering").exists(),
+        "waiting until nothing more comes"
+    );
+    sync_both(&restored, &sam);
+    assert!(!restored.home().join("recovering").exists());
+
     // Writing on goes on from there, and the lost laptop can be revoked.
     restored.write("the first page after the restore");
     let out = restored.duet(["device", "revoke", &lost_laptop[..12]]).ok();
