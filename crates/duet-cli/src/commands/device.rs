@@ -263,6 +263,9 @@ fn join(ctx: &Context, out: &mut Out, args: JoinArgs) -> anyhow::Result<()> {
         PairingError::DamagedTicket => anyhow::anyhow!(
             "this link ticket is damaged or incomplete; copy the whole line that `duet device link` printed"
         ),
+        PairingError::NotATicket => anyhow::anyhow!(
+            "this is not a device link ticket; copy the whole line (starting `duetlink1`) that `duet device link` printed on a device you already have"
+        ),
         other => other.into(),
     })?;
     let key = home.new_device_key()?;
