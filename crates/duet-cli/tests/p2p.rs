@@ -792,7 +792,9 @@ fn a_home_device_carries_both_journals_between_laptops_that_are_never_awake_toge
     // home device, and the phone is refused from then on.
     let phone = TestEnv::new(DUET).seeded(4).sharing_clock_with(&alex);
     let phone_id = link(&alex, &phone, "phone");
-    // The phone meets the laptop once and so learns where the home device is.
+    // The link told the phone where the laptop last reached the home device.
+    let book = std::fs::read_to_string(phone.home().join("peers.toml")).unwrap();
+    assert!(book.contains(&home_id), "{book}");
     sync_both(&alex, &phone);
     assert!(
         phone.bodies(&[]).iter().any(|b| b == "only for me"),

@@ -1,6 +1,7 @@
 //! `duet device list | link | join | revoke`: both people's devices, as their person keys
 //! certified them, and the ways one person adds and removes devices of their own.
 
+use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::bail;
@@ -170,6 +171,18 @@ fn link(ctx: &Context, out: &mut Out, args: LinkArgs) -> anyhow::Result<()> {
         devices: list.encode(),
         only_person: None,
     };
+    // Where the couple's other devices were last reached: the new device can dial them at once.
+    let hints: Vec<_> = home
+        .address_book()
+        .devices
+        .iter()
+        .filter_map(|(id, seen)| {
+            let device: DeviceId = *duet_net::EndpointId::from_str(id).ok()?.as_bytes();
+            let addrs: Vec<std::net::SocketAddr> =
+                seen.addrs.iter().filter_map(|a| a.parse().ok()).collect();
+            (!addrs.is_empty()).then_some((device, addrs))
+        })
+        .collect();
     let now = ctx.now_ms();
     let grant_home = home.clone();
     let make_grant: duet_net::MakeGrant = Box::new(move |peer| {
@@ -190,6 +203,7 @@ fn link(ctx: &Context, out: &mut Out, args: LinkArgs) -> anyhow::Result<()> {
             created_at: config.created_at,
             devices: list.encode(),
             partner: partner_grant,
+            hints,
         }
         .encode())
     });
@@ -307,6 +321,23 @@ fn join(ctx: &Context, out: &mut Out, args: JoinArgs) -> anyhow::Result<()> {
         linker.relay_url.as_deref(),
         None,
     )?;
+    // Hints only about devices of the couple, never about this one.
+    let known = |d: &DeviceId| {
+        *d != me
+            && (checked.devices.admits(d)
+                || checked
+                    .partner_devices
+                    .as_ref()
+                    .is_some_and(|l| l.admits(d))
+                || grant.partner.as_ref().is_some_and(|p| p.endpoint_id == *d))
+    };
+    let hints: Vec<(String, Vec<String>)> = grant
+        .hints
+        .iter()
+        .filter(|(d, _)| known(d))
+        .map(|(d, addrs)| (hex(d), addrs.iter().map(ToString::to_string).collect()))
+        .collect();
+    home.hint(&hints)?;
     if out.json {
         return Ok(out.json_value(&json!({
             "name": config.name,

@@ -40,6 +40,9 @@ pub struct LinkGrant {
     /// My device list, encoded; it certifies the new device.
     pub devices: Vec<u8>,
     pub partner: Option<PartnerGrant>,
+    /// Where the linking device last reached the other devices of the couple (at most
+    /// [`crate::sync::MAX_HINTED_DEVICES`]): places to dial, never proof of who answers.
+    pub hints: Vec<(DeviceId, Vec<SocketAddr>)>,
 }
 
 // The person key must not reach a log through `{:?}`.
@@ -86,6 +89,12 @@ impl LinkGrant {
                 w.long_bytes(&p.devices);
             }
         }
+        let hints = &self.hints[..self.hints.len().min(crate::sync::MAX_HINTED_DEVICES)];
+        w.u32(hints.len() as u32);
+        for (device, addrs) in hints {
+            w.bytes(device);
+            w.addrs(addrs);
+        }
         w.0
     }
 
@@ -123,6 +132,14 @@ impl LinkGrant {
             }),
             _ => return Err(DecodeError::BadFlag),
         };
+        let n = r.count(32 + 1)?;
+        if n > crate::sync::MAX_HINTED_DEVICES {
+            return Err(DecodeError::CountTooLarge);
+        }
+        let mut hints = Vec::with_capacity(n);
+        for _ in 0..n {
+            hints.push((r.array()?, r.addrs()?));
+        }
         let grant = LinkGrant {
             person_seed,
             name,
@@ -131,6 +148,7 @@ impl LinkGrant {
             created_at,
             devices,
             partner,
+            hints,
         };
         Ok(grant)
     }
@@ -208,6 +226,7 @@ mod tests {
                 paired_epoch: Some(10),
                 devices: theirs.encode(),
             }),
+            hints: vec![([1; 32], vec!["127.0.0.1:4001".parse().unwrap()])],
         }
     }
 
