@@ -251,7 +251,8 @@ fn main() {
         ("home device -> Sam", &second_hop),
     ] {
         println!(
-            "one new entry on top of {items}, {name}: session median {:.1} ms, median {:.0} bytes; whole process median {:.0} ms ({} runs)",
+            "one new entry on top of {items}, {name}: session median {:.1} ms, median {:.0} bytes; \
+             whole process median {:.0} ms ({} runs)",
             median(v.iter().map(|h| h.0).collect()),
             median(v.iter().map(|h| h.1).collect()),
             median(v.iter().map(|h| h.2).collect()),

@@ -414,32 +414,19 @@ async fn session_inner(
     }
     // Where the other devices of the couple were reached: how a device learns to dial one it
     // has never met (a home device linked after pairing).
-    let book = store.home().address_book();
-    let hints = couple
-        .peers()
-        .into_iter()
-        .filter(|(d, _)| *d != device)
-        .filter_map(|(d, _)| {
-            let seen = book.devices.get(&hex(&d))?;
-            let addrs: Vec<SocketAddr> = seen.addrs.iter().filter_map(|a| a.parse().ok()).collect();
-            (!addrs.is_empty()).then_some((d, addrs))
-        })
-        .collect();
+    let known: Vec<DeviceId> = couple.peers().into_iter().map(|(d, _)| d).collect();
+    let about_others = |d: &DeviceId| known.contains(d) && *d != device;
+    let mut hints = store.home().address_book().hints();
+    hints.retain(|(d, _)| about_others(d));
     sync = sync.with_hints(hints);
     // Authorship: this device vouches for its person's journals; of the journals it may take
     // changes to, it keeps only what their owner's devices signed.
-    let mut owners = std::collections::BTreeMap::new();
-    owners.insert(couple.journals.mine, my_list.clone());
-    owners.insert(couple.journals.private, my_list.clone());
-    if let (Some(journal), Some(list)) = (couple.journals.partners, their_list) {
-        owners.insert(journal, list.clone());
-    }
-    sync = sync.with_signing(Signing {
-        device: DeviceKey::from_bytes(store.home().device_key()?),
-        now: crate::cli::clock().now_ms(),
-        owned: [couple.journals.mine, couple.journals.private].into(),
-        owners,
-    });
+    sync = sync.with_signing(Signing::for_couple(
+        DeviceKey::from_bytes(store.home().device_key()?),
+        crate::cli::clock().now_ms(),
+        &couple.authority,
+        &couple.journals,
+    ));
     let mut backend = Blocking(StoreReplica::new(&store));
     let mut docs = Docs::default();
     let role = if dialer { Role::Dialer } else { Role::Listener };
@@ -471,15 +458,10 @@ async fn session_inner(
             store.home().save_devices(list)?;
         }
     }
-    // Hints only for devices this one already knows by id, never about itself.
-    let known: Vec<DeviceId> = couple.peers().into_iter().map(|(d, _)| d).collect();
-    let hints: Vec<(String, Vec<String>)> = sync
-        .heard_hints()
-        .iter()
-        .filter(|(d, _)| known.contains(d) && *d != device)
-        .map(|(d, addrs)| (hex(d), addrs.iter().map(ToString::to_string).collect()))
-        .collect();
-    let _ = store.home().hint(&hints);
+    // Hints only for devices this one already knows by id, never about itself or the peer.
+    let mut heard = sync.heard_hints().to_vec();
+    heard.retain(|(d, _)| about_others(d));
+    let _ = store.home().hint(&heard);
     let mut traffic = driven?;
     // Only what the owners' devices signed is kept; say so when something was not.
     let unsigned_cut = sync.keep_covered(&mut docs);

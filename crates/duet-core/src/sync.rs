@@ -171,6 +171,31 @@ pub struct Signing {
     pub owners: BTreeMap<JournalId, crate::authority::DeviceList>,
 }
 
+impl Signing {
+    /// How a device of `authority.me` signs and checks: it vouches for its person's two
+    /// journals, and each journal it holds is owned by the person whose list it is (the
+    /// partner's by the partner's list, once known).
+    pub fn for_couple(
+        device: crate::authority::DeviceKey,
+        now: i64,
+        authority: &crate::authority::Authority,
+        journals: &crate::authority::Journals,
+    ) -> Signing {
+        let mut owners = BTreeMap::new();
+        owners.insert(journals.mine, authority.me.clone());
+        owners.insert(journals.private, authority.me.clone());
+        if let (Some(journal), Some(list)) = (journals.partners, &authority.partner) {
+            owners.insert(journal, list.clone());
+        }
+        Signing {
+            device,
+            now,
+            owned: [journals.mine, journals.private].into(),
+            owners,
+        }
+    }
+}
+
 /// Most statements one `Signed` message may carry, and one session may take.
 pub const MAX_SIGNED_PER_MESSAGE: usize = 4096;
 pub const MAX_SIGNED_PER_SESSION: usize = 65_536;

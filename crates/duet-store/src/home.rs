@@ -12,6 +12,7 @@
 
 use std::fs;
 use std::io;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use duet_core::JournalId;
@@ -40,6 +41,20 @@ pub const MAX_ADDRS_PER_DEVICE: usize = 8;
 pub struct AddressBook {
     #[serde(default)]
     pub devices: std::collections::BTreeMap<String, Seen>,
+}
+
+impl AddressBook {
+    /// Every device with an address that still reads, as hints to hand to another device.
+    pub fn hints(&self) -> Vec<([u8; 32], Vec<SocketAddr>)> {
+        self.devices
+            .iter()
+            .filter_map(|(id, seen)| {
+                let addrs: Vec<SocketAddr> =
+                    seen.addrs.iter().filter_map(|a| a.parse().ok()).collect();
+                (!addrs.is_empty()).then_some((unhex32(id)?, addrs))
+            })
+            .collect()
+    }
 }
 
 /// How one device was last reached.
@@ -475,16 +490,16 @@ impl Home {
         self.write_toml(PEERS_FILE, &book)
     }
 
-    /// Add addresses another device said `device` (hex id) was reached at, after those this
+    /// Add addresses another device said the devices named were reached at, after those this
     /// device learned itself: hints, tried last, kept within the same bound.
-    pub fn hint(&self, hints: &[(String, Vec<String>)]) -> Result<(), StoreError> {
+    pub fn hint(&self, hints: &[([u8; 32], Vec<SocketAddr>)]) -> Result<(), StoreError> {
         let mut book = self.address_book();
         let before = book.clone();
         for (device, addrs) in hints {
-            let seen = book.devices.entry(device.clone()).or_default();
-            for addr in addrs {
-                if seen.addrs.len() < MAX_ADDRS_PER_DEVICE && !seen.addrs.contains(addr) {
-                    seen.addrs.push(addr.clone());
+            let seen = book.devices.entry(hex(device)).or_default();
+            for addr in addrs.iter().map(ToString::to_string) {
+                if seen.addrs.len() < MAX_ADDRS_PER_DEVICE && !seen.addrs.contains(&addr) {
+                    seen.addrs.push(addr);
                 }
             }
         }
@@ -602,18 +617,22 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A 32-byte id back from its hex (either case), if it is one.
+pub fn unhex32(text: &str) -> Option<[u8; 32]> {
+    if text.len() != 64 || !text.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
 impl Partner {
     /// The partner's person id, if pinned (paired with person keys).
     pub fn person_id(&self) -> Option<duet_core::authority::PersonId> {
-        let text = self.person.as_deref()?;
-        if text.len() != 64 || !text.is_ascii() {
-            return None;
-        }
-        let mut out = [0u8; 32];
-        for (i, byte) in out.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
-        }
-        Some(out)
+        unhex32(self.person.as_deref()?)
     }
 }
 

@@ -1,7 +1,6 @@
 //! `duet device list | link | join | revoke`: both people's devices, as their person keys
 //! certified them, and the ways one person adds and removes devices of their own.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::bail;
@@ -130,7 +129,8 @@ fn linking_error(err: PairError) -> anyhow::Error {
             "no device joined in time; run `duet device link` again and `duet device join` right away"
         }
         PairError::Unreachable(_) => {
-            "could not reach the device that showed the ticket; check that `duet device link` still runs there and that both devices share a network or a relay"
+            "could not reach the device that showed the ticket; check that `duet device link` still \
+             runs there and that both devices share a network or a relay"
         }
         _ => return err.into(),
     };
@@ -172,17 +172,7 @@ fn link(ctx: &Context, out: &mut Out, args: LinkArgs) -> anyhow::Result<()> {
         only_person: None,
     };
     // Where the couple's other devices were last reached: the new device can dial them at once.
-    let hints: Vec<_> = home
-        .address_book()
-        .devices
-        .iter()
-        .filter_map(|(id, seen)| {
-            let device: DeviceId = *duet_net::EndpointId::from_str(id).ok()?.as_bytes();
-            let addrs: Vec<std::net::SocketAddr> =
-                seen.addrs.iter().filter_map(|a| a.parse().ok()).collect();
-            (!addrs.is_empty()).then_some((device, addrs))
-        })
-        .collect();
+    let hints = home.address_book().hints();
     let now = ctx.now_ms();
     let grant_home = home.clone();
     let make_grant: duet_net::MakeGrant = Box::new(move |peer| {
@@ -221,7 +211,8 @@ fn link(ctx: &Context, out: &mut Out, args: LinkArgs) -> anyhow::Result<()> {
                 show_ticket_text(
                     out,
                     &ticket.encode_for(Purpose::Link),
-                    "On your new device (with no journal yet) run:\n  duet device join <ticket> --label phone\nIt works once. Waiting for it to join...",
+                    "On your new device (with no journal yet) run:\n  duet device join <ticket> --label \
+                     phone\nIt works once. Waiting for it to join...",
                 )
             },
             asker(args.yes, " wants to join you as a new device. Code"),
@@ -278,7 +269,8 @@ fn join(ctx: &Context, out: &mut Out, args: JoinArgs) -> anyhow::Result<()> {
             "this link ticket is damaged or incomplete; copy the whole line that `duet device link` printed"
         ),
         PairingError::NotATicket => anyhow::anyhow!(
-            "this is not a device link ticket; copy the whole line (starting `duetlink1`) that `duet device link` printed on a device you already have"
+            "this is not a device link ticket; copy the whole line (starting `duetlink1`) that `duet \
+             device link` printed on a device you already have"
         ),
         other => other.into(),
     })?;
@@ -331,12 +323,8 @@ fn join(ctx: &Context, out: &mut Out, args: JoinArgs) -> anyhow::Result<()> {
                     .is_some_and(|l| l.admits(d))
                 || grant.partner.as_ref().is_some_and(|p| p.endpoint_id == *d))
     };
-    let hints: Vec<(String, Vec<String>)> = grant
-        .hints
-        .iter()
-        .filter(|(d, _)| known(d))
-        .map(|(d, addrs)| (hex(d), addrs.iter().map(ToString::to_string).collect()))
-        .collect();
+    let mut hints = grant.hints.clone();
+    hints.retain(|(d, _)| known(d));
     home.hint(&hints)?;
     if out.json {
         return Ok(out.json_value(&json!({
@@ -371,7 +359,8 @@ fn revoke(ctx: &Context, out: &mut Out, args: RevokeArgs) -> anyhow::Result<()> 
     let cert = match matches.as_slice() {
         [one] => one.clone(),
         [] => bail!(
-            "none of your devices has an id starting with {wanted}; `duet device list` shows them (you can revoke only your own)"
+            "none of your devices has an id starting with {wanted}; `duet device list` shows them \
+             (you can revoke only your own)"
         ),
         _ => bail!("more than one of your devices starts with {wanted}; give more of the id"),
     };
@@ -395,7 +384,10 @@ fn revoke(ctx: &Context, out: &mut Out, args: RevokeArgs) -> anyhow::Result<()> 
         crate::safe::line(&cert.label),
         &hex(&cert.device)[..12]
     ))?;
-    out.note("Your other devices and your partner's refuse it once they hear, at their next sync with any device of yours.");
+    out.note(
+        "Your other devices and your partner's refuse it once they hear, at their next sync with \
+     any device of yours.",
+    );
     Ok(())
 }
 

@@ -156,7 +156,8 @@ fn show_ticket(out: &mut Out, ticket: &Ticket) {
     show_ticket_text(
         out,
         &ticket.encode(),
-        "Give this ticket to your partner; on their device they run:\n  duet pair join <ticket>\nIt works once. Waiting for them to join...",
+        "Give this ticket to your partner; on their device they run:\n  duet pair join \
+         <ticket>\nIt works once. Waiting for them to join...",
     );
 }
 

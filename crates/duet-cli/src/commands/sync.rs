@@ -276,7 +276,8 @@ pub fn run(ctx: &Context, out: &mut Out, args: SyncArgs) -> anyhow::Result<()> {
             Some(e) if e.is::<Refused>() => Err(e),
             Some(e) if is_final(&e) => Err(e.context(format!("syncing with {label} failed"))),
             _ => bail!(
-                "could not reach {} within {} s; is `duet serve` or `duet sync` running on another device of you two, on a network you share?",
+                "could not reach {} within {} s; is `duet serve` or `duet sync` running on another device \
+                 of you two, on a network you share?",
                 names.join(", "),
                 timeout.as_secs()
             ),

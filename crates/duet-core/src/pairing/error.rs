@@ -13,17 +13,20 @@ pub enum PairingError {
     NotATicket,
     /// A ticket to link a device of one's own, given where a pairing ticket belongs.
     #[error(
-        "this ticket links a device of your own, it does not pair; on the new device run `duet device join <ticket>`"
+        "this ticket links a device of your own, it does not pair; on the new device run `duet \
+         device join <ticket>`"
     )]
     LinkTicketForPairing,
     /// A pairing ticket, given where a device link ticket belongs.
     #[error(
-        "this is a pairing ticket for a partner, not a device link; on a device you already have run `duet device link`"
+        "this is a pairing ticket for a partner, not a device link; on a device you already have \
+         run `duet device link`"
     )]
     PairTicketForLink,
     /// Already paired: the other device is not the partner's.
     #[error(
-        "this device is already paired, and the other device belongs to someone else; nothing was paired (to pair with someone else, `duet unpair` first)"
+        "this device is already paired, and the other device belongs to someone else; nothing was \
+         paired (to pair with someone else, `duet unpair` first)"
     )]
     NotThePartner,
     /// A linked device's grant did not hold together.

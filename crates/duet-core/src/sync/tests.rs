@@ -744,14 +744,19 @@ fn signed_session(c: &Couple, secret: [u8; 32], kind: crate::authority::PeerKind
         partners: Some(partners),
         recovering: RECOVERING.with(|r| r.get()) && alex_side,
     };
-    let owners = [(JA, c.alex.clone()), (JB, c.sam.clone())].into();
+    let (me, partner) = if alex_side {
+        (&c.alex, &c.sam)
+    } else {
+        (&c.sam, &c.alex)
+    };
+    let authority = crate::authority::Authority {
+        me: me.clone(),
+        partner: Some(partner.clone()),
+    };
     static CLOCK: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1_000);
-    SyncSession::new(shared_with(kind, &journals), PeerState::default()).with_signing(Signing {
-        device: key(secret),
-        now: CLOCK.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-        owned: [mine, private].into(),
-        owners,
-    })
+    let now = CLOCK.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    SyncSession::new(shared_with(kind, &journals), PeerState::default())
+        .with_signing(Signing::for_couple(key(secret), now, &authority, &journals))
 }
 
 /// Two devices of the couple, each with its replica, meet in one signed session.
