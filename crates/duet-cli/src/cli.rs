@@ -38,6 +38,9 @@ pub struct Global {
     /// Local address to listen on, e.g. 0.0.0.0:0 or 127.0.0.1:4433
     #[arg(long, global = true, env = "DUET_BIND", value_name = "ADDR")]
     pub bind: Option<String>,
+    /// Find your devices on the local network by mDNS: on (the default) or off for silence
+    #[arg(long, global = true, env = "DUET_LAN", value_name = "on|off")]
+    pub lan: Option<String>,
     /// Say more about what happens (repeat for more)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

@@ -9,6 +9,7 @@ use anyhow::{Context as _, bail};
 use duet_core::authority::{Authority, DeviceId, DeviceKey, DeviceList, Journals, PeerKind};
 use duet_core::sync::{Docs, Signing, SyncSession};
 use duet_core::{JournalId, Kind};
+use duet_net::lan::Lan;
 use duet_net::sync::{Blocking, Role, Traffic, drive, end_as_listener};
 use duet_net::{Endpoint, EndpointAddr, EndpointId, Gate, NetConfig, RelayMode};
 use duet_store::home::hex;
@@ -49,6 +50,21 @@ pub fn relay_mode(ctx: &Context) -> anyhow::Result<RelayMode> {
         .parse::<RelayMode>()?)
 }
 
+/// Whether LAN discovery is on (`--lan`, `DUET_LAN`; on unless turned off).
+pub fn lan_discovery(ctx: &Context) -> anyhow::Result<bool> {
+    match ctx
+        .global
+        .lan
+        .as_deref()
+        .map(|s| s.trim().to_ascii_lowercase())
+    {
+        None => Ok(true),
+        Some(s) if ["on", "yes", "true", "1"].contains(&s.as_str()) => Ok(true),
+        Some(s) if ["off", "no", "false", "0"].contains(&s.as_str()) => Ok(false),
+        Some(s) => bail!("`{s}` is not a LAN discovery setting; use `on` or `off`"),
+    }
+}
+
 fn requested_bind(ctx: &Context) -> anyhow::Result<SocketAddr> {
     match ctx.global.bind.as_deref() {
         None => Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0)),
@@ -75,9 +91,21 @@ pub async fn bind(
     alpns: Vec<Vec<u8>>,
     gate: Gate,
 ) -> anyhow::Result<Endpoint> {
+    bind_as(ctx, home, alpns, gate, Lan::Quick).await
+}
+
+/// [`bind`], looking on the local network as `lan` says when LAN discovery is on.
+pub async fn bind_as(
+    ctx: &Context,
+    home: &Home,
+    alpns: Vec<Vec<u8>>,
+    gate: Gate,
+    lan: Lan,
+) -> anyhow::Result<Endpoint> {
     let relay = relay_mode(ctx)?;
     let secret_key = home.device_key()?;
     let asked = requested_bind(ctx)?;
+    let lan = if lan_discovery(ctx)? { lan } else { Lan::Off };
     let preferred = match (asked.port(), stored_port(home)) {
         (0, Some(port)) => Some(SocketAddr::new(asked.ip(), port)),
         _ => None,
@@ -87,6 +115,7 @@ pub async fn bind(
             secret_key,
             relay: relay.clone(),
             bind: Some(addr),
+            lan,
         };
         if let Ok(ep) = duet_net::bind_endpoint(&cfg, alpns.clone(), gate.clone()).await {
             return Ok(ep);
@@ -96,6 +125,7 @@ pub async fn bind(
         secret_key,
         relay,
         bind: Some(asked),
+        lan,
     };
     let ep = duet_net::bind_endpoint(&cfg, alpns, gate).await?;
     if stored_port(home).is_none()
@@ -256,15 +286,20 @@ impl Couple {
         let book = home.address_book();
         let mut out = Vec::new();
         for (device, _) in self.peers() {
-            let seen = book.devices.get(&hex(&device)).cloned().unwrap_or_default();
+            let known = book.devices.get(&hex(&device));
+            let seen = known.cloned().unwrap_or_default();
             let mut addrs: Vec<String> = seen.addrs.clone();
             let mut relay_url = seen.relay_url.clone();
+            // What pairing learned, until a session has taught better (after which the address
+            // book alone holds where the device was reached, and ages out what stopped working).
             if let Some(p) = self
                 .partner
                 .as_ref()
                 .filter(|p| p.endpoint_id == hex(&device))
             {
-                addrs.extend(p.addrs.iter().cloned());
+                if known.is_none_or(|s| s.last_seen.is_none()) {
+                    addrs.extend(p.addrs.iter().cloned());
+                }
                 relay_url = relay_url.or(p.relay_url.clone());
             }
             let addrs: Vec<SocketAddr> = addrs.iter().filter_map(|a| a.parse().ok()).collect();
@@ -491,32 +526,16 @@ async fn session_inner(
     }
     // Remember where the device was reached, for next time.
     let now = crate::cli::clock().now_ms();
-    let reached: Vec<String> = conn
-        .paths()
-        .iter()
-        .filter_map(|path| match path.remote_addr() {
-            iroh::TransportAddr::Ip(addr) => Some(addr.to_string()),
-            _ => None,
-        })
-        .collect();
-    store
-        .home()
-        .remember(&peer_key, &reached, None, Some(now))?;
-    // The partner record keeps its pinned device's addresses and the last sync, for `status`.
+    let reach = duet_net::reach(&conn);
+    store.home().reached(&peer_key, &reach, now)?;
+    // The partner record keeps the last sync, for `status` (where devices were reached is in
+    // the address book alone, where addresses age out).
     if let Some(partner) = couple
         .partner
         .as_ref()
         .filter(|_| kind == PeerKind::Partners)
     {
         let mut updated = partner.clone();
-        if updated.endpoint_id == peer_key {
-            for text in &reached {
-                if !updated.addrs.contains(text) {
-                    updated.addrs.insert(0, text.clone());
-                }
-            }
-            updated.addrs.truncate(8);
-        }
         updated.last_sync = Some(now);
         // Re-read right before writing: unpair may have happened meanwhile.
         if store

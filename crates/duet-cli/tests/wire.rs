@@ -142,6 +142,7 @@ fn a_partner_misbehaving_on_the_wire_changes_nothing_and_blocks_nobody() {
             secret_key: key,
             relay: RelayMode::Disabled,
             bind: Some("127.0.0.1:0".parse().unwrap()),
+            lan: duet_net::lan::Lan::Off,
         };
         let ep = duet_net::bind_endpoint(&cfg, vec![], Gate::new())
             .await

@@ -14,6 +14,7 @@ pub mod id;
 pub mod inflate;
 pub mod item;
 pub mod journal;
+pub mod lan;
 pub mod pairing;
 pub mod question;
 pub mod reveal;

@@ -4,12 +4,15 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
-use iroh::endpoint::{Builder, Connection, PortmapperConfig, presets};
+use iroh::endpoint::{Builder, Connection, PortmapperConfig, QuicTransportConfig, presets};
 use iroh::{
     Endpoint, EndpointAddr, EndpointId, NetReportConfig, RelayUrl, SecretKey, TransportAddr,
 };
 
 use crate::Gate;
+use crate::lan::{Lan, LanLookup};
+use crate::resolver::SystemResolver;
+use iroh::dns::DnsResolver;
 
 /// Which relay servers the endpoint uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +103,9 @@ pub struct NetConfig {
     /// Bind the UDP socket to this address only (tests use `127.0.0.1:0`). `None` binds the
     /// unspecified IPv4 and IPv6 addresses on a random port.
     pub bind: Option<SocketAddr>,
+    /// Announce this device and look for the couple's devices on the local network (mDNS,
+    /// [`crate::lan`]). Never on an endpoint bound to loopback.
+    pub lan: Lan,
 }
 
 // The secret key must not end up in logs.
@@ -112,11 +118,18 @@ impl std::fmt::Debug for NetConfig {
             )
             .field("relay", &self.relay)
             .field("bind", &self.bind)
+            .field("lan", &self.lan)
             .finish()
     }
 }
 
 impl NetConfig {
+    /// Whether the endpoint looks on the local network: asked for, and not bound to loopback
+    /// (such an endpoint can neither be reached from the network nor reach it).
+    pub fn lan_enabled(&self) -> bool {
+        self.lan != Lan::Off && !self.bind.is_some_and(|a| a.ip().is_loopback())
+    }
+
     /// This device's endpoint id.
     pub fn endpoint_id(&self) -> EndpointId {
         SecretKey::from_bytes(&self.secret_key).public()
@@ -156,6 +169,10 @@ pub enum NetError {
 ///   except the addresses the application dials.
 /// - `Default`: [`presets::N0`]: n0's relays and DNS address lookup; port mapper on.
 /// - `Custom`: [`presets::Minimal`] plus that relay; no address lookup, port mapper off.
+///
+/// Except with `Default`, host names (a relay's) are resolved by the system alone
+/// ([`SystemResolver`]): no public DNS server is asked. With `cfg.lan`, the LAN lookup
+/// ([`LanLookup`]) is added in every mode; it stays on the local link.
 pub fn endpoint_builder(cfg: &NetConfig) -> Result<Builder, NetError> {
     let builder = match &cfg.relay {
         RelayMode::Default => Endpoint::builder(presets::N0),
@@ -167,7 +184,23 @@ pub fn endpoint_builder(cfg: &NetConfig) -> Result<Builder, NetError> {
             .relay_mode(iroh::RelayMode::custom([url.clone()]))
             .portmapper_config(PortmapperConfig::Disabled),
     };
-    let mut builder = builder.secret_key(SecretKey::from_bytes(&cfg.secret_key));
+    // A first guess of 100 ms for the round trip (QUIC's default is 333 ms): a handshake whose
+    // first packets went to an address the peer left (a new DHCP lease) is sent again, to the
+    // address the LAN lookup found meanwhile, after about 0.3 s instead of 1 s. Retransmission
+    // still backs off exponentially, so a slow link costs a few packets more, never a storm.
+    let transport = QuicTransportConfig::builder()
+        .initial_rtt(Duration::from_millis(100))
+        .build();
+    let mut builder = builder
+        .secret_key(SecretKey::from_bytes(&cfg.secret_key))
+        .transport_config(transport);
+    if cfg.relay != RelayMode::Default {
+        builder = builder.dns_resolver(DnsResolver::custom(SystemResolver));
+    }
+    if cfg.lan_enabled() {
+        let own = *cfg.endpoint_id().as_bytes();
+        builder = builder.address_lookup(LanLookup::start(own, cfg.bind.map(|a| a.ip()), cfg.lan));
+    }
     if let Some(addr) = cfg.bind {
         builder = builder
             .clear_ip_transports()
@@ -271,9 +304,64 @@ pub(crate) fn observed_contact(conn: &Connection) -> (Vec<SocketAddr>, Option<St
     (addrs, relay)
 }
 
+/// Whether an address is on a local network: private, shared-nothing ranges that a home router
+/// hands out (RFC 1918, link-local, IPv6 unique local) or this machine itself.
+pub fn is_local_network(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_private() || v4.is_link_local() || v4.is_loopback(),
+        std::net::IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_local_network(v4.into());
+            }
+            v6.is_loopback() || v6.is_unique_local() || v6.is_unicast_link_local()
+        }
+    }
+}
+
+/// How a connection reaches its peer: the IP addresses of its paths, the relay of a relay path,
+/// and the kind of the path it uses (`lan`, `internet` or `relay`).
+pub fn reach(conn: &Connection) -> duet_store::home::Reach {
+    let (addrs, relay_url) = observed_contact(conn);
+    let path = conn
+        .paths()
+        .iter()
+        .find(|p| p.is_selected())
+        .and_then(|p| match p.remote_addr() {
+            TransportAddr::Ip(addr) if is_local_network(addr.ip()) => Some("lan"),
+            TransportAddr::Ip(_) => Some("internet"),
+            TransportAddr::Relay(_) => Some("relay"),
+            _ => None,
+        });
+    duet_store::home::Reach {
+        addrs: addrs.iter().map(ToString::to_string).collect(),
+        relay_url,
+        path: path.map(str::to_owned),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_network_addresses_are_told_from_internet_ones() {
+        for (ip, local) in [
+            ("192.168.1.7", true),
+            ("10.7.0.22", true),
+            ("172.20.0.1", true),
+            ("169.254.3.4", true),
+            ("127.0.0.1", true),
+            ("fd12::1", true),
+            ("fe80::1", true),
+            ("::ffff:192.168.1.7", true),
+            ("8.8.8.8", false),
+            ("100.64.0.1", false),
+            ("2001:db8::1", false),
+            ("::ffff:8.8.8.8", false),
+        ] {
+            assert_eq!(is_local_network(ip.parse().unwrap()), local, "{ip}");
+        }
+    }
 
     #[test]
     fn relay_settings_parse() {

@@ -8,13 +8,16 @@ mod clock;
 mod endpoint;
 pub mod framing;
 mod gate;
+pub mod lan;
 mod pair;
+pub mod resolver;
 pub mod sync;
 
 pub use clock::Clock;
 pub use endpoint::{
     NetConfig, NetError, RelayMode, RelayModeParseError, bind_endpoint, endpoint_addr,
-    endpoint_builder, local_contact, refused_by_gate, remote_endpoint_id, wait_online,
+    endpoint_builder, is_local_network, local_contact, reach, refused_by_gate, remote_endpoint_id,
+    wait_online,
 };
 pub use framing::{FrameError, MAX_FRAME, read_frame, write_frame};
 pub use gate::{Gate, InviteGuard};

@@ -34,6 +34,9 @@ pub const RECOVERING_FILE: &str = "recovering";
 pub const PEERS_FILE: &str = "peers.toml";
 /// Addresses kept per device: the newest first.
 pub const MAX_ADDRS_PER_DEVICE: usize = 8;
+/// An address that has not carried a session for this long (or, learned and never used, for
+/// this long since it was first met at a session) is forgotten at the next session that works.
+pub const ADDRESS_AGE_OUT_MS: i64 = 14 * 24 * 3600 * 1000;
 
 /// Where the devices of the couple were last reached, by device id (hex). Only a hint for
 /// dialing: who a device is comes from the device lists, never from here.
@@ -67,6 +70,53 @@ pub struct Seen {
     /// When a session with it last completed (Unix ms).
     #[serde(default)]
     pub last_seen: Option<i64>,
+    /// How that session went: `lan` (directly, on the local network), `internet` (directly,
+    /// across the internet) or `relay`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Per address, when it last carried a session (or, for one that never did, when a session
+    /// first went on without it): what ages addresses out.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub since: std::collections::BTreeMap<String, i64>,
+}
+
+impl Seen {
+    /// See [`Home::reached`].
+    pub fn reached(&mut self, reach: &Reach, now: i64) {
+        for addr in reach.addrs.iter().rev() {
+            self.addrs.retain(|a| a != addr);
+            self.addrs.insert(0, addr.clone());
+            self.since.insert(addr.clone(), now);
+        }
+        for addr in &self.addrs {
+            self.since.entry(addr.clone()).or_insert(now);
+        }
+        let since = &self.since;
+        self.addrs.retain(|a| {
+            since
+                .get(a)
+                .is_some_and(|t| now.saturating_sub(*t) < ADDRESS_AGE_OUT_MS)
+        });
+        self.addrs.truncate(MAX_ADDRS_PER_DEVICE);
+        let kept = &self.addrs;
+        self.since.retain(|a, _| kept.contains(a));
+        if let Some(url) = &reach.relay_url {
+            self.relay_url = Some(url.clone());
+        }
+        self.path = reach.path.clone();
+        self.last_seen = Some(now);
+    }
+}
+
+/// How a completed session reached a device.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reach {
+    /// The IP addresses its connection used.
+    pub addrs: Vec<String>,
+    /// Its relay, when the connection had a path through one.
+    pub relay_url: Option<String>,
+    /// `lan`, `internet` or `relay`: the path that carried it.
+    pub path: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -465,14 +515,13 @@ impl Home {
             .unwrap_or_default()
     }
 
-    /// Remember that `device` (hex id) was reached at `addrs` (newest first), and, with
-    /// `seen_at`, that a session with it completed then.
+    /// Remember that `device` (hex id) can be reached at `addrs` (newest first) and through
+    /// `relay_url`, as learned at pairing or linking: tried first next time.
     pub fn remember(
         &self,
         device: &str,
         addrs: &[String],
         relay_url: Option<&str>,
-        seen_at: Option<i64>,
     ) -> Result<(), StoreError> {
         let mut book = self.address_book();
         let seen = book.devices.entry(device.to_owned()).or_default();
@@ -484,9 +533,16 @@ impl Home {
         if let Some(url) = relay_url {
             seen.relay_url = Some(url.to_owned());
         }
-        if seen_at.is_some() {
-            seen.last_seen = seen_at;
-        }
+        self.write_toml(PEERS_FILE, &book)
+    }
+
+    /// Record a session with `device` that completed at `now` over `reach`: the addresses that
+    /// worked go first and are fresh again; every other address that has not worked for
+    /// [`ADDRESS_AGE_OUT_MS`] is forgotten.
+    pub fn reached(&self, device: &str, reach: &Reach, now: i64) -> Result<(), StoreError> {
+        let mut book = self.address_book();
+        let seen = book.devices.entry(device.to_owned()).or_default();
+        seen.reached(reach, now);
         self.write_toml(PEERS_FILE, &book)
     }
 

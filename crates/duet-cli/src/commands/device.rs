@@ -234,7 +234,6 @@ fn link(ctx: &Context, out: &mut Out, args: LinkArgs) -> anyhow::Result<()> {
             .map(ToString::to_string)
             .collect::<Vec<_>>(),
         joined.relay_url.as_deref(),
-        None,
     )?;
     if out.json {
         return Ok(out.json_value(&json!({ "linked": id, "label": joined.name }))?);
@@ -311,7 +310,6 @@ fn join(ctx: &Context, out: &mut Out, args: JoinArgs) -> anyhow::Result<()> {
             .map(ToString::to_string)
             .collect::<Vec<_>>(),
         linker.relay_url.as_deref(),
-        None,
     )?;
     // Hints only about devices of the couple, never about this one.
     let known = |d: &DeviceId| {

@@ -275,7 +275,6 @@ fn welcome_back(
             .map(ToString::to_string)
             .collect::<Vec<_>>(),
         paired.relay_url.as_deref(),
-        None,
     )?;
     if out.json {
         return Ok(out.json_value(&json!({

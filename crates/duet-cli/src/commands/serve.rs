@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
+use duet_net::lan::Lan;
 use duet_net::{Gate, SYNC_ALPN};
 use duet_store::Store;
 use tokio::sync::mpsc;
@@ -62,7 +63,8 @@ pub fn run(ctx: &Context, out: &mut Out, args: ServeArgs) -> anyhow::Result<()> 
         use tokio::signal::unix::{SignalKind, signal};
         let mut interrupted = signal(SignalKind::interrupt())?;
         let mut terminated = signal(SignalKind::terminate())?;
-        let ep = net::bind(ctx, store.home(), vec![SYNC_ALPN.to_vec()], gate.clone()).await?;
+        let alpns = vec![SYNC_ALPN.to_vec()];
+        let ep = net::bind_as(ctx, store.home(), alpns, gate.clone(), Lan::Steady).await?;
         let (tx, mut rx) = mpsc::channel(16);
         let acceptor = spawn_acceptor(ep.clone(), store.clone(), tx.clone(), who.clone(), quiet);
         match &couple.partner {

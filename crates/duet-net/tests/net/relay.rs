@@ -18,6 +18,7 @@ pub async fn relay_only_node(seed: u8, relay: &RelayMode) -> (Endpoint, Gate) {
         secret_key: [seed; 32],
         relay: relay.clone(),
         bind: None,
+        lan: duet_net::lan::Lan::Off,
     };
     let endpoint = endpoint_builder(&cfg)
         .unwrap()

@@ -18,6 +18,7 @@ pub fn loopback_config(seed: u8) -> NetConfig {
         secret_key: [seed; 32],
         relay: RelayMode::Disabled,
         bind: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
+        lan: duet_net::lan::Lan::Off,
     }
 }
 
