@@ -73,7 +73,7 @@ mod tests {
 
     #[test]
     fn a_new_nonce_makes_a_label_unrelated_to_the_last() {
-        let alex = [1u8; 32];
+        let alex = [0x5c; 32];
         let a = label(&alex, [1; NONCE_LEN]);
         let b = label(&alex, [2; NONCE_LEN]);
         assert_ne!(a, b);
