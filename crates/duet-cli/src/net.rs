@@ -16,6 +16,7 @@ use duet_store::home::hex;
 use duet_store::{Home, Partner, Store, StoreReplica};
 
 use crate::cli::Context;
+use crate::output::Out;
 
 /// How long one read may wait during a sync before the peer counts as gone.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(20);
@@ -137,6 +138,43 @@ pub async fn bind_as(
             port.to_string().as_bytes(),
             0o600,
         );
+    }
+    Ok(ep)
+}
+
+/// How long a command that prints a ticket waits for its relay.
+pub const RELAY_WAIT: Duration = Duration::from_secs(10);
+
+/// [`bind`] for a command that hands out a ticket (`pair invite`, `device link`): with a relay
+/// configured, first wait (at most [`RELAY_WAIT`], saying so) until the endpoint has reached it,
+/// so that the ticket carries the relay and a partner on another network can use it. When the
+/// relay cannot be reached, say so: the ticket then works only where a direct address does.
+pub async fn bind_for_ticket(
+    ctx: &Context,
+    home: &Home,
+    alpns: Vec<Vec<u8>>,
+    gate: Gate,
+    out: &Out,
+) -> anyhow::Result<Endpoint> {
+    let ep = bind(ctx, home, alpns, gate).await?;
+    let relay = relay_mode(ctx)?;
+    if relay == RelayMode::Disabled {
+        return Ok(ep);
+    }
+    let which = match &relay {
+        RelayMode::Custom(url) => format!("the relay {url}"),
+        _ => "a relay".to_owned(),
+    };
+    out.note(&format!("Reaching {which} (at most {} s)...", RELAY_WAIT.as_secs()));
+    let started = std::time::Instant::now();
+    if duet_net::wait_online(&ep, &relay, RELAY_WAIT).await {
+        tracing::info!(elapsed = ?started.elapsed(), "relay reached");
+    } else {
+        out.warn(&format!(
+            "could not reach {which} within {} s; the ticket holds only this device's own \
+             addresses, so it works only from a network that reaches them",
+            RELAY_WAIT.as_secs()
+        ));
     }
     Ok(ep)
 }

@@ -201,7 +201,8 @@ fn link(ctx: &Context, out: &mut Out, args: LinkArgs) -> anyhow::Result<()> {
     let rt = net::runtime()?;
     let result = rt.block_on(async {
         let gate = Gate::new();
-        let ep = net::bind(ctx, &home, vec![LINK_ALPN.to_vec()], gate.clone()).await?;
+        let alpns = vec![LINK_ALPN.to_vec()];
+        let ep = net::bind_for_ticket(ctx, &home, alpns, gate.clone(), out).await?;
         let result = duet_net::link_invite(
             &ep,
             &gate,

@@ -213,8 +213,8 @@ fn pair(
             let local = local_identity(ctx, store, current.as_ref())?;
             rt.block_on(async {
                 let gate = Gate::new();
-                let ep =
-                    net::bind(ctx, store.home(), vec![PAIR_ALPN.to_vec()], gate.clone()).await?;
+                let alpns = vec![PAIR_ALPN.to_vec()];
+                let ep = net::bind_for_ticket(ctx, store.home(), alpns, gate.clone(), out).await?;
                 let result = duet_net::pair_invite(
                     &ep,
                     &gate,
