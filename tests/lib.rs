@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub mod generate;
+pub mod netns;
 pub mod pairing;
 pub mod rng;
 
@@ -151,6 +152,7 @@ impl TestEnv {
             .env("NO_COLOR", "1")
             .env("DUET_RELAY", "disabled")
             .env("DUET_BIND", "127.0.0.1:0")
+            .env("DUET_LAN", "off")
             .current_dir(self.root())
             .args(args);
         if let TestClock::Pinned(ticks) = &self.clock {
@@ -372,18 +374,20 @@ impl DuetCommand {
             .map(|a| format!("'{}'", a.to_string_lossy().replace('\'', r"'\''")))
             .collect();
         let mut cmd = Command::new("script");
-        cmd.env_clear()
-            .args(["--quiet", "--return", "--flush", "--command"])
+        cmd.args(["--quiet", "--return", "--flush", "--command"])
             .arg(quoted.join(" "))
             .arg("/dev/null");
-        for (key, value) in self.cmd.get_envs() {
-            if let Some(value) = value {
-                cmd.env(key, value);
-            }
-        }
-        if let Some(dir) = self.cmd.get_current_dir() {
-            cmd.current_dir(dir);
-        }
+        carry_over(&self.cmd, &mut cmd);
+        DuetCommand { cmd, ..self }
+    }
+
+    /// The same command run by `program` with `prefix` before it (`nsenter ... -- duet ...`).
+    pub(crate) fn wrapped(self, program: &str, prefix: &[&str]) -> DuetCommand {
+        let mut cmd = Command::new(program);
+        cmd.args(prefix)
+            .arg(self.cmd.get_program())
+            .args(self.cmd.get_args());
+        carry_over(&self.cmd, &mut cmd);
         DuetCommand { cmd, ..self }
     }
 
@@ -401,6 +405,19 @@ impl DuetCommand {
     /// The underlying command, for anything the builder does not cover.
     pub fn command(self) -> Command {
         self.cmd
+    }
+}
+
+/// Give `to` the clean environment and working directory `from` was set up with.
+fn carry_over(from: &Command, to: &mut Command) {
+    to.env_clear();
+    for (key, value) in from.get_envs() {
+        if let Some(value) = value {
+            to.env(key, value);
+        }
+    }
+    if let Some(dir) = from.get_current_dir() {
+        to.current_dir(dir);
     }
 }
 

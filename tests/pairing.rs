@@ -49,14 +49,24 @@ fn ticket_of(command: crate::DuetCommand) -> (Child, String) {
 /// Pair `a` (inviting) with `b` (joining), both confirming with `--yes`.
 /// Returns the ticket, now used up.
 pub fn pair(a: &TestEnv, b: &TestEnv) -> String {
-    let (inviter, ticket) = invite(a);
+    pair_by(
+        a.duet(["pair", "invite", "--yes", "--timeout", "30"]),
+        |ticket| b.duet(["pair", "join", "--yes", ticket, "--timeout", "20"]),
+    )
+}
+
+/// Pair by running `invite` (a `pair invite --yes` command, however it is run: on a host of its
+/// own, with a relay) and then the join command `join` makes from its ticket. Returns the ticket.
+pub fn pair_by(
+    invite: crate::DuetCommand,
+    join: impl FnOnce(&str) -> crate::DuetCommand,
+) -> String {
+    let (inviter, ticket) = ticket_of(invite);
     assert!(
         ticket.starts_with("duet"),
         "first stdout line is the ticket: {ticket:?}"
     );
-    let joined = b
-        .duet(["pair", "join", "--yes", ticket.as_str(), "--timeout", "20"])
-        .ok();
+    let joined = join(&ticket).ok();
     assert!(joined.stdout.contains("Paired with"), "{}", joined.stdout);
     let out = wait(inviter, Duration::from_secs(30));
     assert!(
@@ -80,7 +90,13 @@ pub fn person(bin: &str, seed: u64, name: &str, clock: Option<&TestEnv>) -> Test
 
 /// Start `duet serve` and return once it says it is serving.
 pub fn serve(env: &TestEnv) -> (Child, mpsc::Receiver<String>) {
-    let mut child = env.duet(["serve"]).spawn(true);
+    serve_by(env.duet(["serve"]))
+}
+
+/// Start a `duet serve` command (run however the test needs) and return once it is serving,
+/// with its stderr lines.
+pub fn serve_by(command: crate::DuetCommand) -> (Child, mpsc::Receiver<String>) {
+    let mut child = command.spawn(true);
     let stderr = child.stderr.take().expect("piped stderr");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {

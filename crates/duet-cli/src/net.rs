@@ -165,7 +165,10 @@ pub async fn bind_for_ticket(
         RelayMode::Custom(url) => format!("the relay {url}"),
         _ => "a relay".to_owned(),
     };
-    out.note(&format!("Reaching {which} (at most {} s)...", RELAY_WAIT.as_secs()));
+    out.note(&format!(
+        "Reaching {which} (at most {} s)...",
+        RELAY_WAIT.as_secs()
+    ));
     let started = std::time::Instant::now();
     if duet_net::wait_online(&ep, &relay, RELAY_WAIT).await {
         tracing::info!(elapsed = ?started.elapsed(), "relay reached");

@@ -1,3 +1,4 @@
+use duet_store::home::Seen;
 use serde_json::json;
 
 use crate::cli::Context;
@@ -33,12 +34,39 @@ fn human_bytes(n: u64) -> String {
     }
 }
 
+/// How the partner was last reached: the most recent completed session with any of their
+/// devices, from the address book.
+fn last_reached(store: &duet_store::Store, partner: &duet_store::Partner) -> Option<Seen> {
+    let mut devices: Vec<String> = vec![partner.endpoint_id.clone()];
+    if let Some(list) = crate::net::partner_list(store, partner) {
+        devices.extend(list.certs().map(|c| duet_store::home::hex(&c.device)));
+    }
+    let book = store.home().address_book();
+    devices
+        .iter()
+        .filter_map(|d| book.devices.get(d))
+        .filter(|s| s.last_seen.is_some())
+        .max_by_key(|s| s.last_seen)
+        .cloned()
+}
+
+/// A path kind from the address book in words.
+fn path_words(path: Option<&str>) -> &'static str {
+    match path {
+        Some("lan") => "directly on the local network",
+        Some("internet") => "directly across the internet",
+        Some("relay") => "through a relay",
+        _ => "by a way not recorded",
+    }
+}
+
 pub fn run(ctx: &Context, out: &mut Out) -> anyhow::Result<()> {
     let store = ctx.store()?;
     let status = store.status()?;
     out.warnings(&store);
     let config = store.config();
     let partner = store.partner();
+    let reached = partner.as_ref().and_then(|p| last_reached(&store, p));
     if out.json {
         return Ok(out.json_value(&json!({
             "name": config.name,
@@ -50,6 +78,12 @@ pub fn run(ctx: &Context, out: &mut Out) -> anyhow::Result<()> {
                 "journal": p.journal.to_string(),
                 "paired_at": output::rfc3339(p.paired_at),
                 "last_sync": p.last_sync.map(output::rfc3339),
+                "last_reached": reached.as_ref().map(|r| json!({
+                    "at": r.last_seen.map(output::rfc3339),
+                    "path": r.path,
+                    "address": r.addrs.first(),
+                    "relay": r.relay_url,
+                })),
                 "unpaired": p.unpaired,
             })),
             "counts": { "mine": status.mine, "partner": status.partner, "private": status.private, "starred": status.starred },
@@ -87,6 +121,22 @@ pub fn run(ctx: &Context, out: &mut Out) -> anyhow::Result<()> {
                     .to_string()
             });
             out.line(&format!("  last sync: {last}"))?;
+            if let Some(r) = &reached {
+                let when = r.last_seen.map_or(String::new(), |ms| {
+                    crate::dates::local(ms, &ctx.tz)
+                        .strftime(" on %Y-%m-%d at %H:%M")
+                        .to_string()
+                });
+                let at = match (r.path.as_deref(), r.addrs.first(), &r.relay_url) {
+                    (Some("relay"), _, Some(url)) => format!(" ({})", crate::safe::line(url)),
+                    (_, Some(addr), _) => format!(" ({})", crate::safe::line(addr)),
+                    _ => String::new(),
+                };
+                out.line(&format!(
+                    "  last reached{when}: {}{at}",
+                    path_words(r.path.as_deref())
+                ))?;
+            }
         }
         None => out.line("  partner: not paired yet (run `duet pair invite`)")?,
     }
