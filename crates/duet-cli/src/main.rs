@@ -8,6 +8,7 @@ mod net;
 mod notify;
 mod output;
 mod safe;
+mod sessions;
 
 fn main() -> std::process::ExitCode {
     cli::run()

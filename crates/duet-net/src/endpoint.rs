@@ -254,13 +254,18 @@ pub fn endpoint_addr(
 /// close), as opposed to a network failure: found in a connection's close reason or anywhere in
 /// an error's chain of causes.
 pub fn refused_by_gate(err: &(dyn std::error::Error + 'static)) -> bool {
+    closed_with(err, crate::close_code::NOT_ALLOWED)
+}
+
+/// Whether the other side closed the connection with the application close `code`, found in a
+/// connection's close reason or anywhere in an error's chain of causes.
+pub fn closed_with(err: &(dyn std::error::Error + 'static), code: u32) -> bool {
     let mut current = Some(err);
     while let Some(err) = current {
         if let Some(iroh::endpoint::ConnectionError::ApplicationClosed(close)) =
             err.downcast_ref::<iroh::endpoint::ConnectionError>()
         {
-            return close.error_code
-                == iroh::endpoint::VarInt::from_u32(crate::close_code::NOT_ALLOWED);
+            return close.error_code == iroh::endpoint::VarInt::from_u32(code);
         }
         current = err.source();
     }

@@ -1,8 +1,9 @@
 //! Length-prefixed frames: a `u32` big-endian payload length, then the payload.
 //!
-//! The length is checked against the limit before anything is allocated, and the whole read of
-//! one frame runs under a timeout, so a silent or hostile peer costs at most `max` bytes and
-//! `timeout` of waiting.
+//! The length is checked against the limit before anything is allocated, and every read waits at
+//! most `timeout` for the next bytes, so a silent peer costs at most `max` bytes and `timeout` of
+//! waiting. A peer that keeps sending is not cut off however slow its link (a large frame over a
+//! lossy Wi-Fi takes what it takes); what bounds a whole session is the caller's wall time.
 
 use std::time::Duration;
 
@@ -56,7 +57,8 @@ where
     Ok(())
 }
 
-/// Reads one frame of at most `max` bytes (never more than [`MAX_FRAME`]) within `timeout`.
+/// Reads one frame of at most `max` bytes (never more than [`MAX_FRAME`]), waiting at most
+/// `timeout` for each next piece of it.
 ///
 /// Returns `Ok(None)` if the stream ended cleanly before the first byte of a frame.
 pub async fn read_frame<R>(
@@ -68,19 +70,16 @@ where
     R: AsyncRead + Unpin + ?Sized,
 {
     let max = max.min(MAX_FRAME);
-    tokio::time::timeout(timeout, read_frame_inner(recv, max))
-        .await
-        .map_err(|_| FrameError::TimedOut(timeout))?
-}
-
-async fn read_frame_inner<R>(recv: &mut R, max: usize) -> Result<Option<Vec<u8>>, FrameError>
-where
-    R: AsyncRead + Unpin + ?Sized,
-{
+    let mut read = async |buf: &mut [u8]| -> Result<usize, FrameError> {
+        tokio::time::timeout(timeout, recv.read(buf))
+            .await
+            .map_err(|_| FrameError::TimedOut(timeout))?
+            .map_err(FrameError::Io)
+    };
     let mut header = [0u8; 4];
     let mut filled = 0;
     while filled < header.len() {
-        let n = recv.read(&mut header[filled..]).await?;
+        let n = read(&mut header[filled..]).await?;
         if n == 0 {
             return if filled == 0 {
                 Ok(None)
@@ -98,12 +97,14 @@ where
         });
     }
     let mut payload = vec![0u8; len as usize];
-    recv.read_exact(&mut payload)
-        .await
-        .map_err(|err| match err.kind() {
-            std::io::ErrorKind::UnexpectedEof => FrameError::Truncated,
-            _ => FrameError::Io(err),
-        })?;
+    let mut filled = 0;
+    while filled < payload.len() {
+        let n = read(&mut payload[filled..]).await?;
+        if n == 0 {
+            return Err(FrameError::Truncated);
+        }
+        filled += n;
+    }
     Ok(Some(payload))
 }
 

@@ -148,6 +148,14 @@ pub enum Role {
     Listener,
 }
 
+/// The slowest link duet still waits for: 8 KiB/s.
+const SLOWEST_LINK_BYTES_PER_SEC: u64 = 8 * 1024;
+
+/// How long `bytes` just written may take to reach the peer over the slowest link.
+fn in_flight(bytes: u64) -> Duration {
+    Duration::from_millis(bytes.saturating_mul(1000) / SLOWEST_LINK_BYTES_PER_SEC)
+}
+
 /// Runs one sync conversation in lock-step, either end: the one driver for both roles.
 ///
 /// Before each step it loads what the session wants from `backend` into `docs` (a backend that
@@ -177,6 +185,7 @@ where
         Role::Listener => None,
     };
     for _ in 0..MAX_TURNS {
+        let before = traffic.sent;
         let sent_empty = match out.take() {
             Some(batch) => {
                 send_batch(send, &batch, &mut traffic).await?;
@@ -184,7 +193,11 @@ where
             }
             None => false,
         };
-        let incoming = recv_batch(recv, timeout, &mut traffic, progress)
+        // A write returns once the bytes are buffered, not once they arrived: the answer can
+        // only come after the peer has received all of them, which over a slow, lossy link
+        // takes a while. Allow for that on top of the usual wait.
+        let wait = timeout + in_flight(traffic.sent - before);
+        let incoming = recv_batch(recv, wait, &mut traffic, progress)
             .await?
             .ok_or(SyncNetError::Closed)?;
         let got_empty = incoming.0.is_empty();

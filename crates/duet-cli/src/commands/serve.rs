@@ -13,6 +13,7 @@ use crate::cli::Context;
 use crate::commands::sync::{dial_once, spawn_acceptor};
 use crate::net;
 use crate::output::Out;
+use crate::sessions::Sessions;
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -66,7 +67,15 @@ pub fn run(ctx: &Context, out: &mut Out, args: ServeArgs) -> anyhow::Result<()> 
         let alpns = vec![SYNC_ALPN.to_vec()];
         let ep = net::bind_as(ctx, store.home(), alpns, gate.clone(), Lan::Steady).await?;
         let (tx, mut rx) = mpsc::channel(16);
-        let acceptor = spawn_acceptor(ep.clone(), store.clone(), tx.clone(), who.clone(), quiet);
+        let sessions = Sessions::new(ep.id());
+        let acceptor = spawn_acceptor(
+            ep.clone(),
+            store.clone(),
+            tx.clone(),
+            who.clone(),
+            quiet,
+            sessions.clone(),
+        );
         match &couple.partner {
             Some(p) => out.note(&format!(
                 "Serving your journals to {} and to your other devices. Press Ctrl-C to stop.",
@@ -146,20 +155,28 @@ pub fn run(ctx: &Context, out: &mut Out, args: ServeArgs) -> anyhow::Result<()> 
                             continue;
                         }
                         let (ep, store, tx) = (ep.clone(), store.clone(), tx.clone());
+                        let sessions = sessions.clone();
                         // Push to every device at once; one that answers is enough for now.
                         pushing = Some(tokio::spawn(async move {
                             let mut dials = tokio::task::JoinSet::new();
                             for target in targets {
-                                let (ep, store) = (ep.clone(), store.clone());
+                                let (ep, store, sessions) = (ep.clone(), store.clone(), sessions.clone());
                                 dials.spawn(async move {
-                                    dial_once(&ep, store, &target, quiet, Duration::from_secs(3)).await
+                                    let wait = Duration::from_secs(3);
+                                    dial_once(&ep, store, &target, quiet, wait, &sessions).await
                                 });
                             }
                             let mut any = false;
                             while let Some(joined) = dials.join_next().await {
-                                if let Ok(Ok(report)) = joined {
-                                    any = true;
-                                    let _ = tx.send(Ok(report)).await;
+                                match joined {
+                                    Ok(Ok(Some(report))) => {
+                                        any = true;
+                                        let _ = tx.send(Ok(report)).await;
+                                    }
+                                    // The device dialed us at the same moment: that session
+                                    // carried it (the acceptor reports it).
+                                    Ok(Ok(None)) => any = true,
+                                    _ => {}
                                 }
                             }
                             // What this round brought from the others counts as pushed too.

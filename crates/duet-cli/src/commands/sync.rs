@@ -1,6 +1,5 @@
 //! `duet sync`: reach the partner once, sync both journals, report, exit.
 
-use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +14,7 @@ use tokio::sync::mpsc;
 use crate::cli::Context;
 use crate::net::{self, SessionReport};
 use crate::output::Out;
+use crate::sessions::{Dial, Sessions, close_duplicate};
 
 #[derive(Args, Debug)]
 pub struct SyncArgs {
@@ -56,27 +56,23 @@ pub fn spawn_acceptor(
     results: mpsc::Sender<anyhow::Result<SessionReport>>,
     name: String,
     quiet: bool,
+    sessions: Sessions,
 ) -> tokio::task::JoinHandle<()> {
     // A partner has a few devices at most: more sessions at once than this is a flood.
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_SESSIONS));
     let pending = Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_HANDSHAKES));
-    // The session each device of the partner is running. A device that dials again has given
-    // up on its earlier session (it was killed, or its network went away without a word):
-    // that one is closed at once instead of holding a slot until its read timeout.
-    let running: Arc<std::sync::Mutex<HashMap<iroh::EndpointId, iroh::endpoint::Connection>>> =
-        Arc::default();
     tokio::spawn(async move {
         while let Some(incoming) = ep.accept().await {
             let Ok(handshaking) = pending.clone().try_acquire_owned() else {
                 incoming.refuse();
                 continue;
             };
-            let (slots, store, results, name, running) = (
+            let (slots, store, results, name, sessions) = (
                 slots.clone(),
                 store.clone(),
                 results.clone(),
                 name.clone(),
-                running.clone(),
+                sessions.clone(),
             );
             tokio::spawn(async move {
                 let connected = tokio::time::timeout(HANDSHAKE_TIMEOUT, incoming).await;
@@ -88,62 +84,96 @@ pub fn spawn_acceptor(
                     conn.close(duet_net::close_code::NOT_ALLOWED.into(), b"not here");
                     return;
                 }
+                // One session per device: a device that dials again has given up on its
+                // earlier session (killed, or its network went away without a word), which is
+                // closed at once instead of holding a slot until its read timeout; a device
+                // dialing while this one dials it meets the rule in `sessions`.
                 let remote = conn.remote_id();
-                let earlier = running
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(remote, conn.clone());
-                if let Some(earlier) = earlier {
-                    earlier.close(duet_net::close_code::BUSY.into(), b"superseded");
-                }
+                let Some(token) = sessions.admit(remote, &conn) else {
+                    close_duplicate(&conn);
+                    return;
+                };
                 // A slot a superseded session is giving back comes free within moments.
                 let slot = match tokio::time::timeout(SLOT_WAIT, slots.acquire_owned()).await {
                     Ok(Ok(slot)) => slot,
                     _ => {
+                        sessions.end(remote, token, false);
                         conn.close(duet_net::close_code::BUSY.into(), b"busy");
                         return;
                     }
                 };
-                let watched = conn.clone();
                 let r = net::session(store, conn, false, progress_printer(name, quiet)).await;
                 drop(slot);
-                {
-                    let mut running = running.lock().unwrap_or_else(|p| p.into_inner());
-                    if running
-                        .get(&remote)
-                        .is_some_and(|c| c.stable_id() == watched.stable_id())
-                    {
-                        running.remove(&remote);
-                    }
-                }
+                sessions.end(remote, token, r.is_ok());
                 let _ = results.send(r).await;
             });
         }
     })
 }
 
-/// Dial one device of the couple once and run a session if it answers.
+/// Dial one device of the couple once and run a session if it answers. `None`: the device
+/// dialed this one at the same moment and the session ran on its connection (the acceptor
+/// reports it).
 pub async fn dial_once(
     ep: &Endpoint,
     store: Arc<Store>,
     target: &net::Target,
     quiet: bool,
     connect_timeout: Duration,
-) -> anyhow::Result<SessionReport> {
+    sessions: &Sessions,
+) -> anyhow::Result<Option<SessionReport>> {
     let name = target.name.clone();
+    let remote = target.addr.id;
+    let before = sessions.completed(remote);
+    let token = match sessions.begin_dial(remote) {
+        Dial::Run(token) => token,
+        Dial::Yield => return yielded(sessions, remote, before, connect_timeout).await,
+    };
     let connect = ep.connect(target.addr.clone(), SYNC_ALPN);
     let conn = match tokio::time::timeout(connect_timeout, connect).await {
-        Err(_) => bail!("no answer"),
-        Ok(Err(e)) if duet_net::refused_by_gate(&e) => return Err(Refused(name).into()),
-        Ok(Err(e)) => return Err(e.into()),
         Ok(Ok(conn)) => conn,
+        failed => {
+            sessions.end(remote, token, false);
+            return match failed {
+                Ok(Err(e)) if duet_net::refused_by_gate(&e) => Err(Refused(name).into()),
+                Ok(Err(e)) if duet_net::closed_with(&e, duet_net::close_code::DUPLICATE) => {
+                    yielded(sessions, remote, before, connect_timeout).await
+                }
+                Ok(Err(e)) => Err(e.into()),
+                _ => bail!("no answer"),
+            };
+        }
     };
+    if !sessions.dialed(remote, token, &conn) {
+        close_duplicate(&conn);
+        return yielded(sessions, remote, before, connect_timeout).await;
+    }
     // The gate may also close the connection just after the handshake.
     let watched = conn.clone();
     let result = net::session(store, conn, true, progress_printer(name.clone(), quiet)).await;
+    sessions.end(remote, token, result.is_ok());
     match (&result, watched.close_reason()) {
         (Err(_), Some(reason)) if duet_net::refused_by_gate(&reason) => Err(Refused(name).into()),
-        _ => result,
+        (Err(_), Some(reason))
+            if duet_net::closed_with(&reason, duet_net::close_code::DUPLICATE) =>
+        {
+            yielded(sessions, remote, before, connect_timeout).await
+        }
+        _ => result.map(Some),
+    }
+}
+
+/// This side's dial gave way to the other side's: done once that session completes.
+async fn yielded(
+    sessions: &Sessions,
+    remote: iroh::EndpointId,
+    before: u64,
+    max: Duration,
+) -> anyhow::Result<Option<SessionReport>> {
+    if sessions.wait_completed(remote, before, max).await {
+        Ok(None)
+    } else {
+        bail!("no answer")
     }
 }
 
@@ -154,12 +184,13 @@ pub async fn dial_until(
     target: net::Target,
     quiet: bool,
     deadline: tokio::time::Instant,
-) -> anyhow::Result<SessionReport> {
+    sessions: Sessions,
+) -> anyhow::Result<Option<SessionReport>> {
     let mut last_err = None;
     while tokio::time::Instant::now() < deadline {
         let left = deadline - tokio::time::Instant::now();
         let wait = left.min(Duration::from_secs(5));
-        match dial_once(&ep, store.clone(), &target, quiet, wait).await {
+        match dial_once(&ep, store.clone(), &target, quiet, wait, &sessions).await {
             Ok(report) => return Ok(report),
             Err(e) if is_final(&e) => return Err(e),
             Err(e) => last_err = Some(e),
@@ -233,11 +264,14 @@ pub fn run(ctx: &Context, out: &mut Out, args: SyncArgs) -> anyhow::Result<()> {
     let result: anyhow::Result<Vec<SessionReport>> = rt.block_on(async {
         let ep = net::bind(ctx, store.home(), vec![SYNC_ALPN.to_vec()], gate).await?;
         let (tx, mut rx) = mpsc::channel(8);
-        let acceptor = spawn_acceptor(ep.clone(), store.clone(), tx, label.clone(), quiet);
+        let sessions = Sessions::new(ep.id());
+        let acceptor =
+            spawn_acceptor(ep.clone(), store.clone(), tx, label.clone(), quiet, sessions.clone());
         let deadline = tokio::time::Instant::now() + timeout;
         let mut dialers = tokio::task::JoinSet::new();
         for target in targets {
-            dialers.spawn(dial_until(ep.clone(), store.clone(), target, quiet, deadline));
+            let sessions = sessions.clone();
+            dialers.spawn(dial_until(ep.clone(), store.clone(), target, quiet, deadline, sessions));
         }
         // Every device that answers before the timeout, from either direction.
         let mut reports: Vec<SessionReport> = Vec::new();
@@ -246,7 +280,9 @@ pub fn run(ctx: &Context, out: &mut Out, args: SyncArgs) -> anyhow::Result<()> {
         loop {
             tokio::select! {
                 Some(joined) = dialers.join_next(), if !dialers.is_empty() => match joined {
-                    Ok(Ok(report)) => reports.push(report),
+                    Ok(Ok(Some(report))) => reports.push(report),
+                    // Reached by the other side's dial: the acceptor reports it.
+                    Ok(Ok(None)) => {}
                     Ok(Err(e)) => failures.push(e),
                     Err(_) => {}
                 },
@@ -254,7 +290,15 @@ pub fn run(ctx: &Context, out: &mut Out, args: SyncArgs) -> anyhow::Result<()> {
                     Ok(report) => reports.push(report),
                     Err(e) => failures.push(e),
                 },
-                _ = tokio::time::sleep_until(cutoff) => break,
+                _ = tokio::time::sleep_until(cutoff) => {
+                    // The timeout is for reaching a device: a session under way goes on to its
+                    // end (its reads have their own timeouts, the whole its wall time), however
+                    // slow the link.
+                    if !sessions.any_running() {
+                        break;
+                    }
+                    cutoff = tokio::time::Instant::now() + Duration::from_millis(100);
+                }
             }
             if !reports.is_empty() {
                 cutoff = cutoff.min(tokio::time::Instant::now() + OTHERS_GRACE);
