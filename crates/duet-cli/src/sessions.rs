@@ -34,6 +34,21 @@ pub fn close_duplicate(conn: &Connection) {
     conn.close(duet_net::close_code::DUPLICATE.into(), b"duplicate");
 }
 
+impl Inner {
+    /// Record the session with `remote` that starts now, in place of any other; its token.
+    fn register(&mut self, remote: EndpointId, outgoing: bool, conn: Option<Connection>) -> u64 {
+        self.next += 1;
+        let token = self.next;
+        let running = Running {
+            token,
+            outgoing,
+            conn,
+        };
+        self.running.insert(remote, running);
+        token
+    }
+}
+
 /// The register of one process's sessions (cheap to clone: shared).
 #[derive(Clone)]
 pub struct Sessions {
@@ -79,17 +94,7 @@ impl Sessions {
         if inner.running.contains_key(&remote) {
             return Dial::Yield;
         }
-        inner.next += 1;
-        let token = inner.next;
-        inner.running.insert(
-            remote,
-            Running {
-                token,
-                outgoing: true,
-                conn: None,
-            },
-        );
-        Dial::Run(token)
+        Dial::Run(inner.register(remote, true, None))
     }
 
     /// The dial `token` connected. False when meanwhile the other side's dial won: the caller
@@ -123,17 +128,7 @@ impl Sessions {
                 }
             }
         }
-        inner.next += 1;
-        let token = inner.next;
-        inner.running.insert(
-            remote,
-            Running {
-                token,
-                outgoing: false,
-                conn: Some(conn.clone()),
-            },
-        );
-        Some(token)
+        Some(inner.register(remote, false, Some(conn.clone())))
     }
 
     /// Session `token` with `remote` ended, `ok` if it completed.

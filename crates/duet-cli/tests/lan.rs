@@ -350,7 +350,7 @@ fn pairing_and_sync_go_through_a_relay_when_the_hosts_cannot_reach_each_other() 
     // The relay's host forwards nothing between the two; its service address is on its own
     // loopback, with the "public resolvers" beside it.
     world.get(r).sh(
-        "sysctl -qw net.ipv4.ip_forward=0 && ip addr add 10.50.9.1/32 dev lo && \
+        "echo 0 > /proc/sys/net/ipv4/ip_forward && ip addr add 10.50.9.1/32 dev lo && \
          ip addr add 1.1.1.1/32 dev lo && ip addr add 8.8.8.8/32 dev lo && \
          ip addr add 9.9.9.9/32 dev lo",
     );
@@ -585,7 +585,7 @@ fn over_forwarder(world: &mut World, impairment: Impairment, net: u8) -> (Durati
         (f, "fb", &format!("10.{net}.2.1/24")),
         false,
     );
-    world.get(f).sh("sysctl -qw net.ipv4.ip_forward=0");
+    world.get(f).sh("echo 0 > /proc/sys/net/ipv4/ip_forward");
     let sam_at: SocketAddr = format!("10.{net}.2.2:7100").parse().unwrap();
     let front: SocketAddr = format!("10.{net}.1.1:7000").parse().unwrap();
     let back: SocketAddr = format!("10.{net}.2.1:7001").parse().unwrap();

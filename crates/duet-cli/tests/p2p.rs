@@ -999,3 +999,38 @@ fn a_wiped_laptop_restored_with_the_phrase_gets_its_whole_journal_back_from_the_
         .unwrap();
     assert!(lost["revoked"].is_i64(), "{seen}");
 }
+
+/// With a relay configured that cannot be reached, `pair invite` says it is trying, waits a
+/// bounded time, says it could not, and still prints a ticket (with the direct addresses).
+#[test]
+fn an_invite_waits_for_its_relay_and_says_so_when_it_cannot_reach_it() {
+    let _guard = serial();
+    let alex = person(1, "Alex", None);
+    let started = Instant::now();
+    let out = alex
+        .duet(["pair", "invite", "--yes", "--timeout", "1"])
+        .env("DUET_RELAY", "http://127.0.0.1:9")
+        .run();
+    let took = started.elapsed();
+    assert!(!out.status.success(), "nobody joined");
+    assert!(
+        out.stderr
+            .contains("Reaching the relay http://127.0.0.1:9/"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("could not reach the relay") && out.stderr.contains("within 10 s"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stdout
+            .lines()
+            .next()
+            .is_some_and(|l| l.starts_with("duet")),
+        "{}",
+        out.stdout
+    );
+    assert!(took < Duration::from_secs(20), "{took:?}");
+}

@@ -16,46 +16,36 @@ use n0_future::boxed::BoxFuture;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemResolver;
 
-async fn lookup(host: String) -> Result<Vec<IpAddr>, DnsError> {
-    // Port 0: only the addresses matter. `lookup_host` runs getaddrinfo on a blocking thread.
-    let found = tokio::net::lookup_host((host.trim_end_matches('.'), 0))
-        .await
-        .map_err(|err| e!(DnsError::Resolve, AnyError::from_std(err)))?;
-    Ok(found.map(|a| a.ip()).collect())
+/// The addresses the system gives for `host`, of the family `pick` keeps (port 0: only the
+/// addresses matter; `lookup_host` runs getaddrinfo on a blocking thread).
+fn lookup<T: Send + 'static>(
+    host: String,
+    pick: fn(IpAddr) -> Option<T>,
+) -> BoxFuture<Result<BoxIter<T>, DnsError>> {
+    Box::pin(async move {
+        let found = tokio::net::lookup_host((host.trim_end_matches('.'), 0))
+            .await
+            .map_err(|err| e!(DnsError::Resolve, AnyError::from_std(err)))?;
+        let picked: Vec<T> = found.filter_map(|a| pick(a.ip())).collect();
+        if picked.is_empty() {
+            return Err(e!(DnsError::NoResponse));
+        }
+        Ok(Box::new(picked.into_iter()) as BoxIter<T>)
+    })
 }
 
 impl Resolver for SystemResolver {
     fn lookup_ipv4(&self, host: String) -> BoxFuture<Result<BoxIter<Ipv4Addr>, DnsError>> {
-        Box::pin(async move {
-            let v4: Vec<Ipv4Addr> = lookup(host)
-                .await?
-                .into_iter()
-                .filter_map(|ip| match ip {
-                    IpAddr::V4(v4) => Some(v4),
-                    IpAddr::V6(v6) => v6.to_ipv4_mapped(),
-                })
-                .collect();
-            if v4.is_empty() {
-                return Err(e!(DnsError::NoResponse));
-            }
-            Ok(Box::new(v4.into_iter()) as BoxIter<Ipv4Addr>)
+        lookup(host, |ip| match ip {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(v6) => v6.to_ipv4_mapped(),
         })
     }
 
     fn lookup_ipv6(&self, host: String) -> BoxFuture<Result<BoxIter<Ipv6Addr>, DnsError>> {
-        Box::pin(async move {
-            let v6: Vec<Ipv6Addr> = lookup(host)
-                .await?
-                .into_iter()
-                .filter_map(|ip| match ip {
-                    IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => Some(v6),
-                    _ => None,
-                })
-                .collect();
-            if v6.is_empty() {
-                return Err(e!(DnsError::NoResponse));
-            }
-            Ok(Box::new(v6.into_iter()) as BoxIter<Ipv6Addr>)
+        lookup(host, |ip| match ip {
+            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => Some(v6),
+            _ => None,
         })
     }
 

@@ -696,6 +696,41 @@ impl Partner {
 mod tests {
     use super::*;
 
+    #[test]
+    fn addresses_that_worked_come_first_and_those_that_stopped_age_out() {
+        const DAY: i64 = 24 * 3600 * 1000;
+        let mut seen = Seen {
+            addrs: vec!["10.0.0.2:4433".into(), "192.168.1.7:4433".into()],
+            ..Seen::default()
+        };
+        let reach = |addr: &str, path: &str| Reach {
+            addrs: vec![addr.into()],
+            relay_url: None,
+            path: Some(path.into()),
+        };
+        // A session over the second address: it goes first; the first is kept for now.
+        seen.reached(&reach("192.168.1.7:4433", "lan"), DAY);
+        assert_eq!(seen.addrs, ["192.168.1.7:4433", "10.0.0.2:4433"]);
+        assert_eq!(seen.last_seen, Some(DAY));
+        assert_eq!(seen.path.as_deref(), Some("lan"));
+        // Ten days on, through a relay: the direct addresses are still kept.
+        let mut relayed = reach("", "relay");
+        relayed.addrs.clear();
+        relayed.relay_url = Some("https://relay.example.org./".into());
+        seen.reached(&relayed, 11 * DAY);
+        assert_eq!(seen.addrs.len(), 2);
+        assert_eq!(
+            seen.relay_url.as_deref(),
+            Some("https://relay.example.org./")
+        );
+        // A new address works 20 days after the first session: what has not worked for 14 days
+        // is gone; the relay stays.
+        seen.reached(&reach("10.0.5.9:4433", "lan"), 21 * DAY);
+        assert_eq!(seen.addrs, ["10.0.5.9:4433"]);
+        assert_eq!(seen.since.len(), 1);
+        assert!(seen.relay_url.is_some());
+    }
+
     fn partner_with(journal: JournalId) -> Partner {
         Partner {
             name: "Eve".into(),
