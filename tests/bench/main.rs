@@ -10,9 +10,14 @@
 //! 20`, `duet list --contains <rare word>`, `duet list --contains <common
 //! word>`, `duet week`, `duet pulse` and `duet question`, each a fresh process, and
 //! prints median and p90. A partner's journal of as many items sits beside mine.
+//!
+//! The floor for `write`, timed in the same rounds: this very binary started again as
+//! `duet-bench --floor-write FILE TEXT`, a minimal process that appends the same ~700 bytes to a
+//! file and fsyncs it. `duet write` is reported as a multiple of it.
 
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
+use std::str::FromStr as _;
 use std::time::{Duration, Instant};
 
 use duet_tests::generate::{self, RARE_COUNT, RARE_WORD};
@@ -26,12 +31,16 @@ struct Options {
     seed: u64,
     common: String,
     keep: bool,
+    jrnl: Option<PathBuf>,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: duet-bench [--items N] [--runs R] [--duet PATH] [--seed S] [--common WORD] [--keep]\n\
-         defaults: --items 10000 --runs 30 --duet <dir of duet-bench>/duet --seed 1 --common dinner"
+        "usage: duet-bench [--items N] [--runs R] [--duet PATH] [--seed S] [--common WORD] [--keep] \
+         [--jrnl PATH]\n\
+         defaults: --items 10000 --runs 30 --duet <dir of duet-bench>/duet --seed 1 --common dinner\n\
+         --jrnl: a jrnl 4.6 executable (bench/setup-jrnl.sh installs one) to time on the same \
+         entries, in the same rounds"
     );
     std::process::exit(2)
 }
@@ -44,6 +53,7 @@ fn parse_args() -> Options {
         seed: 1,
         common: "dinner".into(),
         keep: false,
+        jrnl: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -55,6 +65,7 @@ fn parse_args() -> Options {
             "--seed" => o.seed = value().parse().unwrap_or_else(|_| usage()),
             "--common" => o.common = value(),
             "--keep" => o.keep = true,
+            "--jrnl" => o.jrnl = Some(PathBuf::from(value())),
             "-h" | "--help" => usage(),
             _ => usage(),
         }
@@ -65,21 +76,138 @@ fn parse_args() -> Options {
     o
 }
 
-/// Run a prepared command with its output discarded and return its wall time.
-fn time(cmd: DuetCommand) -> Duration {
-    let mut cmd = cmd.command();
+/// The floor process: append `text` and a newline to `file`, fsync it, exit.
+fn floor_write(file: &str, text: &str) -> ExitCode {
+    use std::io::Write as _;
+    let appended = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+        .and_then(|mut f| {
+            f.write_all(text.as_bytes())?;
+            f.write_all(b"\n")?;
+            f.sync_all()
+        });
+    match appended {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("duet-bench --floor-write: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One timed run of a process: wall time and peak resident memory (KiB).
+#[derive(Clone, Copy)]
+struct Run {
+    wall: Duration,
+    rss_kib: u64,
+}
+
+/// Run a prepared command with its output discarded; its wall time and peak memory.
+fn time(cmd: DuetCommand) -> Run {
+    time_command(cmd.command())
+}
+
+fn time_command(mut cmd: std::process::Command) -> Run {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let start = Instant::now();
-    let status = cmd.status().expect("running duet");
-    let took = start.elapsed();
-    assert!(status.success(), "{cmd:?} failed: {status}");
-    took
+    // Reaped below by wait4 (which also gives its peak memory), not by `Child::wait`.
+    #[allow(clippy::zombie_processes)]
+    let child = cmd.spawn().expect("running the command");
+    let mut status = 0i32;
+    // SAFETY: `rusage` is plain data that wait4 fills; the pid is our own child, waited once.
+    #[allow(unsafe_code)]
+    let (pid, usage) = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        let pid = libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage);
+        (pid, usage)
+    };
+    let wall = start.elapsed();
+    assert!(
+        pid > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{cmd:?} failed: {status}"
+    );
+    Run {
+        wall,
+        rss_kib: usage.ru_maxrss as u64,
+    }
 }
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+/// jrnl 4.6 with a journal of its own in the bench's temporary folder, holding my entries.
+struct Jrnl {
+    bin: PathBuf,
+    home: PathBuf,
+}
+
+impl Jrnl {
+    /// Writes jrnl's configuration and a journal file in its plain-text format with every item
+    /// of mine (`duet export`), oldest first, then checks jrnl reads them all.
+    fn set_up(bin: &Path, env: &TestEnv) -> Result<Jrnl, String> {
+        let home = env.root().join("jrnl-home");
+        let config_dir = home.join(".config").join("jrnl");
+        std::fs::create_dir_all(&config_dir).map_err(|e| e.to_string())?;
+        let journal = home.join("journal.txt");
+        let config = format!(
+            "colors:\n  body: none\n  date: none\n  tags: none\n  title: none\n\
+             default_hour: 9\ndefault_minute: 0\neditor: ''\nencrypt: false\nhighlight: false\n\
+             indent_character: '|'\njournals:\n  default:\n    journal: {}\nlinewrap: 79\n\
+             tagsymbols: '#@'\ntemplate: false\ntimeformat: '%Y-%m-%d %H:%M'\nversion: v4.6\n",
+            journal.display()
+        );
+        std::fs::write(config_dir.join("jrnl.yaml"), config).map_err(|e| e.to_string())?;
+        let export = env.duet(["export", "--format", "json"]).ok().json();
+        let mut text = String::new();
+        let mut count = 0;
+        for item in export["items"].as_array().into_iter().flatten() {
+            if item["author"] != "me" {
+                continue;
+            }
+            let at = item["created_at"].as_str().unwrap_or_default();
+            let when = jiff::Timestamp::from_str(at)
+                .map_err(|e| e.to_string())?
+                .strftime("%Y-%m-%d %H:%M")
+                .to_string();
+            let body = item["body"].as_str().unwrap_or_default().replace('\n', " ");
+            text.push_str(&format!("[{when}] {body}\n\n"));
+            count += 1;
+        }
+        std::fs::write(&journal, text).map_err(|e| e.to_string())?;
+        let j = Jrnl {
+            bin: bin.to_path_buf(),
+            home,
+        };
+        let out = j
+            .command(&["-n", "100000000", "--format", "short"])
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+        let listed = String::from_utf8_lossy(&out.stdout).lines().count();
+        if !out.status.success() || listed != count {
+            return Err(format!(
+                "jrnl lists {listed} of the {count} entries written for it: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(j)
+    }
+
+    fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(&self.bin);
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &self.home)
+            .env("XDG_CONFIG_HOME", self.home.join(".config"))
+            .env("TZ", "UTC")
+            .env("NO_COLOR", "1")
+            .args(args);
+        cmd
+    }
 }
 
 /// The value at quantile `q` (nearest rank) of sorted samples.
@@ -107,6 +235,12 @@ fn mib(bytes: u64) -> String {
 }
 
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, file, text] = args.as_slice()
+        && flag == "--floor-write"
+    {
+        return floor_write(file, text);
+    }
     let o = parse_args();
     let bin = match o.duet.clone().map_or_else(duet_tests::sibling_duet, Ok) {
         Ok(bin) if bin.is_file() => bin,
@@ -191,12 +325,30 @@ fn main() -> ExitCode {
         "week".to_owned(),
         "pulse".to_owned(),
         "question".to_owned(),
+        "status".to_owned(),
+        "export --format json".to_owned(),
     ];
-    let mut samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(o.runs); labels.len()];
+    let jrnl = match o.jrnl.as_deref().map(|bin| Jrnl::set_up(bin, &env)) {
+        None => None,
+        Some(Ok(j)) => Some(j),
+        Some(Err(e)) => {
+            eprintln!("duet-bench: setting up jrnl failed: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut samples: Vec<Vec<Run>> = vec![Vec::with_capacity(o.runs); labels.len()];
+    let mut floor: Vec<Run> = Vec::with_capacity(o.runs);
+    // jrnl's write, -n 20, -contains rare, -contains common: the first four of duet's.
+    let mut jrnl_samples: Vec<Vec<Run>> = (0..4).map(|_| Vec::with_capacity(o.runs)).collect();
+    let floor_file = env.root().join("floor.txt");
+    let me = std::env::current_exe().expect("the bench's own path");
     let mut rng = Rng::new(o.seed ^ 0xbe9c);
     // Interleaved rounds: each list runs right after a write, as in use.
     for _ in 0..o.runs {
         let body = generate::prose(&mut rng, 600);
+        let mut floor_cmd = std::process::Command::new(&me);
+        floor_cmd.arg("--floor-write").arg(&floor_file).arg(&body);
+        floor.push(time_command(floor_cmd));
         samples[0].push(time(env.duet(["write", "--", &body])));
         samples[1].push(time(env.duet(["list", "-n", "20"])));
         samples[2].push(time(env.duet(["list", "--contains", RARE_WORD])));
@@ -204,6 +356,14 @@ fn main() -> ExitCode {
         samples[4].push(time(env.duet(["week"])));
         samples[5].push(time(env.duet(["pulse"])));
         samples[6].push(time(env.duet(["question"])));
+        samples[7].push(time(env.duet(["status"])));
+        samples[8].push(time(env.duet(["export", "--format", "json"])));
+        if let Some(j) = &jrnl {
+            jrnl_samples[0].push(time_command(j.command(&[&body])));
+            jrnl_samples[1].push(time_command(j.command(&["-n", "20"])));
+            jrnl_samples[2].push(time_command(j.command(&["-contains", RARE_WORD])));
+            jrnl_samples[3].push(time_command(j.command(&["-contains", &o.common])));
+        }
     }
 
     println!("duet-bench: {}", bin.display());
@@ -221,22 +381,54 @@ fn main() -> ExitCode {
         "on disk: journal files {}, cache {} (first `list -n 1`, which builds it: {:.0} ms)",
         mib(journal_bytes),
         mib(cache_bytes),
-        ms(warm)
+        ms(warm.wall)
     );
-    println!("{} runs each, whole processes, wall time:", o.runs);
     println!(
-        "  {:<32} {:>9} {:>9} {:>9}",
-        "command", "median", "p90", "min"
+        "{} runs each, whole processes, wall time and peak memory:",
+        o.runs
     );
-    for (label, s) in labels.iter().zip(samples.iter_mut()) {
-        s.sort();
+    println!(
+        "  {:<34} {:>9} {:>9} {:>9} {:>10}",
+        "command", "median", "p90", "min", "peak RSS"
+    );
+    let row = |label: &str, runs: &[Run]| {
+        let mut walls: Vec<Duration> = runs.iter().map(|r| r.wall).collect();
+        walls.sort();
+        let rss = runs.iter().map(|r| r.rss_kib).max().unwrap_or(0);
         println!(
-            "  {:<32} {:>6.1} ms {:>6.1} ms {:>6.1} ms",
-            format!("duet {label}"),
-            ms(quantile(s, 0.5)),
-            ms(quantile(s, 0.9)),
-            ms(s[0])
+            "  {:<34} {:>6.1} ms {:>6.1} ms {:>6.1} ms {:>6.1} MiB",
+            label,
+            ms(quantile(&walls, 0.5)),
+            ms(quantile(&walls, 0.9)),
+            ms(walls[0]),
+            rss as f64 / 1024.0
         );
+        quantile(&walls, 0.5)
+    };
+    let medians: Vec<Duration> = labels
+        .iter()
+        .zip(&samples)
+        .map(|(label, runs)| row(&format!("duet {label}"), runs))
+        .collect();
+    let floor_median = row("floor: append ~700 B + fsync", &floor);
+    println!(
+        "duet write is {:.1}x the floor (medians of the same rounds)",
+        medians[0].as_secs_f64() / floor_median.as_secs_f64().max(1e-9)
+    );
+    if jrnl.is_some() {
+        let jrnl_labels = [
+            "jrnl \"<~600 bytes>\"".to_owned(),
+            "jrnl -n 20".to_owned(),
+            format!("jrnl -contains {RARE_WORD}"),
+            format!("jrnl -contains {}", o.common),
+        ];
+        for (i, label) in jrnl_labels.iter().enumerate() {
+            let theirs = row(label, &jrnl_samples[i]);
+            println!(
+                "    duet is {:.1}x faster than jrnl here",
+                theirs.as_secs_f64() / medians[i].as_secs_f64().max(1e-9)
+            );
+        }
     }
     if o.keep {
         println!("home kept in {}", env.keep().join("home").display());

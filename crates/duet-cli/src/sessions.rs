@@ -1,12 +1,12 @@
-//! One session per pair of devices at a time, whichever of them dialed.
+//! The sessions one process runs with each device, so that it does not start a second one.
 //!
-//! Two devices often dial each other at the same moment (a `serve` that just started pushes
-//! while the partner's `sync` dials it). Each process keeps a register of the session it runs
-//! with each device and applies one rule, the same on both sides, so that both keep the same
-//! connection: when a device is dialing (or already in a session it dialed) and the other side's
-//! dial arrives, the connection dialed by the device with the smaller id stays; the other is
-//! closed with [`DUPLICATE`](duet_net::close_code::DUPLICATE). The side whose dial lost waits for
-//! the session that stayed and counts it as its own (`docs/protocol.md`, "One session per pair").
+//! Two devices often dial each other at nearly the same moment (a `serve` that just started
+//! pushes while the partner's `sync` dials it). A process that already runs a session the other
+//! device dialed does not dial it as well: the dial waits for that session and counts it as its
+//! own. A connection is never refused for this: a device that dials again has lost its earlier
+//! session (it was killed, its network went away), so its new connection replaces the old one.
+//! Two dials that cross, each before the other arrived, still make two sessions (both complete;
+//! the second brings nothing new). See `docs/protocol.md`, "Sessions between two devices".
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,63 +17,46 @@ use iroh::endpoint::Connection;
 
 struct Running {
     token: u64,
-    outgoing: bool,
     conn: Option<Connection>,
 }
 
 #[derive(Default)]
 struct Inner {
     next: u64,
-    running: HashMap<EndpointId, Running>,
+    /// Per device and direction (true: this process dialed), the session under way.
+    running: HashMap<(EndpointId, bool), Running>,
     /// Sessions with each device that completed, counted.
     completed: HashMap<EndpointId, u64>,
 }
 
-/// Close a connection that lost to its twin (the session runs on the other).
-pub fn close_duplicate(conn: &Connection) {
-    conn.close(duet_net::close_code::DUPLICATE.into(), b"duplicate");
-}
-
 impl Inner {
-    /// Record the session with `remote` that starts now, in place of any other; its token.
+    /// Record the session with `remote` that starts now, in place of any other in the same
+    /// direction; its token.
     fn register(&mut self, remote: EndpointId, outgoing: bool, conn: Option<Connection>) -> u64 {
         self.next += 1;
         let token = self.next;
-        let running = Running {
-            token,
-            outgoing,
-            conn,
-        };
-        self.running.insert(remote, running);
+        self.running
+            .insert((remote, outgoing), Running { token, conn });
         token
     }
 }
 
 /// The register of one process's sessions (cheap to clone: shared).
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Sessions {
-    me: EndpointId,
     inner: Arc<Mutex<Inner>>,
     changed: Arc<tokio::sync::Notify>,
 }
 
-/// What to do with a dial's connection.
+/// Whether to dial.
 pub enum Dial {
-    /// Go on: this is the session with the device (`token` ends it).
+    /// Go on (`token` ends the session).
     Run(u64),
-    /// A session with the device (dialed by it) runs or won: wait for it.
+    /// The device dialed this one and that session is under way: wait for it.
     Yield,
 }
 
 impl Sessions {
-    pub fn new(me: EndpointId) -> Sessions {
-        Sessions {
-            me,
-            inner: Arc::default(),
-            changed: Arc::default(),
-        }
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -83,59 +66,59 @@ impl Sessions {
         self.lock().running.values().any(|r| r.conn.is_some())
     }
 
+    /// Resolves when a session next ends.
+    pub async fn ended(&self) {
+        self.changed.notified().await
+    }
+
     /// How many sessions with `remote` have completed so far.
     pub fn completed(&self, remote: EndpointId) -> u64 {
         self.lock().completed.get(&remote).copied().unwrap_or(0)
     }
 
-    /// About to dial `remote`: [`Dial::Yield`] when a session with it already runs.
+    /// About to dial `remote`.
     pub fn begin_dial(&self, remote: EndpointId) -> Dial {
         let mut inner = self.lock();
-        if inner.running.contains_key(&remote) {
+        if inner.running.contains_key(&(remote, false)) {
             return Dial::Yield;
         }
         Dial::Run(inner.register(remote, true, None))
     }
 
-    /// The dial `token` connected. False when meanwhile the other side's dial won: the caller
-    /// closes `conn` and yields.
-    pub fn dialed(&self, remote: EndpointId, token: u64, conn: &Connection) -> bool {
+    /// The dial `token` connected.
+    pub fn dialed(&self, remote: EndpointId, token: u64, conn: &Connection) {
         let mut inner = self.lock();
-        match inner.running.get_mut(&remote) {
-            Some(r) if r.token == token => {
-                r.conn = Some(conn.clone());
-                true
-            }
-            _ => false,
+        if let Some(r) = inner.running.get_mut(&(remote, true))
+            && r.token == token
+        {
+            r.conn = Some(conn.clone());
         }
     }
 
-    /// A connection from `remote` arrived. `Some(token)`: run its session. `None`: this side's
-    /// own dial stays (this device's id is the smaller); the caller closes `conn` as a duplicate.
-    /// A session it replaces (an earlier one from the same device, which gave up on it, or this
-    /// side's own dial, which lost) is closed here.
-    pub fn admit(&self, remote: EndpointId, conn: &Connection) -> Option<u64> {
+    /// A connection from `remote` arrived: its session's token. An earlier session the same
+    /// device dialed is closed: the device has given up on it.
+    pub fn admit(&self, remote: EndpointId, conn: &Connection) -> u64 {
         let mut inner = self.lock();
-        if let Some(r) = inner.running.get(&remote) {
-            if r.outgoing && self.me < remote {
-                return None;
-            }
-            if let Some(old) = &r.conn {
-                if r.outgoing {
-                    close_duplicate(old);
-                } else {
-                    old.close(duet_net::close_code::BUSY.into(), b"superseded");
-                }
-            }
+        if let Some(old) = inner
+            .running
+            .get(&(remote, false))
+            .and_then(|r| r.conn.as_ref())
+        {
+            old.close(duet_net::close_code::BUSY.into(), b"superseded");
         }
-        Some(inner.register(remote, false, Some(conn.clone())))
+        inner.register(remote, false, Some(conn.clone()))
     }
 
-    /// Session `token` with `remote` ended, `ok` if it completed.
-    pub fn end(&self, remote: EndpointId, token: u64, ok: bool) {
+    /// Session `token` with `remote` (dialed by this process if `outgoing`) ended, `ok` if it
+    /// completed.
+    pub fn end(&self, remote: EndpointId, outgoing: bool, token: u64, ok: bool) {
         let mut inner = self.lock();
-        if inner.running.get(&remote).is_some_and(|r| r.token == token) {
-            inner.running.remove(&remote);
+        if inner
+            .running
+            .get(&(remote, outgoing))
+            .is_some_and(|r| r.token == token)
+        {
+            inner.running.remove(&(remote, outgoing));
         }
         if ok {
             *inner.completed.entry(remote).or_default() += 1;
@@ -153,18 +136,12 @@ impl Sessions {
             if self.completed(remote) > since {
                 return true;
             }
-            let idle = !self.lock().running.contains_key(&remote);
-            // Nothing runs and nothing completed: give the other side's dial a moment to arrive.
-            let wait = if idle {
-                Duration::from_millis(100)
-            } else {
-                Duration::from_secs(1)
-            };
             let now = tokio::time::Instant::now();
             if now >= deadline {
                 return false;
             }
-            let _ = tokio::time::timeout(wait.min(deadline - now), notified).await;
+            let _ =
+                tokio::time::timeout((deadline - now).min(Duration::from_secs(1)), notified).await;
         }
     }
 }

@@ -259,7 +259,7 @@ pub fn refused_by_gate(err: &(dyn std::error::Error + 'static)) -> bool {
 
 /// Whether the other side closed the connection with the application close `code`, found in a
 /// connection's close reason or anywhere in an error's chain of causes.
-pub fn closed_with(err: &(dyn std::error::Error + 'static), code: u32) -> bool {
+fn closed_with(err: &(dyn std::error::Error + 'static), code: u32) -> bool {
     let mut current = Some(err);
     while let Some(err) = current {
         if let Some(iroh::endpoint::ConnectionError::ApplicationClosed(close)) =

@@ -15,7 +15,7 @@ pub mod sync;
 
 pub use clock::Clock;
 pub use endpoint::{
-    NetConfig, NetError, RelayMode, RelayModeParseError, bind_endpoint, closed_with, endpoint_addr,
+    NetConfig, NetError, RelayMode, RelayModeParseError, bind_endpoint, endpoint_addr,
     endpoint_builder, is_local_network, local_contact, reach, refused_by_gate, remote_endpoint_id,
     wait_online,
 };
@@ -43,9 +43,6 @@ pub mod close_code {
     pub const PROTOCOL: u32 = 2;
     /// Too many sessions at once: try again later.
     pub const BUSY: u32 = 3;
-    /// Both devices dialed each other at once and this connection is the one that goes: the
-    /// session runs on the other (`docs/protocol.md`, "One session per pair").
-    pub const DUPLICATE: u32 = 4;
 }
 
 pub use iroh::{Endpoint, EndpointAddr, EndpointId};

@@ -173,6 +173,24 @@ impl Home {
         &self.root
     }
 
+    /// An exclusive lock on this home's stores (`.store.lock`, flock): held while a sync session
+    /// stores what it brought, so two sessions (in one process or two) store one after the
+    /// other. Released when the file is dropped.
+    pub fn writing_lock(&self) -> Result<std::fs::File, StoreError> {
+        let path = self.root.join(".store.lock");
+        let file = std::os::unix::fs::OpenOptionsExt::mode(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true),
+            0o600,
+        )
+        .open(&path)
+        .map_err(|e| self.io_err(&path, e))?;
+        file.lock().map_err(|e| self.io_err(&path, e))?;
+        Ok(file)
+    }
+
     pub fn journal_dir(&self, journal: JournalId) -> PathBuf {
         self.root.join("journals").join(journal.to_string())
     }

@@ -83,6 +83,10 @@ impl<'a> StoreReplica<'a> {
         writable: &[JournalId],
     ) -> Result<BTreeMap<JournalId, Arrivals>, StoreError> {
         let mut report: BTreeMap<JournalId, Arrivals> = BTreeMap::new();
+        // One session stores at a time in this home, across processes (a `serve` and a `sync`,
+        // two sessions that crossed): the index is read, added to and written whole, and what
+        // counts as new is judged against what the other stored first.
+        let _stores_alone = self.store.home().writing_lock()?;
         // The owners' statements come first: a volume is never stored ahead of what covers it.
         for ((journal, vol), statements) in docs.changed_signatures() {
             if writable.contains(&journal) {
@@ -159,7 +163,15 @@ impl<'a> StoreReplica<'a> {
             if loaded.files.len() >= COMPACT_AFTER {
                 files.compact(&mut loaded)?;
             }
-            let old = self.index(journal).volumes.get(&vol).cloned();
+            // As the index is now, not as it was when the session began.
+            let old = self
+                .store
+                .index_files()
+                .read_manifest(journal)
+                .volumes
+                .get(&vol)
+                .cloned()
+                .or_else(|| self.index(journal).volumes.get(&vol).cloned());
             let before: BTreeMap<ItemId, Item> = old
                 .as_ref()
                 .and_then(|vi| self.store.index_files().read_items(journal, vi.id, &vi.key))

@@ -67,7 +67,7 @@ pub fn run(ctx: &Context, out: &mut Out, args: ServeArgs) -> anyhow::Result<()> 
         let alpns = vec![SYNC_ALPN.to_vec()];
         let ep = net::bind_as(ctx, store.home(), alpns, gate.clone(), Lan::Steady).await?;
         let (tx, mut rx) = mpsc::channel(16);
-        let sessions = Sessions::new(ep.id());
+        let sessions = Sessions::default();
         let acceptor = spawn_acceptor(
             ep.clone(),
             store.clone(),
@@ -173,8 +173,8 @@ pub fn run(ctx: &Context, out: &mut Out, args: ServeArgs) -> anyhow::Result<()> 
                                         any = true;
                                         let _ = tx.send(Ok(report)).await;
                                     }
-                                    // The device dialed us at the same moment: that session
-                                    // carried it (the acceptor reports it).
+                                    // The device had dialed us: that session carried it (the
+                                    // acceptor reports it).
                                     Ok(Ok(None)) => any = true,
                                     _ => {}
                                 }

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use crate::cli::Context;
 use crate::net::{self, SessionReport};
 use crate::output::Out;
-use crate::sessions::{Dial, Sessions, close_duplicate};
+use crate::sessions::{Dial, Sessions};
 
 #[derive(Args, Debug)]
 pub struct SyncArgs {
@@ -84,36 +84,34 @@ pub fn spawn_acceptor(
                     conn.close(duet_net::close_code::NOT_ALLOWED.into(), b"not here");
                     return;
                 }
-                // One session per device: a device that dials again has given up on its
-                // earlier session (killed, or its network went away without a word), which is
-                // closed at once instead of holding a slot until its read timeout; a device
-                // dialing while this one dials it meets the rule in `sessions`.
+                // A device that dials again has given up on its earlier session (killed, or
+                // its network went away without a word), which is closed at once instead of
+                // holding a slot until its read timeout.
                 let remote = conn.remote_id();
-                let Some(token) = sessions.admit(remote, &conn) else {
-                    close_duplicate(&conn);
-                    return;
-                };
+                let token = sessions.admit(remote, &conn);
                 // A slot a superseded session is giving back comes free within moments.
                 let slot = match tokio::time::timeout(SLOT_WAIT, slots.acquire_owned()).await {
                     Ok(Ok(slot)) => slot,
                     _ => {
-                        sessions.end(remote, token, false);
+                        sessions.end(remote, false, token, false);
                         conn.close(duet_net::close_code::BUSY.into(), b"busy");
                         return;
                     }
                 };
                 let r = net::session(store, conn, false, progress_printer(name, quiet)).await;
                 drop(slot);
-                sessions.end(remote, token, r.is_ok());
+                // Reported before it counts as ended: a `sync` waiting for its sessions to end
+                // then has this report too.
+                let ok = r.is_ok();
                 let _ = results.send(r).await;
+                sessions.end(remote, false, token, ok);
             });
         }
     })
 }
 
-/// Dial one device of the couple once and run a session if it answers. `None`: the device
-/// dialed this one at the same moment and the session ran on its connection (the acceptor
-/// reports it).
+/// Dial one device of the couple once and run a session if it answers. `None`: the device had
+/// dialed this one, and that session (which the acceptor reports) stood for this dial.
 pub async fn dial_once(
     ep: &Endpoint,
     store: Arc<Store>,
@@ -133,37 +131,26 @@ pub async fn dial_once(
     let conn = match tokio::time::timeout(connect_timeout, connect).await {
         Ok(Ok(conn)) => conn,
         failed => {
-            sessions.end(remote, token, false);
+            sessions.end(remote, true, token, false);
             return match failed {
                 Ok(Err(e)) if duet_net::refused_by_gate(&e) => Err(Refused(name).into()),
-                Ok(Err(e)) if duet_net::closed_with(&e, duet_net::close_code::DUPLICATE) => {
-                    yielded(sessions, remote, before, connect_timeout).await
-                }
                 Ok(Err(e)) => Err(e.into()),
                 _ => bail!("no answer"),
             };
         }
     };
-    if !sessions.dialed(remote, token, &conn) {
-        close_duplicate(&conn);
-        return yielded(sessions, remote, before, connect_timeout).await;
-    }
+    sessions.dialed(remote, token, &conn);
     // The gate may also close the connection just after the handshake.
     let watched = conn.clone();
     let result = net::session(store, conn, true, progress_printer(name.clone(), quiet)).await;
-    sessions.end(remote, token, result.is_ok());
+    sessions.end(remote, true, token, result.is_ok());
     match (&result, watched.close_reason()) {
         (Err(_), Some(reason)) if duet_net::refused_by_gate(&reason) => Err(Refused(name).into()),
-        (Err(_), Some(reason))
-            if duet_net::closed_with(&reason, duet_net::close_code::DUPLICATE) =>
-        {
-            yielded(sessions, remote, before, connect_timeout).await
-        }
         _ => result.map(Some),
     }
 }
 
-/// This side's dial gave way to the other side's: done once that session completes.
+/// The device's own dial to this one is under way: done once that session completes.
 async fn yielded(
     sessions: &Sessions,
     remote: iroh::EndpointId,
@@ -264,7 +251,7 @@ pub fn run(ctx: &Context, out: &mut Out, args: SyncArgs) -> anyhow::Result<()> {
     let result: anyhow::Result<Vec<SessionReport>> = rt.block_on(async {
         let ep = net::bind(ctx, store.home(), vec![SYNC_ALPN.to_vec()], gate).await?;
         let (tx, mut rx) = mpsc::channel(8);
-        let sessions = Sessions::new(ep.id());
+        let sessions = Sessions::default();
         let acceptor =
             spawn_acceptor(ep.clone(), store.clone(), tx, label.clone(), quiet, sessions.clone());
         let deadline = tokio::time::Instant::now() + timeout;
@@ -290,6 +277,7 @@ pub fn run(ctx: &Context, out: &mut Out, args: SyncArgs) -> anyhow::Result<()> {
                     Ok(report) => reports.push(report),
                     Err(e) => failures.push(e),
                 },
+                _ = sessions.ended() => {}
                 _ = tokio::time::sleep_until(cutoff) => {
                     // The timeout is for reaching a device: a session under way goes on to its
                     // end (its reads have their own timeouts, the whole its wall time), however
@@ -303,7 +291,9 @@ pub fn run(ctx: &Context, out: &mut Out, args: SyncArgs) -> anyhow::Result<()> {
             if !reports.is_empty() {
                 cutoff = cutoff.min(tokio::time::Instant::now() + OTHERS_GRACE);
             }
-            if dialers.is_empty() && !reports.is_empty() {
+            // Done once every dial has ended and something answered, and no session the other
+            // side started is still under way (its report would be lost).
+            if dialers.is_empty() && !reports.is_empty() && !sessions.any_running() {
                 break;
             }
             if dialers.is_empty() && failures.iter().any(is_final) {
