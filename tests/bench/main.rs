@@ -391,17 +391,26 @@ fn main() -> ExitCode {
         "  {:<34} {:>9} {:>9} {:>9} {:>10}",
         "command", "median", "p90", "min", "peak RSS"
     );
+    // A child's peak memory as the kernel reports it includes what it shared with the bench
+    // when it was forked (carried over exec): the floor process, tiny itself, shows that
+    // baseline, and a command whose peak is below it is printed as "<= baseline".
+    let baseline = floor.iter().map(|r| r.rss_kib).max().unwrap_or(0);
     let row = |label: &str, runs: &[Run]| {
         let mut walls: Vec<Duration> = runs.iter().map(|r| r.wall).collect();
         walls.sort();
         let rss = runs.iter().map(|r| r.rss_kib).max().unwrap_or(0);
+        let peak = if rss > baseline {
+            format!("{:.1} MiB", rss as f64 / 1024.0)
+        } else {
+            format!("<= {:.0} MiB", baseline as f64 / 1024.0)
+        };
         println!(
-            "  {:<34} {:>6.1} ms {:>6.1} ms {:>6.1} ms {:>6.1} MiB",
+            "  {:<34} {:>6.1} ms {:>6.1} ms {:>6.1} ms {:>12}",
             label,
             ms(quantile(&walls, 0.5)),
             ms(quantile(&walls, 0.9)),
             ms(walls[0]),
-            rss as f64 / 1024.0
+            peak
         );
         quantile(&walls, 0.5)
     };

@@ -15,6 +15,9 @@ use crate::net;
 use crate::output::Out;
 use crate::sessions::Sessions;
 
+/// How long `serve` lets incoming sessions come before its first push.
+const FIRST_PUSH_AFTER: Duration = Duration::from_millis(1500);
+
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     /// Show a desktop notification when your partner's thanks, check-in or answer arrives
@@ -87,7 +90,10 @@ pub fn run(ctx: &Context, out: &mut Out, args: ServeArgs) -> anyhow::Result<()> 
         let mut paired = couple.partner.clone();
         let relay = net::relay_mode(ctx)?;
         let mut backoff = Duration::from_millis(250);
-        let mut next_try = tokio::time::Instant::now();
+        // The first push waits a moment: a partner's `sync` that reached this `serve` as it
+        // started is served first, and the push then counts that session instead of crossing it
+        // with a second one (both would carry the whole journal on a first sync).
+        let mut next_try = tokio::time::Instant::now() + FIRST_PUSH_AFTER;
         let mut pushing: Option<tokio::task::JoinHandle<(Option<[u8; 32]>, bool)>> = None;
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         loop {
