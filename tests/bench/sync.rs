@@ -242,7 +242,8 @@ fn main() {
             format!("median {:.0} IP bytes on loopback", median(ip))
         };
         println!(
-            "sync with {label} {items}: median {:.1} ms, p90 {:.1} ms, median {:.0} bytes of frames, {ip} ({runs} runs)",
+            "sync with {label} {items}: median {:.1} ms, p90 {:.1} ms, \
+             median {:.0} bytes of frames, {ip} ({runs} runs)",
             median(times.clone()),
             p90(times),
             median(bytes)

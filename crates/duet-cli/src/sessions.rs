@@ -5,8 +5,9 @@
 //! device dialed does not dial it as well: the dial waits for that session and counts it as its
 //! own. A connection is never refused for this: a device that dials again has lost its earlier
 //! session (it was killed, its network went away), so its new connection replaces the old one.
-//! Two dials that cross, each before the other arrived, still make two sessions (both complete;
-//! the second brings nothing new). See `docs/protocol.md`, "Sessions between two devices".
+//! Two dials that cross, each before the other arrived, still make two sessions side by side
+//! (on a first sync both may carry the whole journal). See `docs/protocol.md`, "Sessions between
+//! two devices".
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

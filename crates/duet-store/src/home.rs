@@ -81,11 +81,18 @@ pub struct Seen {
 }
 
 impl Seen {
-    /// See [`Home::reached`].
-    pub fn reached(&mut self, reach: &Reach, now: i64) {
-        for addr in reach.addrs.iter().rev() {
+    /// Put `addrs` (newest first) before the others, each once.
+    fn put_first(&mut self, addrs: &[String]) {
+        for addr in addrs.iter().rev() {
             self.addrs.retain(|a| a != addr);
             self.addrs.insert(0, addr.clone());
+        }
+    }
+
+    /// See [`Home::reached`].
+    pub fn reached(&mut self, reach: &Reach, now: i64) {
+        self.put_first(&reach.addrs);
+        for addr in &reach.addrs {
             self.since.insert(addr.clone(), now);
         }
         for addr in &self.addrs {
@@ -543,10 +550,7 @@ impl Home {
     ) -> Result<(), StoreError> {
         let mut book = self.address_book();
         let seen = book.devices.entry(device.to_owned()).or_default();
-        for addr in addrs.iter().rev() {
-            seen.addrs.retain(|a| a != addr);
-            seen.addrs.insert(0, addr.clone());
-        }
+        seen.put_first(addrs);
         seen.addrs.truncate(MAX_ADDRS_PER_DEVICE);
         if let Some(url) = relay_url {
             seen.relay_url = Some(url.to_owned());

@@ -163,11 +163,12 @@ impl<'a> StoreReplica<'a> {
             if loaded.files.len() >= COMPACT_AFTER {
                 files.compact(&mut loaded)?;
             }
-            // As the index is now, not as it was when the session began.
-            let old = self
-                .store
-                .index_files()
-                .read_manifest(journal)
+            // As the index is now (read once per journal under the lock), not as it was when
+            // the session began.
+            let manifest = manifests
+                .entry(journal)
+                .or_insert_with(|| self.store.index_files().read_manifest(journal));
+            let old = manifest
                 .volumes
                 .get(&vol)
                 .cloned()
@@ -189,8 +190,8 @@ impl<'a> StoreReplica<'a> {
                 }
             }
             manifests
-                .entry(journal)
-                .or_insert_with(|| self.store.index_files().read_manifest(journal))
+                .get_mut(&journal)
+                .expect("read above")
                 .volumes
                 .insert(vol, vi);
         }
