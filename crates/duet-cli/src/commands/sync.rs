@@ -300,6 +300,14 @@ pub fn run(ctx: &Context, out: &mut Out, args: SyncArgs) -> anyhow::Result<()> {
                 break;
             }
         }
+        // A session the other side started may have sent its report in the same moment it
+        // ended, and the loop may have woken for the end first: take what is waiting.
+        while let Ok(r) = rx.try_recv() {
+            match r {
+                Ok(report) => reports.push(report),
+                Err(e) => failures.push(e),
+            }
+        }
         dialers.abort_all();
         acceptor.abort();
         net::close(&ep).await;
