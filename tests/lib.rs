@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub mod generate;
+pub mod launcher;
 pub mod netns;
 pub mod pairing;
 pub mod rng;

@@ -16,13 +16,14 @@
 //! file and fsyncs it. `duet write` is reported as a multiple of it.
 
 use std::path::{Path, PathBuf};
-use std::process::{ExitCode, Stdio};
+use std::process::ExitCode;
 use std::str::FromStr as _;
 use std::time::{Duration, Instant};
 
+use duet_tests::TestEnv;
 use duet_tests::generate::{self, RARE_COUNT, RARE_WORD};
+use duet_tests::launcher::{Launcher, Run};
 use duet_tests::rng::Rng;
-use duet_tests::{DuetCommand, TestEnv};
 
 struct Options {
     items: usize,
@@ -32,15 +33,17 @@ struct Options {
     common: String,
     keep: bool,
     jrnl: Option<PathBuf>,
+    json: Option<PathBuf>,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: duet-bench [--items N] [--runs R] [--duet PATH] [--seed S] [--common WORD] [--keep] \
-         [--jrnl PATH]\n\
+         [--jrnl PATH] [--json FILE]\n\
          defaults: --items 10000 --runs 30 --duet <dir of duet-bench>/duet --seed 1 --common dinner\n\
          --jrnl: a jrnl 4.6 executable (bench/setup-jrnl.sh installs one) to time on the same \
-         entries, in the same rounds"
+         entries, in the same rounds\n\
+         --json: also write every figure to FILE (bench/run.sh makes docs/benchmarks.md from them)"
     );
     std::process::exit(2)
 }
@@ -54,6 +57,7 @@ fn parse_args() -> Options {
         common: "dinner".into(),
         keep: false,
         jrnl: None,
+        json: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -66,6 +70,7 @@ fn parse_args() -> Options {
             "--common" => o.common = value(),
             "--keep" => o.keep = true,
             "--jrnl" => o.jrnl = Some(PathBuf::from(value())),
+            "--json" => o.json = Some(PathBuf::from(value())),
             "-h" | "--help" => usage(),
             _ => usage(),
         }
@@ -97,43 +102,11 @@ fn floor_write(file: &str, text: &str) -> ExitCode {
     }
 }
 
-/// One timed run of a process: wall time and peak resident memory (KiB).
-#[derive(Clone, Copy)]
-struct Run {
-    wall: Duration,
-    rss_kib: u64,
-}
-
 /// Run a prepared command with its output discarded; its wall time and peak memory.
-fn time(cmd: DuetCommand) -> Run {
-    time_command(cmd.command())
-}
-
-fn time_command(mut cmd: std::process::Command) -> Run {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let start = Instant::now();
-    // Reaped below by wait4 (which also gives its peak memory), not by `Child::wait`.
-    #[allow(clippy::zombie_processes)]
-    let child = cmd.spawn().expect("running the command");
-    let mut status = 0i32;
-    // SAFETY: `rusage` is plain data that wait4 fills; the pid is our own child, waited once.
-    #[allow(unsafe_code)]
-    let (pid, usage) = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        let pid = libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage);
-        (pid, usage)
-    };
-    let wall = start.elapsed();
-    assert!(
-        pid > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "{cmd:?} failed: {status}"
-    );
-    Run {
-        wall,
-        rss_kib: usage.ru_maxrss as u64,
-    }
+fn time(launcher: &mut Launcher, cmd: &std::process::Command) -> Run {
+    let run = launcher.run(cmd, None);
+    assert!(run.ok, "{cmd:?} failed");
+    run
 }
 
 fn ms(d: Duration) -> f64 {
@@ -241,6 +214,8 @@ fn main() -> ExitCode {
     {
         return floor_write(file, text);
     }
+    // Forked while the bench is small: every command's peak memory is then its own.
+    let mut launcher = Launcher::start();
     let o = parse_args();
     let bin = match o.duet.clone().map_or_else(duet_tests::sibling_duet, Ok) {
         Ok(bin) if bin.is_file() => bin,
@@ -303,7 +278,7 @@ fn main() -> ExitCode {
     let gen_time = start.elapsed();
     let journal_bytes = dir_bytes(&env.home().join("journals"));
 
-    let warm = time(env.duet(["list", "-n", "1"]));
+    let warm = time(&mut launcher, &env.duet(["list", "-n", "1"]).command());
     let cache_bytes = dir_bytes(&env.home().join("cache"));
 
     // Sanity: the rare word is found exactly where it was planted.
@@ -317,17 +292,15 @@ fn main() -> ExitCode {
     }
     let common_hits = env.list_json(&["--contains", &o.common]).len();
 
-    let labels = [
-        "write \"<~600 bytes>\"".to_owned(),
-        "list -n 20".to_owned(),
-        format!("list --contains {RARE_WORD}"),
-        format!("list --contains {}", o.common),
-        "week".to_owned(),
-        "pulse".to_owned(),
-        "question".to_owned(),
-        "status".to_owned(),
-        "export --format json".to_owned(),
-    ];
+    // An item in the middle of the list, for `show`.
+    let middle = env.list_json(&["-n", "20"]);
+    let show_id = middle
+        .get(10)
+        .or(middle.first())
+        .and_then(|i| i["id"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+
     let jrnl = match o.jrnl.as_deref().map(|bin| Jrnl::set_up(bin, &env)) {
         None => None,
         Some(Ok(j)) => Some(j),
@@ -336,33 +309,73 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut samples: Vec<Vec<Run>> = vec![Vec::with_capacity(o.runs); labels.len()];
-    let mut floor: Vec<Run> = Vec::with_capacity(o.runs);
-    // jrnl's write, -n 20, -contains rare, -contains common: the first four of duet's.
-    let mut jrnl_samples: Vec<Vec<Run>> = (0..4).map(|_| Vec::with_capacity(o.runs)).collect();
     let floor_file = env.root().join("floor.txt");
     let me = std::env::current_exe().expect("the bench's own path");
     let mut rng = Rng::new(o.seed ^ 0xbe9c);
+    let common = o.common.clone();
+    // Per scenario: its name, duet's arguments and jrnl's for the same thing, if any. `{body}`
+    // stands for the round's ~600 bytes of prose.
+    let scenarios: Vec<(String, Vec<String>, Option<Vec<String>>)> = [
+        ("write", vec!["write", "--", "{body}"], Some(vec!["{body}"])),
+        (
+            "list -n 20",
+            vec!["list", "-n", "20"],
+            Some(vec!["-n", "20"]),
+        ),
+        (
+            "list --contains (rare word)",
+            vec!["list", "--contains", RARE_WORD],
+            Some(vec!["-contains", RARE_WORD]),
+        ),
+        (
+            "list --contains (common word)",
+            vec!["list", "--contains", &common],
+            Some(vec!["-contains", &common]),
+        ),
+        ("show ID", vec!["show", &show_id], None),
+        ("status", vec!["status"], None),
+        (
+            "export --format json",
+            vec!["export", "--format", "json"],
+            Some(vec!["--export", "json"]),
+        ),
+        ("week", vec!["week"], None),
+        ("pulse", vec!["pulse"], None),
+        ("question", vec!["question"], None),
+    ]
+    .into_iter()
+    .map(|(name, duet, jrnl)| {
+        let owned = |v: Vec<&str>| v.into_iter().map(str::to_owned).collect::<Vec<_>>();
+        (name.to_owned(), owned(duet), jrnl.map(owned))
+    })
+    .collect();
+    let mut samples: Vec<Vec<Run>> = vec![Vec::with_capacity(o.runs); scenarios.len()];
+    let mut jrnl_samples: Vec<Vec<Run>> = vec![Vec::with_capacity(o.runs); scenarios.len()];
+    let mut floor: Vec<Run> = Vec::with_capacity(o.runs);
     // Interleaved rounds: each list runs right after a write, as in use.
     for _ in 0..o.runs {
         let body = generate::prose(&mut rng, 600);
+        let fill = |args: &[String]| -> Vec<String> {
+            args.iter()
+                .map(|a| {
+                    if a == "{body}" {
+                        body.clone()
+                    } else {
+                        a.clone()
+                    }
+                })
+                .collect()
+        };
         let mut floor_cmd = std::process::Command::new(&me);
         floor_cmd.arg("--floor-write").arg(&floor_file).arg(&body);
-        floor.push(time_command(floor_cmd));
-        samples[0].push(time(env.duet(["write", "--", &body])));
-        samples[1].push(time(env.duet(["list", "-n", "20"])));
-        samples[2].push(time(env.duet(["list", "--contains", RARE_WORD])));
-        samples[3].push(time(env.duet(["list", "--contains", &o.common])));
-        samples[4].push(time(env.duet(["week"])));
-        samples[5].push(time(env.duet(["pulse"])));
-        samples[6].push(time(env.duet(["question"])));
-        samples[7].push(time(env.duet(["status"])));
-        samples[8].push(time(env.duet(["export", "--format", "json"])));
-        if let Some(j) = &jrnl {
-            jrnl_samples[0].push(time_command(j.command(&[&body])));
-            jrnl_samples[1].push(time_command(j.command(&["-n", "20"])));
-            jrnl_samples[2].push(time_command(j.command(&["-contains", RARE_WORD])));
-            jrnl_samples[3].push(time_command(j.command(&["-contains", &o.common])));
+        floor.push(time(&mut launcher, &floor_cmd));
+        for (i, (_, duet, theirs)) in scenarios.iter().enumerate() {
+            samples[i].push(time(&mut launcher, &env.duet(fill(duet)).command()));
+            if let (Some(j), Some(args)) = (&jrnl, theirs) {
+                let args = fill(args);
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                jrnl_samples[i].push(time(&mut launcher, &j.command(&args)));
+            }
         }
     }
 
@@ -388,59 +401,101 @@ fn main() -> ExitCode {
         o.runs
     );
     println!(
-        "  {:<34} {:>9} {:>9} {:>9} {:>10}",
+        "  {:<38} {:>9} {:>9} {:>9} {:>10}",
         "command", "median", "p90", "min", "peak RSS"
     );
-    // A child's peak memory as the kernel reports it includes what it shared with the bench
-    // when it was forked (carried over exec): the floor process, tiny itself, shows that
-    // baseline, and a command whose peak is below it is printed as "<= baseline".
-    let baseline = floor.iter().map(|r| r.rss_kib).max().unwrap_or(0);
-    let row = |label: &str, runs: &[Run]| {
-        let mut walls: Vec<Duration> = runs.iter().map(|r| r.wall).collect();
-        walls.sort();
-        let rss = runs.iter().map(|r| r.rss_kib).max().unwrap_or(0);
-        let peak = if rss > baseline {
-            format!("{:.1} MiB", rss as f64 / 1024.0)
-        } else {
-            format!("<= {:.0} MiB", baseline as f64 / 1024.0)
-        };
-        println!(
-            "  {:<34} {:>6.1} ms {:>6.1} ms {:>6.1} ms {:>12}",
-            label,
-            ms(quantile(&walls, 0.5)),
-            ms(quantile(&walls, 0.9)),
-            ms(walls[0]),
-            peak
-        );
-        quantile(&walls, 0.5)
-    };
-    let medians: Vec<Duration> = labels
-        .iter()
-        .zip(&samples)
-        .map(|(label, runs)| row(&format!("duet {label}"), runs))
-        .collect();
-    let floor_median = row("floor: append ~700 B + fsync", &floor);
-    println!(
-        "duet write is {:.1}x the floor (medians of the same rounds)",
-        medians[0].as_secs_f64() / floor_median.as_secs_f64().max(1e-9)
-    );
-    if jrnl.is_some() {
-        let jrnl_labels = [
-            "jrnl \"<~600 bytes>\"".to_owned(),
-            "jrnl -n 20".to_owned(),
-            format!("jrnl -contains {RARE_WORD}"),
-            format!("jrnl -contains {}", o.common),
-        ];
-        for (i, label) in jrnl_labels.iter().enumerate() {
-            let theirs = row(label, &jrnl_samples[i]);
+    let floor_stats = Stats::of(&floor);
+    floor_stats.print("floor: append ~700 B + fsync");
+    let mut rows = Vec::new();
+    for (i, (name, _, _)) in scenarios.iter().enumerate() {
+        let ours = Stats::of(&samples[i]);
+        ours.print(&format!("duet {name}"));
+        let theirs = (!jrnl_samples[i].is_empty()).then(|| Stats::of(&jrnl_samples[i]));
+        if let Some(t) = &theirs {
+            t.print(&format!("jrnl, the same: {name}"));
             println!(
                 "    duet is {:.1}x faster than jrnl here",
-                theirs.as_secs_f64() / medians[i].as_secs_f64().max(1e-9)
+                t.median / ours.median.max(1e-9)
             );
+        }
+        if i == 0 {
+            println!(
+                "    duet write is {:.2}x the floor (medians of the same rounds)",
+                ours.median / floor_stats.median.max(1e-9)
+            );
+        }
+        rows.push(serde_json::json!({
+            "scenario": name,
+            "duet": ours.json(),
+            "jrnl": theirs.as_ref().map(Stats::json),
+        }));
+    }
+    if let Some(path) = &o.json {
+        let report = serde_json::json!({
+            "bench": "duet-bench",
+            "items": generated.items,
+            "partner_items": theirs.items,
+            "volumes": generated.volumes,
+            "runs": o.runs,
+            "generated_s": gen_time.as_secs_f64(),
+            "journal_bytes": journal_bytes,
+            "cache_bytes": cache_bytes,
+            "cache_build_ms": ms(warm.wall),
+            "common_word": o.common,
+            "common_hits": common_hits,
+            "floor": floor_stats.json(),
+            "rows": rows,
+        });
+        if let Err(e) = std::fs::write(path, format!("{report:#}\n")) {
+            eprintln!("duet-bench: writing {}: {e}", path.display());
+            return ExitCode::FAILURE;
         }
     }
     if o.keep {
         println!("home kept in {}", env.keep().join("home").display());
     }
     ExitCode::SUCCESS
+}
+
+/// Median, spread and peak memory of one scenario's runs.
+struct Stats {
+    median: f64,
+    p90: f64,
+    min: f64,
+    max: f64,
+    rss_kib: u64,
+    runs: usize,
+}
+
+impl Stats {
+    fn of(runs: &[Run]) -> Stats {
+        let mut walls: Vec<Duration> = runs.iter().map(|r| r.wall).collect();
+        walls.sort();
+        Stats {
+            median: ms(quantile(&walls, 0.5)),
+            p90: ms(quantile(&walls, 0.9)),
+            min: ms(walls[0]),
+            max: ms(walls[walls.len() - 1]),
+            rss_kib: runs.iter().map(|r| r.rss_kib).max().unwrap_or(0),
+            runs: runs.len(),
+        }
+    }
+
+    fn print(&self, label: &str) {
+        println!(
+            "  {:<38} {:>6.1} ms {:>6.1} ms {:>6.1} ms {:>7.1} MiB",
+            label,
+            self.median,
+            self.p90,
+            self.min,
+            self.rss_kib as f64 / 1024.0
+        );
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "median_ms": self.median, "p90_ms": self.p90, "min_ms": self.min,
+            "max_ms": self.max, "peak_rss_kib": self.rss_kib, "runs": self.runs,
+        })
+    }
 }

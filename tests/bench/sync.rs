@@ -22,6 +22,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use duet_tests::TestEnv;
+use duet_tests::launcher::Launcher;
 use duet_tests::pairing::{interrupt, pair, serve};
 
 fn arg(args: &[String], name: &str) -> Option<String> {
@@ -99,18 +100,98 @@ fn reexec_in_own_namespace(args: &[String]) {
     std::process::exit(status.code().unwrap_or(1));
 }
 
+/// One timed `duet sync` process: wall time, duet's frames both ways, round trips, the IP
+/// bytes on loopback (in a namespace of its own), peak memory, and what it printed.
+struct SyncRun {
+    ms: f64,
+    frames: u64,
+    round_trips: u64,
+    ip: Option<u64>,
+    rss_kib: u64,
+    report: serde_json::Value,
+}
+
+fn sync_once(launcher: &mut Launcher, env: &TestEnv, own_namespace: bool) -> SyncRun {
+    let out = env.root().join("sync-out.json");
+    let lo = loopback_bytes(own_namespace);
+    let cmd = env.duet(["sync", "--json", "--timeout", "60"]).command();
+    let run = launcher.run(&cmd, Some(&out));
+    let ip = lo.zip(loopback_bytes(own_namespace)).map(|(a, b)| b - a);
+    let text = std::fs::read_to_string(&out).unwrap_or_default();
+    assert!(run.ok, "duet sync failed: {text}");
+    let report: serde_json::Value = serde_json::from_str(&text).expect("sync --json");
+    let n = |k: &str| report[k].as_u64().unwrap_or(0);
+    SyncRun {
+        ms: run.wall.as_secs_f64() * 1000.0,
+        frames: n("bytes_sent") + n("bytes_received"),
+        round_trips: report["reached"][0]["round_trips"].as_u64().unwrap_or(0),
+        ip,
+        rss_kib: run.rss_kib,
+        report,
+    }
+}
+
+/// A long-running process's peak memory so far (KiB), from `/proc`.
+fn peak_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Median and spread of several runs of one journey, as JSON and as a line.
+fn journey(label: &str, runs: &[SyncRun]) -> serde_json::Value {
+    let ms: Vec<f64> = runs.iter().map(|r| r.ms).collect();
+    let frames = median(runs.iter().map(|r| r.frames as f64).collect());
+    let ip: Vec<f64> = runs.iter().filter_map(|r| r.ip.map(|b| b as f64)).collect();
+    let ip = (!ip.is_empty()).then(|| median(ip));
+    let trips = median(runs.iter().map(|r| r.round_trips as f64).collect());
+    let rss = runs.iter().map(|r| r.rss_kib).max().unwrap_or(0);
+    println!(
+        "{label}: median {:.1} ms (p90 {:.1}, min {:.1}), {frames:.0} bytes of frames, {trips:.0} \
+         round trips, {}, peak {:.1} MiB ({} runs)",
+        median(ms.clone()),
+        p90(ms.clone()),
+        ms.iter().copied().fold(f64::INFINITY, f64::min),
+        ip.map_or("IP bytes not counted".to_owned(), |b| format!(
+            "{b:.0} IP bytes"
+        )),
+        rss as f64 / 1024.0,
+        runs.len()
+    );
+    serde_json::json!({
+        "median_ms": median(ms.clone()),
+        "p90_ms": p90(ms.clone()),
+        "min_ms": ms.iter().copied().fold(f64::INFINITY, f64::min),
+        "max_ms": ms.iter().copied().fold(0.0, f64::max),
+        "frames": frames,
+        "round_trips": trips,
+        "ip_bytes": ip,
+        "peak_rss_kib": rss,
+        "runs": runs.len(),
+    })
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let own_namespace = args.iter().any(|a| a == "--in-own-namespace");
     if !own_namespace && std::env::var_os("DUET_BENCH_NO_NAMESPACE").is_none() {
         reexec_in_own_namespace(&args);
     }
+    // Forked while the bench is small: every `duet sync`'s peak memory is then its own.
+    let mut launcher = Launcher::start();
     let items: usize = arg(&args, "--items")
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
     let runs: usize = arg(&args, "--runs")
         .and_then(|v| v.parse().ok())
         .unwrap_or(30);
+    let json_out = arg(&args, "--json").map(PathBuf::from);
+    let export_out = arg(&args, "--export").map(PathBuf::from);
     let bin = match arg(&args, "--duet")
         .map(PathBuf::from)
         .map_or_else(duet_tests::sibling_duet, Ok)
@@ -140,6 +221,11 @@ fn main() {
         "journal: {} items in {} volumes, {} bytes of snapshots",
         generated.items, generated.volumes, snapshot
     );
+    // The same items for the automerge-repo bench (bench/automerge-repo), as duet exports them.
+    if let Some(path) = &export_out {
+        let cmd = alex.duet(["export", "--format", "json"]).command();
+        assert!(launcher.run(&cmd, Some(path)).ok, "duet export");
+    }
 
     let (server, lines) = serve(&sam);
 
@@ -152,16 +238,15 @@ fn main() {
         std::thread::sleep(Duration::from_millis(500));
         child
     });
-    let lo_before = loopback_bytes(own_namespace);
-    let started = Instant::now();
+    let serve_before = peak_kib(server.id());
     let first = if let Ok(out) = std::env::var("DUET_BENCH_PERF") {
+        let lo_before = loopback_bytes(own_namespace);
+        let started = Instant::now();
         let cmd = alex.duet(["sync", "--json", "--timeout", "60"]).command();
-        let prog = cmd.get_program().to_owned();
-        let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
         let mut perf = std::process::Command::new("perf");
         perf.args(["record", "-g", "-o", &out, "--"])
-            .arg(prog)
-            .args(args);
+            .arg(cmd.get_program())
+            .args(cmd.get_args());
         for (k, v) in cmd.get_envs() {
             match v {
                 Some(v) => perf.env(k, v),
@@ -169,27 +254,37 @@ fn main() {
             };
         }
         let o = perf.output().unwrap();
-        duet_tests::Output {
-            command: "perf duet sync".into(),
-            status: o.status,
-            stdout: String::from_utf8_lossy(&o.stdout).into(),
-            stderr: String::from_utf8_lossy(&o.stderr).into(),
+        let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("sync --json");
+        let n = |k: &str| report[k].as_u64().unwrap_or(0);
+        SyncRun {
+            ms: started.elapsed().as_secs_f64() * 1000.0,
+            frames: n("bytes_sent") + n("bytes_received"),
+            round_trips: report["reached"][0]["round_trips"].as_u64().unwrap_or(0),
+            ip: lo_before
+                .zip(loopback_bytes(own_namespace))
+                .map(|(a, b)| b - a),
+            rss_kib: 0,
+            report,
         }
     } else {
-        alex.duet(["sync", "--json", "--timeout", "60"]).ok()
+        sync_once(&mut launcher, &alex, own_namespace)
     };
-    let first_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let report = first.json();
-    let wire =
-        report["bytes_sent"].as_u64().unwrap_or(0) + report["bytes_received"].as_u64().unwrap_or(0);
-    let ip = lo_before
-        .zip(loopback_bytes(own_namespace))
-        .map_or("IP bytes not counted".to_owned(), |(a, b)| {
-            format!("{} IP bytes on loopback", b - a)
-        });
+    let serve_peak = peak_kib(server.id());
     println!(
-        "first sync of {items} items: {first_ms:.0} ms, {wire} bytes of frames ({:.2}x the snapshots), {ip}",
-        wire as f64 / snapshot.max(1) as f64
+        "first sync of {items} items: {:.0} ms, {} bytes of frames ({:.3}x the snapshots), \
+         {} round trips, {}, peak memory {:.1} MiB (sync) and {:.1} MiB (serve; {:.1} MiB before)",
+        first.ms,
+        first.frames,
+        first.frames as f64 / snapshot.max(1) as f64,
+        first.round_trips,
+        first
+            .ip
+            .map_or("IP bytes not counted".to_owned(), |b| format!(
+                "{b} IP bytes"
+            )),
+        first.rss_kib as f64 / 1024.0,
+        serve_peak as f64 / 1024.0,
+        serve_before as f64 / 1024.0,
     );
     if let Some(perf) = perf_serve {
         interrupt(perf);
@@ -205,50 +300,65 @@ fn main() {
         }
         panic!("Sam has {have} of {items} items after the first sync");
     }
+    let mut results = serde_json::json!({
+        "bench": "duet-sync-bench",
+        "items": items,
+        "runs": runs,
+        "snapshot_bytes": snapshot,
+        "ip_counted": own_namespace,
+        "first_sync": {
+            "ms": first.ms,
+            "frames": first.frames,
+            "round_trips": first.round_trips,
+            "ip_bytes": first.ip,
+            "sync_peak_rss_kib": first.rss_kib,
+            "serve_peak_rss_kib": serve_peak,
+            "frames_per_snapshot_byte": first.frames as f64 / snapshot.max(1) as f64,
+        },
+    });
 
     // One new entry each time, then nothing changed, in interleaved rounds.
-    let mut journeys: [(Vec<f64>, Vec<f64>, Vec<f64>); 2] = Default::default();
+    let (mut one_new, mut nothing) = (Vec::new(), Vec::new());
     for n in 0..runs {
         alex.write(&format!(
             "one more little entry, number {n}, after a long day"
         ));
-        for (new, journey) in journeys.iter_mut().enumerate().map(|(i, j)| (i == 0, j)) {
-            let lo = loopback_bytes(own_namespace);
-            let started = Instant::now();
-            let out = alex.duet(["sync", "--json", "--timeout", "30"]).ok();
-            journey.0.push(started.elapsed().as_secs_f64() * 1000.0);
-            let r = out.json();
-            journey.1.push(
-                (r["bytes_sent"].as_u64().unwrap_or(0) + r["bytes_received"].as_u64().unwrap_or(0))
-                    as f64,
-            );
-            if let Some((a, b)) = lo.zip(loopback_bytes(own_namespace)) {
-                journey.2.push((b - a) as f64);
-            }
-            let came = r["reached"][0]["bytes_received"].as_u64().unwrap_or(0);
-            assert!(new || came < 4096, "nothing changed, yet {came} bytes came");
-        }
+        one_new.push(sync_once(&mut launcher, &alex, own_namespace));
+        let idle = sync_once(&mut launcher, &alex, own_namespace);
+        let came = idle.report["reached"][0]["bytes_received"]
+            .as_u64()
+            .unwrap_or(0);
+        assert!(came < 4096, "nothing changed, yet {came} bytes came");
+        nothing.push(idle);
     }
     std::thread::sleep(Duration::from_millis(200));
     let got = sam.duet(["status", "--json"]).ok().json();
     assert_eq!(partner_items(&got), items + runs, "every new entry arrived");
-    for (label, (times, bytes, ip)) in ["one new entry on top of", "nothing changed, on top of"]
-        .iter()
-        .zip(journeys)
-    {
-        let ip = if ip.is_empty() {
-            "IP bytes not counted".to_owned()
-        } else {
-            format!("median {:.0} IP bytes on loopback", median(ip))
-        };
-        println!(
-            "sync with {label} {items}: median {:.1} ms, p90 {:.1} ms, \
-             median {:.0} bytes of frames, {ip} ({runs} runs)",
-            median(times.clone()),
-            p90(times),
-            median(bytes)
-        );
+    results["one_new_entry"] = journey(
+        &format!("sync with one new entry on top of {items}"),
+        &one_new,
+    );
+    results["nothing_changed"] = journey(
+        &format!("sync with nothing changed, on top of {items}"),
+        &nothing,
+    );
+    interrupt(server);
+
+    // Apart: 50 entries on each side while neither can reach the other, then they meet.
+    for n in 0..50 {
+        alex.write(&format!("written apart by Alex, number {n}"));
+        sam.write(&format!("written apart by Sam, number {n}"));
     }
+    let (server, _lines) = serve(&sam);
+    let apart = sync_once(&mut launcher, &alex, own_namespace);
+    let got = sam.duet(["status", "--json"]).ok().json();
+    assert_eq!(partner_items(&got), items + runs + 50, "Alex's 50 arrived");
+    let new_for_alex = apart.report["new"]["entry"].as_u64().unwrap_or(0);
+    assert_eq!(new_for_alex, 50, "Sam's 50 arrived: {}", apart.report);
+    results["apart_50_each"] = journey(
+        &format!("50 entries written apart on each side, on top of {items}, then meeting"),
+        std::slice::from_ref(&apart),
+    );
 
     // Live push: both serve; how long from Alex's `duet write` returning until Sam's home
     // holds the entry (target: under 2 s; checked here, not in the test suite).
@@ -281,6 +391,11 @@ fn main() {
     );
     interrupt(alex_server);
     interrupt(server);
+    results["live_push"] = serde_json::json!({
+        "median_ms": median(pushes.clone()),
+        "p90_ms": p90(pushes.clone()),
+        "runs": pushes.len(),
+    });
 
     // Three hops: Alex links an always-on home device; the laptop writes one entry and syncs with
     // the home device only, then Sam's laptop syncs with the home device only. Per hop, the
@@ -334,4 +449,7 @@ fn main() {
         );
     }
     interrupt(home_server);
+    if let Some(path) = json_out {
+        std::fs::write(&path, format!("{results:#}\n")).expect("writing the JSON report");
+    }
 }

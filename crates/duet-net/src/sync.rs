@@ -50,6 +50,8 @@ pub enum SyncNetError {
 pub struct Traffic {
     pub sent: u64,
     pub received: u64,
+    /// Batches this side sent: the conversation's round trips, seen from either end.
+    pub batches_sent: u32,
 }
 
 async fn send_batch<W: AsyncWrite + Unpin>(
@@ -77,6 +79,7 @@ async fn send_batch<W: AsyncWrite + Unpin>(
         parts.last_mut().expect("one part").push(msg.clone());
     }
     let last = parts.len() - 1;
+    traffic.batches_sent += 1;
     for (i, part) in parts.into_iter().enumerate() {
         let mut frame = vec![u8::from(i != last)];
         frame.extend_from_slice(&encode_batch(&Batch(part)));

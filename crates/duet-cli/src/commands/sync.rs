@@ -341,6 +341,7 @@ pub fn run(ctx: &Context, out: &mut Out, args: SyncArgs) -> anyhow::Result<()> {
         first.changed_items = first.changed_items.max(later.changed_items);
         first.traffic.sent += later.traffic.sent;
         first.traffic.received += later.traffic.received;
+        first.traffic.batches_sent += later.traffic.batches_sent;
         true
     });
     let received: u64 = reports.iter().map(|r| r.traffic.received).sum();
@@ -372,6 +373,7 @@ pub fn run(ctx: &Context, out: &mut Out, args: SyncArgs) -> anyhow::Result<()> {
                 "ms": r.elapsed.as_secs_f64() * 1000.0,
                 "bytes_sent": r.traffic.sent,
                 "bytes_received": r.traffic.received,
+                "round_trips": r.traffic.batches_sent,
                 "unsigned_volumes_refused": r.unsigned_cut,
             })).collect::<Vec<_>>(),
             "unreached": unreached,
