@@ -530,6 +530,33 @@ fn export_json_oldest_first() {
 }
 
 #[test]
+fn export_of_many_volumes_is_the_list_oldest_first_read_a_volume_at_a_time() {
+    let env = TestEnv::initialized(DUET);
+    // Three volumes of generated items, then entries backdated into their spans (the open
+    // volume then spans years and overlaps every other).
+    duet_tests::generate::populate(env.home(), 700, 1_790_000_000_000, 3).unwrap();
+    for at in ["2026-01-02 10:00", "2025-06-01 08:00", "2026-11-25 09:00"] {
+        env.duet(["write", "--at", at, "--", &format!("backdated to {at}")])
+            .ok();
+    }
+    let listed: Vec<String> = env
+        .list_json(&["-n", "100000"])
+        .iter()
+        .rev()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect();
+    let export = env.duet(["export", "--format", "json"]).ok().json();
+    let exported: Vec<String> = export["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(exported.len(), 703);
+    assert_eq!(exported, listed);
+}
+
+#[test]
 fn export_markdown() {
     let env = TestEnv::initialized(DUET);
     env.write_with("Long walk", &["--at", "2026-11-20 21:00", "--tag", "walk"]);

@@ -63,6 +63,40 @@ fn write_atomic_inner(
     mode: u32,
     durable: bool,
 ) -> io::Result<()> {
+    write_atomic_from(dir, name, mode, durable, |file| file.write_all(bytes))
+}
+
+/// Like [`write_atomic`], with the contents written by `fill` as they come (through a
+/// buffer), so a big file never has to be held in memory whole. When `fill` fails nothing is
+/// left behind and an earlier `dir/name` stays as it was.
+pub fn write_atomic_with<E: From<io::Error>>(
+    dir: &Path,
+    name: &str,
+    mode: u32,
+    fill: impl FnOnce(&mut dyn Write) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut failed = None;
+    let written = write_atomic_from(dir, name, mode, true, |file| {
+        let mut buffered = io::BufWriter::with_capacity(64 * 1024, file);
+        if let Err(e) = fill(&mut buffered) {
+            failed = Some(e);
+            return Err(io::Error::other("not written"));
+        }
+        buffered.flush()
+    });
+    match (failed, written) {
+        (Some(e), _) => Err(e),
+        (None, r) => r.map_err(E::from),
+    }
+}
+
+fn write_atomic_from(
+    dir: &Path,
+    name: &str,
+    mode: u32,
+    durable: bool,
+    fill: impl FnOnce(&mut File) -> io::Result<()>,
+) -> io::Result<()> {
     let tmp = dir.join(temp_name());
     let result = (|| {
         let mut file = OpenOptions::new()
@@ -70,7 +104,7 @@ fn write_atomic_inner(
             .create_new(true)
             .mode(mode)
             .open(&tmp)?;
-        file.write_all(bytes)?;
+        fill(&mut file)?;
         if durable {
             file.sync_all()?;
         }

@@ -653,6 +653,104 @@ impl Store {
         filter: &Filter,
         limit: Option<usize>,
     ) -> Result<Vec<ListedItem>, StoreError> {
+        let (marks, mut candidates) = self.candidates(filter)?;
+        candidates.sort_by_key(|(_, vi)| std::cmp::Reverse(vi.max_created));
+        let mut out: Vec<ListedItem> = Vec::new();
+        let mut reveal = None;
+        for (n, (journal, vi)) in candidates.iter().enumerate() {
+            let volume_day = utc_day(vi.min_created);
+            for item in self.volume_items(journal.id, vi)? {
+                if let Some(listed) =
+                    self.admit(item, *journal, &marks, filter, volume_day, &mut reveal)?
+                {
+                    out.push(listed);
+                }
+            }
+            if let Some(limit) = limit
+                && out.len() >= limit
+            {
+                out.sort_by(|a, b| newest_first(&a.item, &b.item));
+                out.truncate(limit);
+                let oldest_kept = out.last().map_or(i64::MIN, |l| l.item.created_at);
+                let next_max = candidates
+                    .get(n + 1)
+                    .map_or(i64::MIN, |(_, v)| v.max_created);
+                if next_max < oldest_kept {
+                    break;
+                }
+            }
+        }
+        out.sort_by(|a, b| newest_first(&a.item, &b.item));
+        if let Some(limit) = limit {
+            out.truncate(limit);
+        }
+        Ok(out)
+    }
+
+    /// What [`Store::list`] finds, oldest first, handed to `emit` one item at a time; the count.
+    /// Volumes are read in the order their time spans begin, and an item is handed on once no
+    /// volume still unread can hold an older one: only volumes whose spans overlap are held at
+    /// once, so an export of any size runs in a few MiB.
+    pub fn for_each_oldest_first<E: From<StoreError>>(
+        &self,
+        filter: &Filter,
+        mut emit: impl FnMut(ListedItem) -> Result<(), E>,
+    ) -> Result<usize, E> {
+        /// Oldest first, ties by id: the reverse of [`newest_first`].
+        struct Pending(ListedItem);
+        impl PartialEq for Pending {
+            fn eq(&self, other: &Self) -> bool {
+                self.cmp(other).is_eq()
+            }
+        }
+        impl Eq for Pending {}
+        impl PartialOrd for Pending {
+            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+        impl Ord for Pending {
+            // The heap pops its greatest: the oldest item must be the greatest.
+            fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+                newest_first(&self.0.item, &other.0.item)
+            }
+        }
+        let (marks, mut candidates) = self.candidates(filter)?;
+        candidates.sort_by_key(|(_, vi)| vi.min_created);
+        let mut pending = std::collections::BinaryHeap::new();
+        let mut reveal = None;
+        let mut count = 0;
+        for (journal, vi) in &candidates {
+            // Nothing still unread is older than this volume's first item.
+            while pending
+                .peek()
+                .is_some_and(|p: &Pending| p.0.item.created_at < vi.min_created)
+            {
+                emit(pending.pop().expect("peeked").0)?;
+                count += 1;
+            }
+            let volume_day = utc_day(vi.min_created);
+            for item in self.volume_items(journal.id, vi)? {
+                if let Some(listed) =
+                    self.admit(item, *journal, &marks, filter, volume_day, &mut reveal)?
+                {
+                    pending.push(Pending(listed));
+                }
+            }
+        }
+        while let Some(p) = pending.pop() {
+            emit(p.0)?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    /// The marks and the volumes (with their journals) that may hold what `filter` asks for.
+    #[allow(clippy::type_complexity)]
+    fn candidates(
+        &self,
+        filter: &Filter,
+    ) -> Result<(HashMap<ItemId, bool>, Vec<(JournalRef, VolumeIndex)>), StoreError> {
         let mut indexes = Vec::new();
         for journal in self.journals() {
             indexes.push((journal, self.fresh_index(journal.id)?));
@@ -678,64 +776,51 @@ impl Store {
                 }
             }
         }
-        candidates.sort_by_key(|(_, vi)| std::cmp::Reverse(vi.max_created));
-        let mut out: Vec<ListedItem> = Vec::new();
-        // My answers, read when the first of the partner's answers turns up and then only
-        // as far back as the answers met so far need (see below).
-        let mut reveal: Option<(i32, Reveal)> = None;
-        for (n, (journal, vi)) in candidates.iter().enumerate() {
-            let volume_day = utc_day(vi.min_created);
-            for item in self.volume_items(journal.id, vi)? {
-                let listed = self.listed(item, *journal, &marks);
-                if !filter.matches(&listed.item, listed.author, listed.starred) {
-                    continue;
+        Ok((marks, candidates))
+    }
+
+    /// One item read from a volume, as a listing shows it, if `filter` takes it and the reveal
+    /// rule shows it. `reveal` carries my answers between calls: read when the first of the
+    /// partner's answers turns up, then only as far back as the answers met so far need.
+    fn admit(
+        &self,
+        item: Item,
+        journal: JournalRef,
+        marks: &HashMap<ItemId, bool>,
+        filter: &Filter,
+        volume_day: i32,
+        reveal: &mut Option<(i32, Reveal)>,
+    ) -> Result<Option<ListedItem>, StoreError> {
+        let listed = self.listed(item, journal, marks);
+        if !filter.matches(&listed.item, listed.author, listed.starred) {
+            return Ok(None);
+        }
+        if listed.author == Author::Partner && listed.item.kind == Kind::Answer {
+            // The day this answer is for; my answer to it was written on it or later. My
+            // answers are read back to the oldest day met so far, once; an older volume or an
+            // answer given late reads only the volumes not read yet.
+            let day = listed
+                .item
+                .ritual
+                .question
+                .as_ref()
+                .and_then(Asked::day_number)
+                .unwrap_or(i32::MIN / 2);
+            let since = day.min(volume_day);
+            match reveal {
+                None => *reveal = Some((since, self.my_answers(since)?)),
+                Some((read_from, rule)) if since < *read_from => {
+                    rule.add_mine(&self.answers_of(Author::Me, since, Some(*read_from))?);
+                    *read_from = since;
                 }
-                if listed.author == Author::Partner && listed.item.kind == Kind::Answer {
-                    // The day this answer is for; my answer to it was written on it or later.
-                    // My answers are read back to the oldest day met so far, once; an older
-                    // volume or an answer given late reads only the volumes not read yet.
-                    let day = listed
-                        .item
-                        .ritual
-                        .question
-                        .as_ref()
-                        .and_then(Asked::day_number)
-                        .unwrap_or(i32::MIN / 2);
-                    let since = day.min(volume_day);
-                    match &mut reveal {
-                        None => reveal = Some((since, self.my_answers(since)?)),
-                        Some((read_from, rule)) if since < *read_from => {
-                            rule.add_mine(&self.answers_of(Author::Me, since, Some(*read_from))?);
-                            *read_from = since;
-                        }
-                        Some(_) => {}
-                    }
-                    let (_, rule) = reveal.as_ref().expect("just built");
-                    if !rule.visible(&listed.item, listed.author) {
-                        continue;
-                    }
-                }
-                out.push(listed);
+                Some(_) => {}
             }
-            if let Some(limit) = limit
-                && out.len() >= limit
-            {
-                out.sort_by(|a, b| newest_first(&a.item, &b.item));
-                out.truncate(limit);
-                let oldest_kept = out.last().map_or(i64::MIN, |l| l.item.created_at);
-                let next_max = candidates
-                    .get(n + 1)
-                    .map_or(i64::MIN, |(_, v)| v.max_created);
-                if next_max < oldest_kept {
-                    break;
-                }
+            let (_, rule) = reveal.as_ref().expect("just built");
+            if !rule.visible(&listed.item, listed.author) {
+                return Ok(None);
             }
         }
-        out.sort_by(|a, b| newest_first(&a.item, &b.item));
-        if let Some(limit) = limit {
-            out.truncate(limit);
-        }
-        Ok(out)
+        Ok(Some(listed))
     }
 
     /// Counts and sizes, from the index alone: no item is read.

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use duet_core::Filter;
-use serde_json::json;
+use std::io::Write;
 
 use crate::cli::Context;
 use crate::dates;
@@ -27,31 +27,20 @@ pub struct ExportArgs {
 
 pub fn run(ctx: &Context, out: &mut Out, args: ExportArgs) -> anyhow::Result<()> {
     let store = ctx.store()?;
-    let mut items = store.list(&Filter::default(), None)?;
-    out.warnings(&store);
-    // Exports read oldest first, like a diary.
-    items.reverse();
     let me = store.config().name.clone();
     let partner = store.partner().map(|p| p.name.clone());
-    let text = match args.format {
-        Format::Json => {
-            let values: Vec<_> = items
-                .iter()
-                .map(|l| output::item_json(l, &me, partner.as_deref()))
-                .collect();
-            let doc = json!({
-                "format": "duet-export/1",
-                "exported_at": ctx.now.to_string(),
-                "me": me,
-                "partner": partner,
-                "items": values,
-            });
-            serde_json::to_string_pretty(&doc)? + "\n"
-        }
-        Format::Markdown => markdown(ctx, &items, &me, partner.as_deref()),
-    };
+    let export =
+        |w: &mut dyn Write| write_export(ctx, &store, args.format, &me, partner.as_deref(), w);
+    // Written as the items are read, oldest first, never held whole: an export of any size
+    // takes a few MiB.
     match &args.out {
-        None => out.line(text.trim_end_matches('\n'))?,
+        None => {
+            let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+            export(&mut stdout)?;
+            stdout.flush()?;
+            drop(stdout);
+            out.warnings(&store);
+        }
         Some(path) => {
             let dir = match path.parent() {
                 Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -62,54 +51,105 @@ pub fn run(ctx: &Context, out: &mut Out, args: ExportArgs) -> anyhow::Result<()>
                 .context("--out needs a file name")?
                 .to_string_lossy()
                 .into_owned();
-            duet_store::fsutil::write_atomic(&dir, &name, text.as_bytes(), 0o600)
-                .with_context(|| format!("writing {}", path.display()))?;
-            out.note(&format!(
-                "Exported {} items to {}.",
-                items.len(),
-                path.display()
-            ));
+            let mut count = 0;
+            duet_store::fsutil::write_atomic_with(&dir, &name, 0o600, |w| {
+                count = export(w)?;
+                anyhow::Ok(())
+            })
+            .with_context(|| format!("writing {}", path.display()))?;
+            out.warnings(&store);
+            out.note(&format!("Exported {count} items to {}.", path.display()));
         }
     }
     Ok(())
 }
 
-fn markdown(
+/// Writes the export to `w` as the store hands the items over, oldest first (like a diary);
+/// how many items it holds.
+fn write_export(
     ctx: &Context,
-    items: &[duet_store::ListedItem],
+    store: &duet_store::Store,
+    format: Format,
     me: &str,
     partner: Option<&str>,
-) -> String {
-    let mut md = match partner {
-        Some(p) => format!("# {me} & {p}: our journal\n"),
-        None => format!("# {me}'s journal\n"),
-    };
+    w: &mut dyn Write,
+) -> anyhow::Result<usize> {
+    match format {
+        Format::Json => {
+            // The layout `serde_json::to_string_pretty` gives the whole document (keys in
+            // order), written a piece at a time.
+            let s = |v: &str| serde_json::to_string(v).expect("strings serialize");
+            write!(
+                w,
+                "{{\n  \"exported_at\": {},\n  \"format\": \"duet-export/1\",\n  \"items\": [",
+                s(&ctx.now.to_string())
+            )?;
+            let mut first = true;
+            let count = store.for_each_oldest_first(&Filter::default(), |l| {
+                let item = serde_json::to_string_pretty(&output::item_json(&l, me, partner))?;
+                w.write_all(if first { b"\n" } else { b",\n" })?;
+                first = false;
+                // Each item sits two levels in: every line of it indented by four spaces.
+                for (i, line) in item.lines().enumerate() {
+                    if i > 0 {
+                        w.write_all(b"\n")?;
+                    }
+                    write!(w, "    {line}")?;
+                }
+                anyhow::Ok(())
+            })?;
+            let close = if count == 0 { "]" } else { "\n  ]" };
+            let partner = partner.map_or("null".to_owned(), s);
+            writeln!(
+                w,
+                "{close},\n  \"me\": {},\n  \"partner\": {partner}\n}}",
+                s(me)
+            )?;
+            Ok(count)
+        }
+        Format::Markdown => markdown(ctx, store, me, partner, w),
+    }
+}
+
+fn markdown(
+    ctx: &Context,
+    store: &duet_store::Store,
+    me: &str,
+    partner: Option<&str>,
+    w: &mut dyn Write,
+) -> anyhow::Result<usize> {
+    match partner {
+        Some(p) => writeln!(w, "# {me} & {p}: our journal")?,
+        None => writeln!(w, "# {me}'s journal")?,
+    }
     let mut day = String::new();
-    for l in items {
+    let count = store.for_each_oldest_first(&Filter::default(), |l| {
         let when = dates::local(l.item.created_at, &ctx.tz);
         let this_day = when.strftime("%A %-d %B %Y").to_string();
         if this_day != day {
-            md.push_str(&format!("\n## {this_day}\n"));
+            write!(w, "\n## {this_day}\n")?;
             day = this_day;
         }
         let star = if l.starred { " ★" } else { "" };
         let private = if l.private { " (private)" } else { "" };
-        md.push_str(&format!(
+        write!(
+            w,
             "\n### {} · {} · {}{star}{private}\n\n",
             when.strftime("%H:%M"),
             l.item.kind,
-            output::author_name(l, me, partner)
-        ));
+            output::author_name(&l, me, partner)
+        )?;
         match l.item.kind {
-            duet_core::Kind::Checkin => md.push_str(&output::checkin_summary(&l.item)),
-            _ => md.push_str(&crate::safe::block(l.item.body.trim_end())),
+            duet_core::Kind::Checkin => w.write_all(output::checkin_summary(&l.item).as_bytes())?,
+            _ => w.write_all(crate::safe::block(l.item.body.trim_end()).as_bytes())?,
         }
-        md.push('\n');
+        w.write_all(b"\n")?;
         if !l.item.tags.is_empty() {
             let tags: Vec<String> = l.item.tags.iter().map(|t| format!("#{t}")).collect();
-            md.push_str(&format!("\n{}\n", tags.join(" ")));
+            write!(w, "\n{}\n", tags.join(" "))?;
         }
-        md.push_str(&format!("\n<!-- id {} -->\n", l.item.id));
-    }
-    md
+        write!(w, "\n<!-- id {} -->\n", l.item.id)?;
+        anyhow::Ok(())
+    })?;
+    Ok(count)
 }
