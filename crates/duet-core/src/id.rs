@@ -107,9 +107,74 @@ define_id!(
     VolumeId, 8, "volume"
 );
 
+/// The start of an item id as someone types it (`duet show 4i2f`), matched against ids
+/// without writing each one out: the prefix's bits and which bits it fixes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdPrefix {
+    value: u64,
+    mask: u64,
+}
+
+impl IdPrefix {
+    /// `None` when no id can start this way (a character outside the alphabet, or longer
+    /// than an id). Upper case is accepted, as ids are.
+    pub fn parse(text: &str) -> Option<IdPrefix> {
+        const SYMBOLS: &[u8] = b"abcdefghijklmnopqrstuvwxyz234567";
+        if text.len() > 13 {
+            return None;
+        }
+        // 13 characters carry 65 bits: the id's 64 and a last bit that is always 0.
+        let (mut value, mut mask) = (0u128, 0u128);
+        for (i, c) in text.bytes().enumerate() {
+            let v = SYMBOLS.iter().position(|&s| s == c.to_ascii_lowercase())? as u128;
+            let shift = 65 - 5 * (i + 1);
+            value |= v << shift;
+            mask |= 0x1f << shift;
+        }
+        if value & 1 != 0 {
+            return None;
+        }
+        Some(IdPrefix {
+            value: (value >> 1) as u64,
+            mask: (mask >> 1) as u64,
+        })
+    }
+
+    pub fn matches(&self, id: &ItemId) -> bool {
+        u64::from_be_bytes(id.0) & self.mask == self.value
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn a_prefix_matches_exactly_the_ids_whose_text_starts_with_it(
+            id in proptest::prelude::any::<[u8; 8]>(),
+            other in proptest::prelude::any::<[u8; 8]>(),
+            len in 0usize..=13,
+        ) {
+            let id = ItemId(id);
+            let text = id.to_string();
+            let prefix = IdPrefix::parse(&text[..len]).expect("a real id's start");
+            proptest::prop_assert!(prefix.matches(&id));
+            let upper = IdPrefix::parse(&text[..len].to_uppercase()).expect("upper case");
+            proptest::prop_assert_eq!(upper, prefix);
+            let other = ItemId(other);
+            proptest::prop_assert_eq!(prefix.matches(&other), other.to_string().starts_with(&text[..len]));
+        }
+    }
+
+    #[test]
+    fn prefixes_no_id_can_have_match_nothing() {
+        assert_eq!(IdPrefix::parse("ab1"), None);
+        assert_eq!(IdPrefix::parse("aaaaaaaaaaaaab"), None);
+        // The 13th character carries one bit only: its other half is always 0.
+        assert_eq!(IdPrefix::parse("aaaaaaaaaaaab"), None);
+        assert!(IdPrefix::parse("aaaaaaaaaaaac").is_some());
+    }
 
     #[test]
     fn ids_round_trip_through_text() {

@@ -384,21 +384,8 @@ impl IndexFiles {
         journal: JournalId,
         bits: &[u64],
     ) -> Option<(SearchHeader, Vec<bool>)> {
-        use std::io::Read;
         use std::os::unix::fs::FileExt;
-        let mut file = fs::File::open(self.dir.join(format!("{journal}.search"))).ok()?;
-        let len = file.metadata().ok()?.len();
-        let mut head = [0u8; 12];
-        file.read_exact(&mut head).ok()?;
-        let n = u32::from_le_bytes(head[8..12].try_into().ok()?) as u64;
-        if 12 + n * 28 > len {
-            return None;
-        }
-        let mut columns = vec![0u8; (n * 28) as usize];
-        file.read_exact(&mut columns).ok()?;
-        let mut all = head.to_vec();
-        all.extend_from_slice(&columns);
-        let header = SearchHeader::parse(&mut Reader(&all))?;
+        let (file, len, header) = self.search_header(journal)?;
         let row_bytes = header.row_bytes();
         if header.rows_at + BITS * row_bytes as u64 != len {
             return None;
@@ -416,6 +403,46 @@ impl IndexFiles {
             .map(|c| acc[c / 8] & (1 << (c % 8)) != 0)
             .collect();
         Some((header, hits))
+    }
+
+    /// The search file opened at the end of its header, with its length and the header.
+    fn search_header(&self, journal: JournalId) -> Option<(fs::File, u64, SearchHeader)> {
+        use std::io::Read;
+        let mut file = fs::File::open(self.dir.join(format!("{journal}.search"))).ok()?;
+        let len = file.metadata().ok()?.len();
+        let mut head = [0u8; 12];
+        file.read_exact(&mut head).ok()?;
+        let n = u32::from_le_bytes(head[8..12].try_into().ok()?) as u64;
+        if 12 + n * 28 > len {
+            return None;
+        }
+        let mut columns = vec![0u8; (n * 28) as usize];
+        file.read_exact(&mut columns).ok()?;
+        let mut all = head.to_vec();
+        all.extend_from_slice(&columns);
+        let header = SearchHeader::parse(&mut Reader(&all))?;
+        (header.rows_at <= len).then_some((file, len, header))
+    }
+
+    /// The item ids of each volume in the search file, with the key each was built for: the
+    /// header and the ids alone are read, not the filter rows. `None` if missing or damaged.
+    pub fn search_ids(&self, journal: JournalId) -> Option<Vec<(VolumeId, [u8; 16], Vec<ItemId>)>> {
+        use std::io::Read;
+        let (mut file, _, header) = self.search_header(journal)?;
+        let total: u64 = header.columns.iter().map(|c| u64::from(c.2)).sum();
+        let mut ids = vec![0u8; usize::try_from(total * 8).ok()?];
+        file.read_exact(&mut ids).ok()?;
+        let mut r = Reader(&ids);
+        header
+            .columns
+            .iter()
+            .map(|(vol, key, n)| {
+                let ids = (0..*n)
+                    .map(|_| r.array().map(ItemId))
+                    .collect::<Option<_>>()?;
+                Some((*vol, *key, ids))
+            })
+            .collect()
     }
 
     pub fn write_search(&self, journal: JournalId, search: &SearchIndex) {

@@ -448,51 +448,94 @@ impl Store {
 
     /// Find the one item whose id starts with `prefix`.
     pub fn locate(&self, prefix: &str) -> Result<Located, StoreError> {
+        self.find(prefix).map(|(at, _)| at)
+    }
+
+    /// Find the one item whose id starts with `prefix`, and read it. Each journal's index is
+    /// read once, and the item ids come from the search file without its filter rows.
+    pub fn find(&self, prefix: &str) -> Result<(Located, ListedItem), StoreError> {
         let prefix = prefix.trim().to_lowercase();
         if prefix.is_empty() {
             return Err(StoreError::NoSuchItem(prefix));
         }
-        let mut found: Vec<Located> = Vec::new();
+        let wanted = duet_core::id::IdPrefix::parse(&prefix);
+        let mut found: Vec<(Located, usize)> = Vec::new();
+        let mut indexes = Vec::new();
         for journal in self.journals() {
             let index = self.fresh_index(journal.id)?;
-            let search = self.fresh_search(journal.id, &index)?;
-            for (vol, vs) in &search.volumes {
-                for id in &vs.ids {
-                    if id.to_string().starts_with(&prefix) {
-                        found.push(Located {
-                            id: *id,
+            // The ids the search file holds for volumes it is fresh for (its filter rows are
+            // not read); the items of any other volume.
+            let mut known: HashMap<VolumeId, ([u8; 16], Vec<ItemId>)> = self
+                .index
+                .search_ids(journal.id)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(vol, key, ids)| (vol, (key, ids)))
+                .collect();
+            for (vol, vi) in &index.volumes {
+                let ids = match known.remove(vol) {
+                    Some((key, ids)) if key == vi.key => ids,
+                    _ => self
+                        .volume_items(journal.id, vi)?
+                        .iter()
+                        .map(|i| i.id)
+                        .collect(),
+                };
+                for id in ids {
+                    if wanted.is_some_and(|w| w.matches(&id)) {
+                        let at = Located {
+                            id,
                             journal,
                             volume: *vol,
-                        });
+                        };
+                        found.push((at, indexes.len()));
                     }
                 }
             }
+            indexes.push(index);
         }
-        found.sort_by_key(|l| l.id);
-        found.dedup_by_key(|l| l.id);
+        found.sort_by_key(|(l, _)| l.id);
+        found.dedup_by_key(|(l, _)| l.id);
+        let marks = match (&self.partner, indexes.first()) {
+            (Some(_), Some(mine)) => marks_of(mine),
+            _ => HashMap::new(),
+        };
         // Deleted items and the partner's hidden answers are not there to be found, not even
         // by id. (Past a handful of candidates the prefix is ambiguous anyway.)
-        let found = if found.len() <= 8 {
-            found
-                .into_iter()
-                .filter(|at| self.get(at).is_ok())
-                .collect()
-        } else {
-            found
-        };
-        match found.len() {
-            0 => Err(StoreError::NoSuchItem(prefix)),
-            1 => Ok(found[0]),
-            _ => Err(StoreError::Ambiguous {
-                prefix,
-                candidates: found.iter().map(|l| l.id.to_string()).collect(),
-            }),
+        if found.len() <= 8 {
+            let mut readable = Vec::new();
+            for (at, i) in found {
+                if let Ok(l) = self.get_in(&at, &indexes[i], &marks) {
+                    readable.push((at, l));
+                }
+            }
+            return match readable.len() {
+                0 => Err(StoreError::NoSuchItem(prefix)),
+                1 => Ok(readable.pop().expect("one")),
+                _ => Err(StoreError::Ambiguous {
+                    prefix,
+                    candidates: readable.iter().map(|(l, _)| l.id.to_string()).collect(),
+                }),
+            };
         }
+        Err(StoreError::Ambiguous {
+            prefix,
+            candidates: found.iter().map(|(l, _)| l.id.to_string()).collect(),
+        })
     }
 
     /// Read a located item with its author and the reader's star.
     pub fn get(&self, at: &Located) -> Result<ListedItem, StoreError> {
         let index = self.fresh_index(at.journal.id)?;
+        self.get_in(at, &index, &self.marks()?)
+    }
+
+    fn get_in(
+        &self,
+        at: &Located,
+        index: &JournalIndex,
+        marks: &HashMap<ItemId, bool>,
+    ) -> Result<ListedItem, StoreError> {
         let vi = index
             .volumes
             .get(&at.volume)
@@ -505,8 +548,7 @@ impl Store {
         if item.deleted || !self.reveal_for(&item)?.visible(&item, at.journal.author) {
             return Err(StoreError::NoSuchItem(at.id.to_string()));
         }
-        let marks = self.marks()?;
-        Ok(self.listed(item, at.journal, &marks))
+        Ok(self.listed(item, at.journal, marks))
     }
 
     /// The reveal rule for a read that may show `item`: the partner's answer needs my

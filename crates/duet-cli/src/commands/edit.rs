@@ -49,9 +49,9 @@ fn done(out: &mut Out, id: &str, action: &str, text: &str) -> anyhow::Result<()>
 
 pub fn run_edit(ctx: &Context, out: &mut Out, args: EditArgs) -> anyhow::Result<()> {
     let store = ctx.store()?;
-    let at = store.locate(&args.id)?;
+    let (at, current) = store.find(&args.id)?;
     refuse_partner(&at)?;
-    let current = store.get(&at)?.item;
+    let current = current.item;
     let body = match &args.body {
         Some(text) => read_text(ctx, std::slice::from_ref(text), "")?,
         None => read_text(ctx, &[], &format!("{}\n", current.body))?,

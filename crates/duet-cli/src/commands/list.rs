@@ -96,17 +96,20 @@ pub fn run(ctx: &Context, out: &mut Out, args: ListArgs) -> anyhow::Result<()> {
         out.note("Nothing here yet. Write something with `duet write`.");
         return Ok(());
     }
-    // A reply sits under what it answers when both are listed.
+    // A reply sits under what it answers when both are listed, oldest reply first.
     let listed: std::collections::HashSet<_> = items.iter().map(|l| l.item.id).collect();
+    let mut replies: std::collections::HashMap<_, Vec<&duet_store::ListedItem>> =
+        std::collections::HashMap::new();
+    for l in items.iter().rev() {
+        if let Some(re) = l.item.ritual.re.filter(|re| listed.contains(re)) {
+            replies.entry(re).or_default().push(l);
+        }
+    }
     let is_reply =
         |l: &duet_store::ListedItem| l.item.ritual.re.is_some_and(|re| listed.contains(&re));
     for l in items.iter().filter(|l| !is_reply(l)) {
         out.line(&output::list_line(out, l, &me, partner.as_deref(), &ctx.tz))?;
-        for reply in items
-            .iter()
-            .rev()
-            .filter(|r| r.item.ritual.re == Some(l.item.id))
-        {
+        for reply in replies.get(&l.item.id).into_iter().flatten() {
             let line = output::list_line(out, reply, &me, partner.as_deref(), &ctx.tz);
             out.line(&format!("    ↳{line}"))?;
         }

@@ -12,8 +12,7 @@ pub struct ShowArgs {
 
 pub fn run(ctx: &Context, out: &mut Out, args: ShowArgs) -> anyhow::Result<()> {
     let store = ctx.store()?;
-    let at = store.locate(&args.id)?;
-    let l = store.get(&at)?;
+    let (_, l) = store.find(&args.id)?;
     out.warnings(&store);
     let me = store.config().name.clone();
     let partner = store.partner().map(|p| p.name.clone());
