@@ -63,6 +63,15 @@ fn dir_bytes(dir: &std::path::Path) -> u64 {
 /// Bytes the loopback interface has received, from `/proc/net/dev` (IP packets as the interface
 /// counts them), when this process has a network namespace of its own.
 fn loopback_bytes(own_namespace: bool) -> Option<u64> {
+    loopback_counter(own_namespace, 0)
+}
+
+/// Packets the loopback interface has received, as [`loopback_bytes`].
+fn loopback_packets(own_namespace: bool) -> Option<u64> {
+    loopback_counter(own_namespace, 1)
+}
+
+fn loopback_counter(own_namespace: bool, column: usize) -> Option<u64> {
     if !own_namespace {
         return None;
     }
@@ -71,7 +80,7 @@ fn loopback_bytes(own_namespace: bool) -> Option<u64> {
     line.trim_start()
         .trim_start_matches("lo:")
         .split_whitespace()
-        .next()?
+        .nth(column)?
         .parse()
         .ok()
 }
@@ -107,16 +116,23 @@ struct SyncRun {
     frames: u64,
     round_trips: u64,
     ip: Option<u64>,
+    packets: Option<u64>,
     rss_kib: u64,
     report: serde_json::Value,
 }
 
 fn sync_once(launcher: &mut Launcher, env: &TestEnv, own_namespace: bool) -> SyncRun {
     let out = env.root().join("sync-out.json");
-    let lo = loopback_bytes(own_namespace);
+    let (lo, lo_packets) = (
+        loopback_bytes(own_namespace),
+        loopback_packets(own_namespace),
+    );
     let cmd = env.duet(["sync", "--json", "--timeout", "60"]).command();
     let run = launcher.run(&cmd, Some(&out));
     let ip = lo.zip(loopback_bytes(own_namespace)).map(|(a, b)| b - a);
+    let packets = lo_packets
+        .zip(loopback_packets(own_namespace))
+        .map(|(a, b)| b - a);
     let text = std::fs::read_to_string(&out).unwrap_or_default();
     assert!(run.ok, "duet sync failed: {text}");
     let report: serde_json::Value = serde_json::from_str(&text).expect("sync --json");
@@ -126,6 +142,7 @@ fn sync_once(launcher: &mut Launcher, env: &TestEnv, own_namespace: bool) -> Syn
         frames: n("bytes_sent") + n("bytes_received"),
         round_trips: report["reached"][0]["round_trips"].as_u64().unwrap_or(0),
         ip,
+        packets,
         rss_kib: run.rss_kib,
         report,
     }
@@ -149,6 +166,11 @@ fn journey(label: &str, runs: &[SyncRun]) -> serde_json::Value {
     let frames = median(runs.iter().map(|r| r.frames as f64).collect());
     let ip: Vec<f64> = runs.iter().filter_map(|r| r.ip.map(|b| b as f64)).collect();
     let ip = (!ip.is_empty()).then(|| median(ip));
+    let packets: Vec<f64> = runs
+        .iter()
+        .filter_map(|r| r.packets.map(|b| b as f64))
+        .collect();
+    let packets = (!packets.is_empty()).then(|| median(packets));
     let trips = median(runs.iter().map(|r| r.round_trips as f64).collect());
     let rss = runs.iter().map(|r| r.rss_kib).max().unwrap_or(0);
     println!(
@@ -157,9 +179,10 @@ fn journey(label: &str, runs: &[SyncRun]) -> serde_json::Value {
         median(ms.clone()),
         p90(ms.clone()),
         ms.iter().copied().fold(f64::INFINITY, f64::min),
-        ip.map_or("IP bytes not counted".to_owned(), |b| format!(
-            "{b:.0} IP bytes"
-        )),
+        ip.zip(packets)
+            .map_or("IP bytes not counted".to_owned(), |(b, p)| format!(
+                "{b:.0} IP bytes in {p:.0} packets"
+            )),
         rss as f64 / 1024.0,
         runs.len()
     );
@@ -171,6 +194,7 @@ fn journey(label: &str, runs: &[SyncRun]) -> serde_json::Value {
         "frames": frames,
         "round_trips": trips,
         "ip_bytes": ip,
+        "ip_packets": packets,
         "peak_rss_kib": rss,
         "runs": runs.len(),
     })
@@ -263,6 +287,7 @@ fn main() {
             ip: lo_before
                 .zip(loopback_bytes(own_namespace))
                 .map(|(a, b)| b - a),
+            packets: None,
             rss_kib: 0,
             report,
         }
