@@ -461,9 +461,25 @@ impl IndexFiles {
         vol: VolumeId,
         key: &[u8; 16],
     ) -> Option<Vec<Item>> {
+        use std::io::Read;
+        thread_local! {
+            /// One buffer for every items file a thread reads: a fresh one each time (they are
+            /// ~180 KiB, past malloc's mmap threshold) costs page faults on zeroed pages for every
+            /// volume, which was a fifth of a search across twenty volumes.
+            static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
         let path = self.items_dir().join(Self::items_name(journal, vol, key));
-        let bytes = fs::read(path).ok()?;
-        serde_json::from_slice(&bytes).ok()
+        let mut file = fs::File::open(path).ok()?;
+        BUFFER.with_borrow_mut(|bytes| {
+            bytes.clear();
+            file.read_to_end(bytes).ok()?;
+            let items = serde_json::from_slice(bytes).ok();
+            // A rare huge file does not stay held for the rest of the process.
+            if bytes.capacity() > 4 << 20 {
+                *bytes = Vec::new();
+            }
+            items
+        })
     }
 
     pub fn write_items(
