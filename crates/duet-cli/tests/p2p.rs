@@ -67,6 +67,62 @@ fn authors_and_bodies(env: &TestEnv) -> Vec<(String, String)> {
 }
 
 #[test]
+fn two_devices_that_dial_each_other_at_the_same_moment_hold_one_session() {
+    let _g = serial();
+    let (alex, sam) = couple();
+    pair(&alex, &sam);
+    // A first sync big enough that a second session would show in the bytes.
+    let now_ms = duet_tests::NOW
+        .parse::<jiff::Timestamp>()
+        .unwrap()
+        .as_millisecond();
+    duet_tests::generate::populate(alex.home(), 1500, now_ms - 60_000, 0xc2055).unwrap();
+    alex.duet(["list", "-n", "1"]).ok();
+    let snapshots: u64 = std::fs::read_dir(alex.journal_dir())
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    for round in 0..2 {
+        if round == 1 {
+            // Nothing new now: the crossing is decided within the handshakes.
+            alex.write("one more, to have something to carry");
+        }
+        let started =
+            [&alex, &sam].map(|env| env.duet(["sync", "--json", "--timeout", "20"]).spawn(true));
+        let [a, s] = started.map(|child| wait(child, Duration::from_secs(40)));
+        for out in [&a, &s] {
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let [a, s] =
+            [&a, &s].map(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap());
+        let carried = s["bytes_received"].as_u64().unwrap();
+        if round == 0 {
+            // Two sessions side by side would each carry the whole journal.
+            assert!(
+                carried < snapshots * 13 / 10,
+                "Sam received {carried} bytes for {snapshots} bytes of snapshots: {s}"
+            );
+            let new: u64 = s["new"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|n| n.as_u64().unwrap())
+                .sum();
+            assert!(new > 1000, "{s}");
+        } else {
+            assert_eq!(s["new"]["entry"], 1, "{s}");
+        }
+        for report in [&a, &s] {
+            assert_eq!(report["reached"].as_array().unwrap().len(), 1, "{report}");
+        }
+    }
+}
+
+#[test]
 fn pair_write_sync_and_write_apart() {
     let _g = serial();
     let (alex, sam) = couple();

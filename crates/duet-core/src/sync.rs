@@ -464,11 +464,85 @@ impl SyncSession {
             Msg::Snapshot { .. } | Msg::Volume { .. } => 2,
             Msg::Inventory { .. } => 3,
         });
+        // A receiver that dials for its first sync asks for every volume it lacks with an
+        // Automerge message, next to the full inventory that says it lacks them: those volumes
+        // go whole as snapshots, as when this side starts them (answering the Automerge
+        // messages would send every change, about three times the bytes).
+        let lacking = self.lacking(docs, &msgs);
         for msg in msgs {
-            self.handle_msg(docs, msg, &mut out)?;
+            match msg {
+                Msg::Volume {
+                    journal, volume, ..
+                } if lacking.contains(&(journal, volume)) => {
+                    self.send_whole(docs, journal, volume, &mut out);
+                }
+                Msg::Volume {
+                    journal, volume, ..
+                } if self.whole.contains_key(&(journal, volume)) => {}
+                msg => self.handle_msg(docs, msg, &mut out)?,
+            }
         }
         self.attach_statements(docs, &mut out);
         Ok(Batch(out))
+    }
+
+    /// The volumes a full inventory in `msgs` says the peer lacks, of a journal it may only
+    /// receive from this side, that this side can send whole.
+    fn lacking(&self, docs: &mut Docs, msgs: &[Msg]) -> BTreeSet<(JournalId, VolumeId)> {
+        let mut out = BTreeSet::new();
+        for msg in msgs {
+            let Msg::Inventory {
+                journal,
+                full: true,
+                volumes,
+            } = msg
+            else {
+                continue;
+            };
+            if self.share(*journal).is_ok_and(|s| s.accept_changes)
+                || self.share(*journal).is_err()
+                || volumes.len() > MAX_VOLUMES_PER_JOURNAL
+            {
+                continue;
+            }
+            let theirs: BTreeSet<VolumeId> = volumes.iter().map(|(v, _)| *v).collect();
+            for v in docs.inventory(*journal).keys() {
+                if !theirs.contains(v) && !self.whole.contains_key(&(*journal, *v)) {
+                    out.insert((*journal, *v));
+                }
+            }
+        }
+        out
+    }
+
+    /// Send `volume` whole, once per session, if its snapshot is at hand.
+    fn send_whole(
+        &mut self,
+        docs: &mut Docs,
+        journal: JournalId,
+        volume: VolumeId,
+        out: &mut Vec<Msg>,
+    ) -> bool {
+        if self.whole.contains_key(&(journal, volume)) {
+            return true;
+        }
+        let Some(heads) = docs
+            .inventory(journal)
+            .get(&volume)
+            .map(|h| heads_digest(h))
+        else {
+            return false;
+        };
+        let Some(document) = docs.snapshot(journal, volume) else {
+            return false;
+        };
+        out.push(Msg::Snapshot {
+            journal,
+            volume,
+            document,
+        });
+        self.whole.insert((journal, volume), heads);
+        true
     }
 
     fn handle_msg(
@@ -561,22 +635,16 @@ impl SyncSession {
                     });
                 }
                 for v in differ {
-                    if self.active.contains_key(&(journal, v)) {
+                    if self.active.contains_key(&(journal, v))
+                        || self.whole.contains_key(&(journal, v))
+                    {
                         continue;
                     }
                     // The peer has none of a volume it may only receive from
                     // us: send the document whole.
                     let they_lack = full && !theirs.contains_key(&v) && inv.contains_key(&v);
-                    if they_lack
-                        && !share.accept_changes
-                        && let Some(document) = docs.snapshot(journal, v)
+                    if they_lack && !share.accept_changes && self.send_whole(docs, journal, v, out)
                     {
-                        out.push(Msg::Snapshot {
-                            journal,
-                            volume: v,
-                            document,
-                        });
-                        self.whole.insert((journal, v), inv[&v]);
                         continue;
                     }
                     let mut state = self.open_state(share, v);

@@ -260,6 +260,12 @@ pub fn refused_by_gate(err: &(dyn std::error::Error + 'static)) -> bool {
     closed_with(err, crate::close_code::NOT_ALLOWED)
 }
 
+/// Whether the other side closed the connection because the two devices' dials crossed
+/// ([`crate::close_code::CROSSED`]).
+pub fn closed_as_crossed(err: &(dyn std::error::Error + 'static)) -> bool {
+    closed_with(err, crate::close_code::CROSSED)
+}
+
 /// Whether the other side closed the connection with the application close `code`, found in a
 /// connection's close reason or anywhere in an error's chain of causes.
 fn closed_with(err: &(dyn std::error::Error + 'static), code: u32) -> bool {

@@ -15,9 +15,9 @@ pub mod sync;
 
 pub use clock::Clock;
 pub use endpoint::{
-    NetConfig, NetError, RelayMode, RelayModeParseError, bind_endpoint, endpoint_addr,
-    endpoint_builder, is_local_network, local_contact, reach, refused_by_gate, remote_endpoint_id,
-    wait_online,
+    NetConfig, NetError, RelayMode, RelayModeParseError, bind_endpoint, closed_as_crossed,
+    endpoint_addr, endpoint_builder, is_local_network, local_contact, reach, refused_by_gate,
+    remote_endpoint_id, wait_online,
 };
 pub use framing::{FrameError, MAX_FRAME, read_frame, write_frame};
 pub use gate::{Gate, InviteGuard};
@@ -43,6 +43,9 @@ pub mod close_code {
     pub const PROTOCOL: u32 = 2;
     /// Too many sessions at once: try again later.
     pub const BUSY: u32 = 3;
+    /// Two devices dialed each other at the same moment: this connection, dialed by the device
+    /// with the greater id, is closed and the other one carries the session.
+    pub const CROSSED: u32 = 4;
 }
 
 pub use iroh::{Endpoint, EndpointAddr, EndpointId};

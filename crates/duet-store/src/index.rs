@@ -269,6 +269,9 @@ impl SearchIndex {
     }
 }
 
+/// One volume's item ids in the search file, with the key they were read under.
+pub type SearchIds = (VolumeId, [u8; 16], Vec<ItemId>);
+
 /// The columns of a search file, without its rows.
 pub struct SearchHeader {
     pub columns: Vec<(VolumeId, [u8; 16], u32)>,
@@ -426,7 +429,7 @@ impl IndexFiles {
 
     /// The item ids of each volume in the search file, with the key each was built for: the
     /// header and the ids alone are read, not the filter rows. `None` if missing or damaged.
-    pub fn search_ids(&self, journal: JournalId) -> Option<Vec<(VolumeId, [u8; 16], Vec<ItemId>)>> {
+    pub fn search_ids(&self, journal: JournalId) -> Option<Vec<SearchIds>> {
         use std::io::Read;
         let (mut file, _, header) = self.search_header(journal)?;
         let total: u64 = header.columns.iter().map(|c| u64::from(c.2)).sum();

@@ -70,7 +70,7 @@ pub fn run(ctx: &Context, out: &mut Out, args: ServeArgs) -> anyhow::Result<()> 
         let alpns = vec![SYNC_ALPN.to_vec()];
         let ep = net::bind_as(ctx, store.home(), alpns, gate.clone(), Lan::Steady).await?;
         let (tx, mut rx) = mpsc::channel(16);
-        let sessions = Sessions::default();
+        let sessions = Sessions::new(ep.id());
         let acceptor = spawn_acceptor(
             ep.clone(),
             store.clone(),

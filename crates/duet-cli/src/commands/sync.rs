@@ -88,7 +88,11 @@ pub fn spawn_acceptor(
                 // its network went away without a word), which is closed at once instead of
                 // holding a slot until its read timeout.
                 let remote = conn.remote_id();
-                let token = sessions.admit(remote, &conn);
+                // A connection that crossed this device's own dial to the same device is closed:
+                // that dial's session stands for both.
+                let Some(token) = sessions.admit(remote, &conn) else {
+                    return;
+                };
                 // A slot a superseded session is giving back comes free within moments.
                 let slot = match tokio::time::timeout(SLOT_WAIT, slots.acquire_owned()).await {
                     Ok(Ok(slot)) => slot,
@@ -98,12 +102,16 @@ pub fn spawn_acceptor(
                         return;
                     }
                 };
+                let watched = conn.clone();
                 let r = net::session(store, conn, false, progress_printer(name, quiet)).await;
                 drop(slot);
-                // Reported before it counts as ended: a `sync` waiting for its sessions to end
-                // then has this report too.
                 let ok = r.is_ok();
-                let _ = results.send(r).await;
+                // Closed because it crossed a dial of this device's: no report, the twin
+                // session stands for it. Otherwise reported before it counts as ended: a `sync`
+                // waiting for its sessions to end then has this report too.
+                if ok || !sessions.lost_crossing(remote, false, token, &watched) {
+                    let _ = results.send(r).await;
+                }
                 sessions.end(remote, false, token, ok);
             });
         }
@@ -139,16 +147,28 @@ pub async fn dial_once(
             };
         }
     };
-    sessions.dialed(remote, token, &conn);
+    if !sessions.dialed(remote, token, &conn) {
+        // It crossed the device's own dial to this one, whose session stands for both.
+        sessions.end(remote, true, token, false);
+        return yielded(sessions, remote, before, connect_timeout + CROSSED_WAIT).await;
+    }
     // The gate may also close the connection just after the handshake.
     let watched = conn.clone();
     let result = net::session(store, conn, true, progress_printer(name.clone(), quiet)).await;
+    if result.is_err() && sessions.lost_crossing(remote, true, token, &watched) {
+        sessions.end(remote, true, token, false);
+        return yielded(sessions, remote, before, connect_timeout + CROSSED_WAIT).await;
+    }
     sessions.end(remote, true, token, result.is_ok());
     match (&result, watched.close_reason()) {
         (Err(_), Some(reason)) if duet_net::refused_by_gate(&reason) => Err(Refused(name).into()),
         _ => result.map(Some),
     }
 }
+
+/// How much longer than a dial a crossed dial waits for the twin session: it is under way and
+/// may be a long first sync.
+const CROSSED_WAIT: Duration = Duration::from_secs(60);
 
 /// The device's own dial to this one is under way: done once that session completes.
 async fn yielded(
@@ -251,7 +271,7 @@ pub fn run(ctx: &Context, out: &mut Out, args: SyncArgs) -> anyhow::Result<()> {
     let result: anyhow::Result<Vec<SessionReport>> = rt.block_on(async {
         let ep = net::bind(ctx, store.home(), vec![SYNC_ALPN.to_vec()], gate).await?;
         let (tx, mut rx) = mpsc::channel(8);
-        let sessions = Sessions::default();
+        let sessions = Sessions::new(ep.id());
         let acceptor =
             spawn_acceptor(ep.clone(), store.clone(), tx, label.clone(), quiet, sessions.clone());
         let deadline = tokio::time::Instant::now() + timeout;

@@ -148,6 +148,33 @@ fn two_partners_exchange_journals() {
     assert!(one < 2000, "one new entry cost {one} bytes");
 }
 
+#[test]
+fn a_first_sync_costs_the_snapshots_whichever_side_dials() {
+    let filled = || {
+        let mut a = peer(1);
+        for n in 0..600 {
+            a.mem.write(JA, n, 1);
+        }
+        a
+    };
+    // The owner dials: its full inventory's answer names what the receiver lacks.
+    let (mut a, mut b) = (filled(), peer(2));
+    let owner_dials = session(&mut a, 0, &mut b, 1, None);
+    assert_eq!(b.mem.items(JA).len(), 600);
+    // The receiver dials, asking for every volume it lacks with an Automerge message.
+    let (mut a, mut b) = (filled(), peer(2));
+    let receiver_dials = session(&mut b, 1, &mut a, 0, None);
+    assert_eq!(b.mem.items(JA).len(), 600);
+    assert_eq!(heads_of(&mut a.mem, JA), heads_of(&mut b.mem, JA));
+    assert!(
+        receiver_dials < owner_dials * 11 / 10,
+        "receiver dialing: {receiver_dials} bytes, owner dialing: {owner_dials}"
+    );
+    // And nothing is left to say afterwards.
+    let idle = session(&mut b, 1, &mut a, 0, None);
+    assert!(idle < 300, "an idle sync after it sent {idle} bytes");
+}
+
 /// A volume of A's journal that A never wrote.
 fn forged_volume(id: VolumeId) -> Volume {
     let mut v = Volume::create([9; 16], JA, id, 0);
