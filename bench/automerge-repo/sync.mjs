@@ -131,56 +131,26 @@ function rng(seed) {
   };
 }
 
-// Everyday journal prose, most frequent first: the word list of duet's own generator
-// (tests/generate.rs), sampled Zipf-like (weight 1/rank) in sentences of 5-16 words.
-const WORDS = [
-  "the", "and", "we", "to", "a", "of", "i", "it", "was", "in", "you", "that", "for", "with", "on",
-  "so", "but", "me", "at", "is", "my", "our", "us", "had", "just", "all", "about", "after", "then",
-  "today", "she", "he", "when", "out", "up", "really", "were", "day", "little", "home", "time",
-  "felt", "like", "back", "morning", "evening", "together", "dinner", "walk", "long", "talk",
-  "again", "night", "still", "coffee", "kitchen", "laughed", "tired", "quiet", "week", "good",
-  "made", "went", "around", "house", "kids", "work", "late", "early", "rain", "sun", "garden",
-  "window", "bread", "soup", "music", "song", "car", "train", "station", "park", "friends",
-  "sister", "brother", "mother", "father", "weekend", "bed", "book", "movie", "bike", "river",
-  "lake", "beach", "market", "store", "city", "street", "small", "big", "warm", "cold", "slow",
-  "fast", "happy", "grateful", "worried", "calm", "busy", "lazy", "sweet", "funny", "honest",
-  "gentle", "patient", "proud", "sorry", "kind", "careful", "brave", "cooked", "cleaned",
-  "planned", "forgot", "remembered", "argued", "listened", "promised", "decided", "noticed",
-  "missed", "waited", "danced", "sang", "read", "wrote", "called", "texted", "visited", "carried",
-  "fixed", "painted", "planted", "baked", "washed", "folded", "watched", "played", "hugged",
-  "held", "smiled", "cried", "slept", "woke", "ran", "swam", "climbed", "drove", "biked", "walked",
-  "talked", "shared", "tried", "learned", "asked", "answered", "thanked", "surprised", "apples",
-  "pears", "tea", "wine", "cheese", "pasta", "rice", "cake", "pancakes", "eggs", "tomatoes",
-  "basil", "lemons", "chocolate", "candles", "blanket", "sofa", "balcony", "stairs", "door",
-  "roof", "hallway", "attic", "cellar", "mountains", "forest", "meadow", "harbor", "bridge",
-  "island", "village", "museum", "library", "bakery", "cinema", "concert", "festival", "birthday",
-  "anniversary", "holiday", "vacation", "trip", "journey", "letter", "postcard", "photo", "album",
-  "map", "ticket", "suitcase", "umbrella", "jacket", "scarf", "boots", "gloves", "hat", "keys",
-  "phone", "laptop", "radio", "piano", "guitar", "violin", "drums", "paint", "brush", "canvas",
-  "notebook", "pencil", "envelope", "stamp", "flowers", "roses", "tulips", "daisies", "moss",
-  "fern", "oak", "maple", "birch", "pine", "willow", "sparrow", "heron", "fox", "deer", "owl",
-  "cat", "dog", "puppy", "kitten", "neighbor", "colleague", "teacher", "doctor", "baker",
-  "gardener", "stranger", "autumn", "winter", "spring", "summer", "thunder", "snow", "fog", "wind",
-  "frost", "dawn", "dusk", "midnight", "noon", "monday", "tuesday", "wednesday", "thursday",
-  "friday", "saturday", "sunday", "honestly", "probably", "finally", "slowly", "suddenly",
-  "quietly", "gently", "softly", "brightly", "nearly", "almost", "perhaps", "maybe", "somehow",
-  "anyway", "besides", "meanwhile", "afterwards", "tomorrow", "yesterday", "tonight", "lately",
-  "patience", "tenderness", "silence", "laughter", "courage", "comfort", "routine", "distance",
-  "closeness", "forgiveness", "gratitude", "curiosity", "stubbornness", "jealousy", "tiredness",
-  "hope", "trust", "worry", "joy", "grief", "relief", "wonder", "nostalgia", "lighthouse",
-  "orchard", "vineyard", "greenhouse", "porch", "fireplace", "crossword", "puzzle", "recipe",
-  "picnic", "sandcastle", "kite", "lantern", "compass", "telescope", "hammock", "wheelbarrow",
-  "accordion", "marmalade", "cinnamon", "saffron", "paprika", "rosemary", "thyme", "lavender",
-  "juniper", "cardamom",
-];
+// Everyday journal prose, most frequent first: the word list of duet's own generator, read from
+// tests/generate.rs (one list for both), sampled Zipf-like (weight 1/rank) in sentences of 5-16
+// words. Only `--gen-items` needs it; real runs take duet's own export.
+function readWords() {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const rust = fs.readFileSync(path.join(here, "..", "..", "tests", "generate.rs"), "utf8");
+  const list = rust.match(/const WORDS: &\[&str\] = &\[([\s\S]*?)\];/);
+  if (!list) throw new Error("no WORDS list in tests/generate.rs");
+  return [...list[1].matchAll(/"([^"]+)"/g)].map((m) => m[1]);
+}
+
 const TAGS = ["walk", "dinner", "kids", "trip", "garden", "music", "sam", "home", "work", "weekend"];
 const ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567";
 
 function makeVocabulary() {
+  const words = readWords();
   const cum = [];
   let s = 0;
-  for (let i = 0; i < WORDS.length; i++) cum.push((s += 1 / (i + 1)));
-  return { words: WORDS, cum, total: s };
+  for (let i = 0; i < words.length; i++) cum.push((s += 1 / (i + 1)));
+  return { words, cum, total: s };
 }
 
 function pickWord(v, r) {
