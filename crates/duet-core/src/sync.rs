@@ -41,6 +41,18 @@ pub fn heads_digest(heads: &[ChangeHash]) -> HeadsDigest {
         .expect("16 bytes")
 }
 
+/// Digest of the device lists a side knows (encoded), whatever order it holds them in.
+pub fn devices_digest(lists: &[Vec<u8>]) -> [u8; 32] {
+    let mut sorted: Vec<&Vec<u8>> = lists.iter().collect();
+    sorted.sort();
+    let mut hasher = blake3::Hasher::new_derive_key("duet sync device lists v1");
+    for list in sorted {
+        hasher.update(&(list.len() as u64).to_be_bytes());
+        hasher.update(list);
+    }
+    *hasher.finalize().as_bytes()
+}
+
 /// Digest of a journal: all of its volumes and their heads.
 pub fn journal_digest(inventory: &BTreeMap<VolumeId, HeadsDigest>) -> [u8; 32] {
     let mut hasher = blake3::Hasher::new_derive_key("duet sync journal v1");
@@ -71,9 +83,13 @@ pub enum Msg {
         volume: VolumeId,
         document: Vec<u8>,
     },
-    /// A person's device list (encoded [`crate::authority::DeviceList`]). Each side sends the
-    /// lists it knows first, before any journal data, so revocations travel with every sync.
+    /// A person's device list (encoded [`crate::authority::DeviceList`]). A side sends the
+    /// lists it knows when the peer's [`Msg::DevicesDigest`] differs from its own, before any
+    /// journal data, so revocations travel with the first sync that can carry them.
     Devices { list: Vec<u8> },
+    /// A digest of the device lists the sender knows ([`devices_digest`]), in its first batch:
+    /// when the two differ, each side sends its lists.
+    DevicesDigest { digest: [u8; 32] },
     /// Where devices of the couple were last reached, by device id: hints for dialing, never
     /// proof of who a device is (the transport authenticates every id it dials).
     Addresses {
@@ -140,8 +156,12 @@ pub struct SyncSession {
     /// Journals whose digests matched at hello.
     level: BTreeSet<JournalId>,
     rejected: usize,
-    /// Device lists to send at the start.
+    /// Device lists to send when the peer's digest of its own differs.
     devices_out: Vec<Vec<u8>>,
+    /// Whether they went out this session.
+    devices_sent: bool,
+    /// The peer's digest of its device lists, once heard.
+    devices_digest_in: Option<[u8; 32]>,
     /// Valid device lists the peer sent.
     devices_in: Vec<crate::authority::DeviceList>,
     /// Who the peer is, if known: its person and its device.
@@ -221,6 +241,8 @@ impl SyncSession {
             level: BTreeSet::new(),
             rejected: 0,
             devices_out: Vec::new(),
+            devices_sent: false,
+            devices_digest_in: None,
             devices_in: Vec::new(),
             peer: None,
             hints_out: Vec::new(),
@@ -436,11 +458,9 @@ impl SyncSession {
                 )
             })
             .collect();
-        let mut out: Vec<Msg> = self
-            .devices_out
-            .iter()
-            .map(|list| Msg::Devices { list: list.clone() })
-            .collect();
+        let mut out = vec![Msg::DevicesDigest {
+            digest: devices_digest(&self.devices_out),
+        }];
         if !self.hints_out.is_empty() {
             out.push(Msg::Addresses {
                 hints: self.hints_out.clone(),
@@ -459,7 +479,10 @@ impl SyncSession {
         // (which would make the peer send its document twice).
         let mut msgs = batch.0;
         msgs.sort_by_key(|m| match m {
-            Msg::Devices { .. } | Msg::Addresses { .. } | Msg::Signed { .. } => 0,
+            Msg::Devices { .. }
+            | Msg::DevicesDigest { .. }
+            | Msg::Addresses { .. }
+            | Msg::Signed { .. } => 0,
             Msg::Hello { .. } => 1,
             Msg::Snapshot { .. } | Msg::Volume { .. } => 2,
             Msg::Inventory { .. } => 3,
@@ -481,6 +504,17 @@ impl SyncSession {
                 } if self.whole.contains_key(&(journal, volume)) => {}
                 msg => self.handle_msg(docs, msg, &mut out)?,
             }
+        }
+        // The peer's lists differ from this side's: this side's go first in its answer, before
+        // anything of the journals. (A peer that sent no digest gets them too.)
+        let mine = devices_digest(&self.devices_out);
+        if !self.devices_sent && self.devices_digest_in != Some(mine) {
+            self.devices_sent = true;
+            let lists = self
+                .devices_out
+                .iter()
+                .map(|list| Msg::Devices { list: list.clone() });
+            out.splice(0..0, lists);
         }
         self.attach_statements(docs, &mut out);
         Ok(Batch(out))
@@ -577,6 +611,10 @@ impl SyncSession {
                 if revokes_peer {
                     return Err(SyncError::PeerRevoked);
                 }
+            }
+            // The first one counts (a repeat changes nothing).
+            Msg::DevicesDigest { digest } => {
+                self.devices_digest_in.get_or_insert(digest);
             }
             Msg::Signed { statements } => self.take_statements(docs, statements)?,
             Msg::Addresses { hints } => {
@@ -722,6 +760,7 @@ impl SyncSession {
             match msg {
                 Msg::Hello { .. }
                 | Msg::Devices { .. }
+                | Msg::DevicesDigest { .. }
                 | Msg::Addresses { .. }
                 | Msg::Signed { .. } => {}
                 Msg::Inventory {

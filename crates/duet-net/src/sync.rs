@@ -68,6 +68,7 @@ async fn send_batch<W: AsyncWrite + Unpin>(
             Msg::Inventory { volumes, .. } => volumes.len() * 24 + 32,
             Msg::Hello { journals } => journals.len() * 48 + 8,
             Msg::Devices { list } => list.len() + 8,
+            Msg::DevicesDigest { .. } => 33,
             Msg::Addresses { hints } => hints.len() * (32 + 1 + 16 * 19) + 8,
             Msg::Signed { statements } => statements.len() * 200 + 8,
         };

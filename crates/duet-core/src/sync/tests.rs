@@ -700,12 +700,26 @@ fn a_device_list_revoking_the_peer_ends_the_session_before_any_journal_data() {
     list.add_revocation(sam.revoke(device, 5)).unwrap();
 
     // Sam's device sends its list (revoking itself, as a stolen laptop's owner would have it
-    // sent by any device) together with its journal.
+    // sent by any device) together with its journal, once the digests show the lists differ.
     let mut sb = SyncSession::new(shared(&b, &a), PeerState::default())
         .with_devices(vec![list.encode(), b"forged".to_vec()]);
-    let hello = sb.start(&mut b.mem);
     let mut sa = SyncSession::new(shared(&a, &b), PeerState::default()).with_peer(sam.id(), device);
-    assert_eq!(sa.handle(&mut a.mem, hello), Err(SyncError::PeerRevoked));
+    let lists_and_journal = lists_after_digests(&mut sa, &mut a.mem, &mut sb, &mut b.mem);
+    let first_journal_data = lists_and_journal.0.iter().position(|m| {
+        matches!(
+            m,
+            Msg::Volume { .. } | Msg::Snapshot { .. } | Msg::Inventory { .. }
+        )
+    });
+    let last_list = lists_and_journal
+        .0
+        .iter()
+        .rposition(|m| matches!(m, Msg::Devices { .. }));
+    assert!(last_list.is_some() && first_journal_data.is_some_and(|d| d > last_list.unwrap()));
+    assert_eq!(
+        sa.handle(&mut a.mem, lists_and_journal),
+        Err(SyncError::PeerRevoked)
+    );
     assert_eq!(
         sa.heard_devices(),
         &[list.clone()],
@@ -717,12 +731,95 @@ fn a_device_list_revoking_the_peer_ends_the_session_before_any_journal_data() {
     // the caller's merge (lists only grow).
     let mut sb =
         SyncSession::new(shared(&b, &a), PeerState::default()).with_devices(vec![before.encode()]);
-    let hello = sb.start(&mut b.mem);
     let mut sa = SyncSession::new(shared(&a, &b), PeerState::default()).with_peer(sam.id(), device);
-    assert!(sa.handle(&mut a.mem, hello).is_ok());
+    let lists = lists_after_digests(&mut sa, &mut a.mem, &mut sb, &mut b.mem);
+    assert!(sa.handle(&mut a.mem, lists).is_ok());
     let mut known = list.clone();
     known.merge(&sa.heard_devices()[0]).unwrap();
     assert!(!known.admits(&device));
+}
+
+/// `sb` dials `sa`: its first batch (digests and hello), `sa`'s answer, and what `sb` sends
+/// next, which holds its device lists when the two sides' lists differ.
+fn lists_after_digests(
+    sa: &mut SyncSession,
+    a: &mut Mem,
+    sb: &mut SyncSession,
+    b: &mut Mem,
+) -> Batch {
+    let hello = sb.start(b);
+    assert!(
+        !hello.0.iter().any(|m| matches!(m, Msg::Devices { .. })),
+        "lists wait for the digests"
+    );
+    let answer = sa.handle(a, hello).unwrap();
+    let mut reply = sa.start(a);
+    reply.0.extend(answer.0);
+    sb.handle(b, reply).unwrap()
+}
+
+/// Every batch of a session `sa` dials `sb` for, in order, both ways.
+fn every_batch(sa: &mut SyncSession, a: &mut Mem, sb: &mut SyncSession, b: &mut Mem) -> Vec<Batch> {
+    let mut all = Vec::new();
+    let mut outgoing = sa.start(a);
+    for turn in 0..50 {
+        all.push(outgoing.clone());
+        let mut reply = sb.handle(b, outgoing.clone()).unwrap();
+        if turn == 0 {
+            let mut hello = sb.start(b);
+            hello.0.extend(reply.0);
+            reply = hello;
+        }
+        all.push(reply.clone());
+        if outgoing.0.is_empty() && reply.0.is_empty() {
+            break;
+        }
+        outgoing = sa.handle(a, reply).unwrap();
+    }
+    all
+}
+
+#[test]
+fn device_lists_cross_only_when_the_two_sides_know_different_ones() {
+    use crate::authority::{DeviceList, PersonKey};
+    let (mut a, mut b) = (peer(1), peer(2));
+    let list_of = |seed: u8, devices: &[u8]| {
+        let person = PersonKey::from_seed([seed; 32]);
+        let mut list = DeviceList::new(person.id());
+        for (n, d) in devices.iter().enumerate() {
+            list.add_cert(person.certify([*d; 32], "laptop", n as i64 + 1))
+                .unwrap();
+        }
+        list.encode()
+    };
+    let (alex, sam, sam_newer) = (list_of(1, &[10]), list_of(2, &[20]), list_of(2, &[20, 21]));
+    let lists_in = |batches: &[Batch]| {
+        batches
+            .iter()
+            .flat_map(|b| &b.0)
+            .filter(|m| matches!(m, Msg::Devices { .. }))
+            .count()
+    };
+
+    // The same lists on both sides (each holds its own first): only the digests cross.
+    let mut sa = SyncSession::new(shared(&a, &b), PeerState::default())
+        .with_devices(vec![alex.clone(), sam.clone()]);
+    let mut sb = SyncSession::new(shared(&b, &a), PeerState::default())
+        .with_devices(vec![sam.clone(), alex.clone()]);
+    let batches = every_batch(&mut sa, &mut a.mem, &mut sb, &mut b.mem);
+    assert_eq!(lists_in(&batches), 0);
+    assert_eq!(batches.len(), 4, "hellos both ways, then the empty pair");
+
+    // Sam's side knows a newer list of Sam's: both sides send what they know, and each hears
+    // the other's lists.
+    let mut sa = SyncSession::new(shared(&a, &b), PeerState::default())
+        .with_devices(vec![alex.clone(), sam.clone()]);
+    let mut sb = SyncSession::new(shared(&b, &a), PeerState::default())
+        .with_devices(vec![sam_newer.clone(), alex.clone()]);
+    let batches = every_batch(&mut sa, &mut a.mem, &mut sb, &mut b.mem);
+    assert_eq!(lists_in(&batches), 4);
+    assert_eq!(sa.heard_devices().len(), 2);
+    assert_eq!(sb.heard_devices().len(), 2);
 }
 
 /// The couple for the authorship tests: Alex (journal `JA`, a laptop and a home device) and Sam

@@ -17,6 +17,7 @@ const TAG_SNAPSHOT: u8 = 4;
 const TAG_DEVICES: u8 = 5;
 const TAG_ADDRESSES: u8 = 6;
 const TAG_SIGNED: u8 = 7;
+const TAG_DEVICES_DIGEST: u8 = 8;
 const STATE_VERSION: u8 = 1;
 
 pub fn encode_batch(batch: &Batch) -> Vec<u8> {
@@ -50,6 +51,10 @@ pub fn encode_batch(batch: &Batch) -> Vec<u8> {
             Msg::Devices { list } => {
                 w.u8(TAG_DEVICES);
                 w.long_bytes(list);
+            }
+            Msg::DevicesDigest { digest } => {
+                w.u8(TAG_DEVICES_DIGEST);
+                w.bytes(digest);
             }
             Msg::Signed { statements } => {
                 w.u8(TAG_SIGNED);
@@ -156,6 +161,9 @@ fn decode_msg(r: &mut Reader) -> Result<Msg, SyncError> {
         }
         TAG_DEVICES => Msg::Devices {
             list: r.long_bytes().map_err(malformed)?.to_vec(),
+        },
+        TAG_DEVICES_DIGEST => Msg::DevicesDigest {
+            digest: r.array().map_err(malformed)?,
         },
         TAG_SIGNED => {
             let n = r.count(16 + 8 + 32 + 8 + 4 + 64).map_err(malformed)?;
