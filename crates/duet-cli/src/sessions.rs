@@ -212,7 +212,8 @@ impl Sessions {
     }
 
     /// Wait, at most `max`, until a session with `remote` has completed since `since` (what
-    /// [`Sessions::completed`] said before). True if one has.
+    /// [`Sessions::completed`] said before). True if one has; false at once when none with
+    /// `remote` is under way any more (the one waited for failed: the caller dials again).
     pub async fn wait_completed(&self, remote: EndpointId, since: u64, max: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + max;
         loop {
@@ -221,7 +222,13 @@ impl Sessions {
                 return true;
             }
             let now = tokio::time::Instant::now();
-            if now >= deadline {
+            let under_way = {
+                let inner = self.lock();
+                [true, false]
+                    .iter()
+                    .any(|out| inner.running.contains_key(&(remote, *out)))
+            };
+            if now >= deadline || !under_way {
                 return false;
             }
             let _ =
