@@ -22,7 +22,8 @@ pub struct Run {
 
 /// The parent's end of the helper.
 pub struct Launcher {
-    to: std::fs::File,
+    /// Requests; `None` once closed, which ends the helper.
+    to: Option<std::fs::File>,
     from: BufReader<std::fs::File>,
     pid: libc::pid_t,
 }
@@ -61,7 +62,7 @@ impl Launcher {
         }
         drop((req_read, resp_write));
         Launcher {
-            to: req_write,
+            to: Some(req_write),
             from: BufReader::new(resp_read),
             pid,
         }
@@ -82,7 +83,8 @@ impl Launcher {
             "dir": cmd.get_current_dir().map(|d| d.to_string_lossy()),
             "stdout": stdout_to.map(|p| p.to_string_lossy()),
         });
-        writeln!(self.to, "{request}").expect("the launcher takes requests");
+        let to = self.to.as_mut().expect("the launcher runs until dropped");
+        writeln!(to, "{request}").expect("the launcher takes requests");
         let mut line = String::new();
         self.from
             .read_line(&mut line)
@@ -99,8 +101,7 @@ impl Launcher {
 impl Drop for Launcher {
     fn drop(&mut self) {
         // Closing the request pipe ends the helper; reap it.
-        let (read, _) = pipe();
-        drop(std::mem::replace(&mut self.to, read));
+        self.to = None;
         // SAFETY: our own child, waited once.
         #[allow(unsafe_code)]
         unsafe {

@@ -60,29 +60,20 @@ fn dir_bytes(dir: &std::path::Path) -> u64 {
         .unwrap_or(0)
 }
 
-/// Bytes the loopback interface has received, from `/proc/net/dev` (IP packets as the interface
-/// counts them), when this process has a network namespace of its own.
-fn loopback_bytes(own_namespace: bool) -> Option<u64> {
-    loopback_counter(own_namespace, 0)
-}
-
-/// Packets the loopback interface has received, as [`loopback_bytes`].
-fn loopback_packets(own_namespace: bool) -> Option<u64> {
-    loopback_counter(own_namespace, 1)
-}
-
-fn loopback_counter(own_namespace: bool, column: usize) -> Option<u64> {
+/// Bytes and packets the loopback interface has received, from `/proc/net/dev` (IP packets as
+/// the interface counts them), when this process has a network namespace of its own.
+fn loopback(own_namespace: bool) -> Option<(u64, u64)> {
     if !own_namespace {
         return None;
     }
     let dev = std::fs::read_to_string("/proc/net/dev").ok()?;
     let line = dev.lines().find(|l| l.trim_start().starts_with("lo:"))?;
-    line.trim_start()
+    let mut counters = line
+        .trim_start()
         .trim_start_matches("lo:")
         .split_whitespace()
-        .nth(column)?
-        .parse()
-        .ok()
+        .map(|n| n.parse().ok());
+    Some((counters.next()??, counters.next()??))
 }
 
 /// Run this bench again inside a network namespace of its own with loopback up, if it can
@@ -122,17 +113,23 @@ struct SyncRun {
 }
 
 fn sync_once(launcher: &mut Launcher, env: &TestEnv, own_namespace: bool) -> SyncRun {
-    let out = env.root().join("sync-out.json");
-    let (lo, lo_packets) = (
-        loopback_bytes(own_namespace),
-        loopback_packets(own_namespace),
-    );
     let cmd = env.duet(["sync", "--json", "--timeout", "60"]).command();
-    let run = launcher.run(&cmd, Some(&out));
-    let ip = lo.zip(loopback_bytes(own_namespace)).map(|(a, b)| b - a);
-    let packets = lo_packets
-        .zip(loopback_packets(own_namespace))
-        .map(|(a, b)| b - a);
+    timed_sync(launcher, env, &cmd, own_namespace)
+}
+
+/// Runs `cmd`, a `duet sync --json` (or a profiler running one), and reads what it reported.
+fn timed_sync(
+    launcher: &mut Launcher,
+    env: &TestEnv,
+    cmd: &std::process::Command,
+    own_namespace: bool,
+) -> SyncRun {
+    let out = env.root().join("sync-out.json");
+    let before = loopback(own_namespace);
+    let run = launcher.run(cmd, Some(&out));
+    let moved = before
+        .zip(loopback(own_namespace))
+        .map(|((bytes, packets), (b, p))| (b - bytes, p - packets));
     let text = std::fs::read_to_string(&out).unwrap_or_default();
     assert!(run.ok, "duet sync failed: {text}");
     let report: serde_json::Value = serde_json::from_str(&text).expect("sync --json");
@@ -141,8 +138,8 @@ fn sync_once(launcher: &mut Launcher, env: &TestEnv, own_namespace: bool) -> Syn
         ms: run.wall.as_secs_f64() * 1000.0,
         frames: n("bytes_sent") + n("bytes_received"),
         round_trips: report["reached"][0]["round_trips"].as_u64().unwrap_or(0),
-        ip,
-        packets,
+        ip: moved.map(|(bytes, _)| bytes),
+        packets: moved.map(|(_, packets)| packets),
         rss_kib: run.rss_kib,
         report,
     }
@@ -163,22 +160,22 @@ fn peak_kib(pid: u32) -> u64 {
 /// Median and spread of several runs of one journey, as JSON and as a line.
 fn journey(label: &str, runs: &[SyncRun]) -> serde_json::Value {
     let ms: Vec<f64> = runs.iter().map(|r| r.ms).collect();
-    let frames = median(runs.iter().map(|r| r.frames as f64).collect());
-    let ip: Vec<f64> = runs.iter().filter_map(|r| r.ip.map(|b| b as f64)).collect();
-    let ip = (!ip.is_empty()).then(|| median(ip));
-    let packets: Vec<f64> = runs
-        .iter()
-        .filter_map(|r| r.packets.map(|b| b as f64))
-        .collect();
-    let packets = (!packets.is_empty()).then(|| median(packets));
-    let trips = median(runs.iter().map(|r| r.round_trips as f64).collect());
+    let (median_ms, p90_ms) = (median(ms.clone()), p90(ms.clone()));
+    let min_ms = ms.iter().copied().fold(f64::INFINITY, f64::min);
+    let max_ms = ms.iter().copied().fold(0.0, f64::max);
+    // The median of a figure every run has, or of one only counted in a namespace of its own.
+    let median_of = |f: &dyn Fn(&SyncRun) -> Option<u64>| {
+        let v: Vec<f64> = runs.iter().filter_map(|r| f(r).map(|n| n as f64)).collect();
+        (!v.is_empty()).then(|| median(v))
+    };
+    let frames = median_of(&|r| Some(r.frames)).unwrap_or(0.0);
+    let trips = median_of(&|r| Some(r.round_trips)).unwrap_or(0.0);
+    let ip = median_of(&|r| r.ip);
+    let packets = median_of(&|r| r.packets);
     let rss = runs.iter().map(|r| r.rss_kib).max().unwrap_or(0);
     println!(
-        "{label}: median {:.1} ms (p90 {:.1}, min {:.1}), {frames:.0} bytes of frames, {trips:.0} \
-         round trips, {}, peak {:.1} MiB ({} runs)",
-        median(ms.clone()),
-        p90(ms.clone()),
-        ms.iter().copied().fold(f64::INFINITY, f64::min),
+        "{label}: median {median_ms:.1} ms (p90 {p90_ms:.1}, min {min_ms:.1}), {frames:.0} bytes \
+         of frames, {trips:.0} round trips, {}, peak {:.1} MiB ({} runs)",
         ip.zip(packets)
             .map_or("IP bytes not counted".to_owned(), |(b, p)| format!(
                 "{b:.0} IP bytes in {p:.0} packets"
@@ -187,10 +184,10 @@ fn journey(label: &str, runs: &[SyncRun]) -> serde_json::Value {
         runs.len()
     );
     serde_json::json!({
-        "median_ms": median(ms.clone()),
-        "p90_ms": p90(ms.clone()),
-        "min_ms": ms.iter().copied().fold(f64::INFINITY, f64::min),
-        "max_ms": ms.iter().copied().fold(0.0, f64::max),
+        "median_ms": median_ms,
+        "p90_ms": p90_ms,
+        "min_ms": min_ms,
+        "max_ms": max_ms,
         "frames": frames,
         "round_trips": trips,
         "ip_bytes": ip,
@@ -264,33 +261,18 @@ fn main() {
     });
     let serve_before = peak_kib(server.id());
     let first = if let Ok(out) = std::env::var("DUET_BENCH_PERF") {
-        let lo_before = loopback_bytes(own_namespace);
-        let started = Instant::now();
+        // The same sync under `perf record` (its peak memory is then perf's).
         let cmd = alex.duet(["sync", "--json", "--timeout", "60"]).command();
         let mut perf = std::process::Command::new("perf");
         perf.args(["record", "-g", "-o", &out, "--"])
             .arg(cmd.get_program())
             .args(cmd.get_args());
         for (k, v) in cmd.get_envs() {
-            match v {
-                Some(v) => perf.env(k, v),
-                None => perf.env_remove(k),
-            };
+            if let Some(v) = v {
+                perf.env(k, v);
+            }
         }
-        let o = perf.output().unwrap();
-        let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("sync --json");
-        let n = |k: &str| report[k].as_u64().unwrap_or(0);
-        SyncRun {
-            ms: started.elapsed().as_secs_f64() * 1000.0,
-            frames: n("bytes_sent") + n("bytes_received"),
-            round_trips: report["reached"][0]["round_trips"].as_u64().unwrap_or(0),
-            ip: lo_before
-                .zip(loopback_bytes(own_namespace))
-                .map(|(a, b)| b - a),
-            packets: None,
-            rss_kib: 0,
-            report,
-        }
+        timed_sync(&mut launcher, &alex, &perf, own_namespace)
     } else {
         sync_once(&mut launcher, &alex, own_namespace)
     };

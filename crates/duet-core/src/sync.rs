@@ -493,22 +493,19 @@ impl SyncSession {
         // messages would send every change, about three times the bytes).
         let lacking = self.lacking(docs, &msgs);
         for msg in msgs {
-            match msg {
-                Msg::Volume {
-                    journal, volume, ..
-                } if lacking.contains(&(journal, volume)) => {
-                    self.send_whole(docs, journal, volume, &mut out);
-                }
-                Msg::Volume {
-                    journal, volume, ..
-                } if self.whole.contains_key(&(journal, volume)) => {}
-                msg => self.handle_msg(docs, msg, &mut out)?,
+            if let Msg::Volume {
+                journal, volume, ..
+            } = &msg
+                && let Some(heads) = lacking.get(&(*journal, *volume))
+                && self.send_whole(docs, *journal, *volume, *heads, &mut out)
+            {
+                continue;
             }
+            self.handle_msg(docs, msg, &mut out)?;
         }
         // The peer's lists differ from this side's: this side's go first in its answer, before
         // anything of the journals. (A peer that sent no digest gets them too.)
-        let mine = devices_digest(&self.devices_out);
-        if !self.devices_sent && self.devices_digest_in != Some(mine) {
+        if !self.devices_sent && self.devices_digest_in != Some(devices_digest(&self.devices_out)) {
             self.devices_sent = true;
             let lists = self
                 .devices_out
@@ -521,9 +518,13 @@ impl SyncSession {
     }
 
     /// The volumes a full inventory in `msgs` says the peer lacks, of a journal it may only
-    /// receive from this side, that this side can send whole.
-    fn lacking(&self, docs: &mut Docs, msgs: &[Msg]) -> BTreeSet<(JournalId, VolumeId)> {
-        let mut out = BTreeSet::new();
+    /// receive from this side, with their heads digests here.
+    fn lacking(
+        &self,
+        docs: &mut Docs,
+        msgs: &[Msg],
+    ) -> BTreeMap<(JournalId, VolumeId), HeadsDigest> {
+        let mut out = BTreeMap::new();
         for msg in msgs {
             let Msg::Inventory {
                 journal,
@@ -533,40 +534,33 @@ impl SyncSession {
             else {
                 continue;
             };
-            if self.share(*journal).is_ok_and(|s| s.accept_changes)
-                || self.share(*journal).is_err()
-                || volumes.len() > MAX_VOLUMES_PER_JOURNAL
-            {
+            let receive_only = self.share(*journal).is_ok_and(|s| !s.accept_changes);
+            if !receive_only || volumes.len() > MAX_VOLUMES_PER_JOURNAL {
                 continue;
             }
             let theirs: BTreeSet<VolumeId> = volumes.iter().map(|(v, _)| *v).collect();
-            for v in docs.inventory(*journal).keys() {
-                if !theirs.contains(v) && !self.whole.contains_key(&(*journal, *v)) {
-                    out.insert((*journal, *v));
+            for (v, digest) in inventory_digests(&docs.inventory(*journal)) {
+                if !theirs.contains(&v) {
+                    out.insert((*journal, v), digest);
                 }
             }
         }
         out
     }
 
-    /// Send `volume` whole, once per session, if its snapshot is at hand.
+    /// Send `volume` (whose heads digest is `heads`) whole, once per session, if its snapshot
+    /// is at hand. True if it went (now or earlier in the session).
     fn send_whole(
         &mut self,
         docs: &mut Docs,
         journal: JournalId,
         volume: VolumeId,
+        heads: HeadsDigest,
         out: &mut Vec<Msg>,
     ) -> bool {
         if self.whole.contains_key(&(journal, volume)) {
             return true;
         }
-        let Some(heads) = docs
-            .inventory(journal)
-            .get(&volume)
-            .map(|h| heads_digest(h))
-        else {
-            return false;
-        };
         let Some(document) = docs.snapshot(journal, volume) else {
             return false;
         };
@@ -673,15 +667,15 @@ impl SyncSession {
                     });
                 }
                 for v in differ {
-                    if self.active.contains_key(&(journal, v))
-                        || self.whole.contains_key(&(journal, v))
-                    {
+                    if self.active.contains_key(&(journal, v)) {
                         continue;
                     }
                     // The peer has none of a volume it may only receive from
                     // us: send the document whole.
                     let they_lack = full && !theirs.contains_key(&v) && inv.contains_key(&v);
-                    if they_lack && !share.accept_changes && self.send_whole(docs, journal, v, out)
+                    if they_lack
+                        && !share.accept_changes
+                        && self.send_whole(docs, journal, v, inv[&v], out)
                     {
                         continue;
                     }

@@ -496,10 +496,7 @@ impl Store {
         }
         found.sort_by_key(|(l, _)| l.id);
         found.dedup_by_key(|(l, _)| l.id);
-        let marks = match (&self.partner, indexes.first()) {
-            (Some(_), Some(mine)) => marks_of(mine),
-            _ => HashMap::new(),
-        };
+        let marks = self.marks_in(indexes.first());
         // Deleted items and the partner's hidden answers are not there to be found, not even
         // by id. (Past a handful of candidates the prefix is ambiguous anyway.)
         if found.len() <= 8 {
@@ -671,7 +668,16 @@ impl Store {
         if self.partner.is_none() {
             return Ok(HashMap::new());
         }
-        Ok(marks_of(&self.fresh_index(self.config.journal)?))
+        Ok(self.marks_in(Some(&self.fresh_index(self.config.journal)?)))
+    }
+
+    /// My marks on the partner's items, from my journal's index (`mine`, the first of
+    /// [`Store::journals`]); none without a partner.
+    fn marks_in(&self, mine: Option<&JournalIndex>) -> HashMap<ItemId, bool> {
+        match (&self.partner, mine) {
+            (Some(_), Some(index)) => marks_of(index),
+            _ => HashMap::new(),
+        }
     }
 
     fn listed(&self, item: Item, journal: JournalRef, marks: &HashMap<ItemId, bool>) -> ListedItem {
@@ -797,10 +803,7 @@ impl Store {
         for journal in self.journals() {
             indexes.push((journal, self.fresh_index(journal.id)?));
         }
-        let marks = match (&self.partner, indexes.first()) {
-            (Some(_), Some((_, mine))) => marks_of(mine),
-            _ => HashMap::new(),
-        };
+        let marks = self.marks_in(indexes.first().map(|(_, mine)| mine));
         let mut candidates: Vec<(JournalRef, VolumeIndex)> = Vec::new();
         for (journal, index) in indexes {
             if filter.author.is_some_and(|a| a != journal.author) {
