@@ -541,13 +541,14 @@ async fn session_inner(
     let mut traffic = driven?;
     // Only what the owners' devices signed is kept; say so when something was not.
     let unsigned_cut = sync.keep_covered(&mut docs);
+    let closing = sync.closing();
     // Store what arrived before the listener tells the dialer it is done.
     let arrivals =
         tokio::task::block_in_place(|| backend.0.settle(sync, &mut docs, &peer_key, &writable))?;
     match role {
         Role::Dialer => conn.close(duet_net::close_code::DONE.into(), b"synced"),
         Role::Listener => {
-            end_as_listener(&mut send, &mut traffic).await?;
+            end_as_listener(&mut send, &mut traffic, &closing).await?;
             // Let the dialer read our last answer, then let it close.
             let _ = tokio::time::timeout(Duration::from_secs(3), conn.closed()).await;
         }

@@ -82,7 +82,7 @@ fn two_devices_that_dial_each_other_at_the_same_moment_hold_one_session() {
         .unwrap()
         .map(|e| e.unwrap().metadata().unwrap().len())
         .sum();
-    for round in 0..2 {
+    for round in 0..3 {
         if round == 1 {
             // Nothing new now: the crossing is decided within the handshakes.
             alex.write("one more, to have something to carry");
@@ -113,11 +113,19 @@ fn two_devices_that_dial_each_other_at_the_same_moment_hold_one_session() {
                 .map(|n| n.as_u64().unwrap())
                 .sum();
             assert!(new > 1000, "{s}");
-        } else {
+        } else if round == 1 {
             assert_eq!(s["new"]["entry"], 1, "{s}");
         }
         for report in [&a, &s] {
             assert_eq!(report["reached"].as_array().unwrap().len(), 1, "{report}");
+            if round == 2 {
+                // Nothing new: the listener's first answer ends it, one round trip, few bytes.
+                let r = &report["reached"][0];
+                assert_eq!(r["round_trips"], 1, "{report}");
+                let both =
+                    r["bytes_sent"].as_u64().unwrap() + r["bytes_received"].as_u64().unwrap();
+                assert!(both < 250, "nothing new cost {both} bytes: {report}");
+            }
         }
     }
 }

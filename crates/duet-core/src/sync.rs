@@ -24,7 +24,8 @@ use automerge::sync::{self, SyncDoc};
 
 use crate::id::{JournalId, VolumeId};
 
-pub const SYNC_VERSION: u8 = 1;
+/// 2: a session whose two sides are level ends at the listener's first answer ([`Msg::Level`]).
+pub const SYNC_VERSION: u8 = 2;
 /// Digest of one volume's heads.
 pub type HeadsDigest = [u8; 16];
 
@@ -90,6 +91,10 @@ pub enum Msg {
     /// A digest of the device lists the sender knows ([`devices_digest`]), in its first batch:
     /// when the two differ, each side sends its lists.
     DevicesDigest { digest: [u8; 32] },
+    /// The listener's whole first answer when the dialer's hello showed both sides level: every
+    /// journal they share has the same digest on both, and so do the device lists. The session
+    /// ends there, after one round trip (only address hints may come with it).
+    Level,
     /// Where devices of the couple were last reached, by device id: hints for dialing, never
     /// proof of who a device is (the transport authenticates every id it dials).
     Addresses {
@@ -115,7 +120,10 @@ pub struct Batch(pub Vec<Msg>);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SyncError {
-    #[error("the peer speaks sync version {0}; this duet speaks {SYNC_VERSION}: update duet")]
+    #[error(
+        "the other device speaks sync version {0} and this one {SYNC_VERSION}: \
+         update duet on the one with the older version"
+    )]
     Version(u8),
     #[error("malformed sync message: {0}")]
     Malformed(&'static str),
@@ -175,6 +183,12 @@ pub struct SyncSession {
     signed_taken: usize,
     /// Volumes whose uncovered changes were cut away.
     cut: BTreeSet<(JournalId, VolumeId)>,
+    /// Whether this side sent its hello, and heard the peer's.
+    said_hello: bool,
+    heard_hello: bool,
+    /// The session ended level: the listener's closing answer, once it decided so (`Some`
+    /// with an empty batch on the dialer's side, which has nothing more to send).
+    closing: Option<Batch>,
 }
 
 /// How a session signs and checks authorship. Without it (tests of the exchange alone) changes
@@ -251,6 +265,9 @@ impl SyncSession {
             signed_sent: BTreeSet::new(),
             signed_taken: 0,
             cut: BTreeSet::new(),
+            said_hello: false,
+            heard_hello: false,
+            closing: None,
         }
     }
 
@@ -468,7 +485,48 @@ impl SyncSession {
         }
         out.push(Msg::Hello { journals });
         self.attach_statements(docs, &mut out);
+        self.said_hello = true;
         Batch(out)
+    }
+
+    /// The listener's first answer to the dialer's first batch: its own hello ([`start`]) and
+    /// what the dialer's asks for, or, when the two sides are level (every shared journal and
+    /// the device lists have the same digests on both), [`Msg::Level`] alone, which ends the
+    /// session: nothing changed costs one round trip.
+    ///
+    /// [`start`]: SyncSession::start
+    pub fn answer_hello(&mut self, docs: &mut Docs, batch: Batch) -> Result<Batch, SyncError> {
+        let reply = self.handle(docs, batch)?;
+        let level = self.heard_hello
+            && reply.0.is_empty()
+            && self.shared.iter().all(|s| self.level.contains(&s.journal))
+            && self.devices_digest_in == Some(devices_digest(&self.devices_out));
+        if !level {
+            let mut hello = self.start(docs);
+            hello.0.extend(reply.0);
+            return Ok(hello);
+        }
+        self.said_hello = true;
+        let mut out = Vec::new();
+        if !self.hints_out.is_empty() {
+            out.push(Msg::Addresses {
+                hints: self.hints_out.clone(),
+            });
+        }
+        out.push(Msg::Level);
+        self.closing = Some(Batch(out.clone()));
+        Ok(Batch(out))
+    }
+
+    /// Whether the session ended level ([`Msg::Level`] sent or heard): nothing more is said.
+    pub fn is_over(&self) -> bool {
+        self.closing.is_some()
+    }
+
+    /// The answer that ends the conversation on the listener's side: [`Msg::Level`] (with its
+    /// hints) when the session ended level, else the empty batch.
+    pub fn closing(&self) -> Batch {
+        self.closing.clone().unwrap_or_default()
     }
 
     /// Answer one batch from the peer.
@@ -483,7 +541,7 @@ impl SyncSession {
             | Msg::DevicesDigest { .. }
             | Msg::Addresses { .. }
             | Msg::Signed { .. } => 0,
-            Msg::Hello { .. } => 1,
+            Msg::Hello { .. } | Msg::Level => 1,
             Msg::Snapshot { .. } | Msg::Volume { .. } => 2,
             Msg::Inventory { .. } => 3,
         });
@@ -502,6 +560,10 @@ impl SyncSession {
                 continue;
             }
             self.handle_msg(docs, msg, &mut out)?;
+        }
+        if self.is_over() {
+            // The listener said both sides are level, device lists included: nothing to add.
+            return Ok(Batch(out));
         }
         // The peer's lists differ from this side's: this side's go first in its answer, before
         // anything of the journals. (A peer that sent no digest gets them too.)
@@ -617,7 +679,19 @@ impl SyncSession {
                 }
                 self.hints_in = hints;
             }
+            Msg::Level => {
+                // Only the listener's first answer may end the session, and only as an answer
+                // to this side's hello.
+                if !self.said_hello || self.heard_hello {
+                    return Err(SyncError::Malformed("a level ending out of turn"));
+                }
+                for s in &self.shared {
+                    self.level.insert(s.journal);
+                }
+                self.closing = Some(Batch::default());
+            }
             Msg::Hello { journals } => {
+                self.heard_hello = true;
                 for (journal, theirs) in journals {
                     // Journals we do not share with this peer are not discussed.
                     if self.share(journal).is_err() {
@@ -753,6 +827,7 @@ impl SyncSession {
         for msg in &batch.0 {
             match msg {
                 Msg::Hello { .. }
+                | Msg::Level
                 | Msg::Devices { .. }
                 | Msg::DevicesDigest { .. }
                 | Msg::Addresses { .. }

@@ -1,7 +1,8 @@
 //! Drives a `duet_core::sync::SyncSession` over one bidirectional stream.
 //!
 //! Lock-step: the dialer sends a batch, the listener answers with one; the
-//! conversation ends when an empty batch is answered by an empty batch. A
+//! conversation ends when an empty batch is answered by an empty batch, or at the
+//! listener's first answer when it says both sides are level. A
 //! batch travels as one or more frames: each frame is a `u8` flag (1: more
 //! frames of this batch follow, 0: last) and an encoded part of the batch,
 //! so no frame exceeds [`MAX_FRAME`] even on a first sync of a large journal.
@@ -69,6 +70,7 @@ async fn send_batch<W: AsyncWrite + Unpin>(
             Msg::Hello { journals } => journals.len() * 48 + 8,
             Msg::Devices { list } => list.len() + 8,
             Msg::DevicesDigest { .. } => 33,
+            Msg::Level => 1,
             Msg::Addresses { hints } => hints.len() * (32 + 1 + 16 * 19) + 8,
             Msg::Signed { statements } => statements.len() * 200 + 8,
         };
@@ -146,9 +148,9 @@ pub enum Role {
     /// Opened the connection: speaks first, and hangs up once an empty batch it sent is
     /// answered by an empty batch.
     Dialer,
-    /// Accepted it: answers each batch (its first answer begins with its own hello), and stops
-    /// once an empty batch gets an empty answer; the caller then stores what arrived and sends
-    /// that last answer with [`end_as_listener`].
+    /// Accepted it: answers each batch (its first answer begins with its own hello, or is the
+    /// level ending alone), and stops once an empty batch gets an empty answer; the caller then
+    /// stores what arrived and sends that last answer with [`end_as_listener`].
     Listener,
 }
 
@@ -210,11 +212,18 @@ where
             return Ok(traffic);
         }
         prepare(session, Some(&incoming), docs, backend);
-        let mut reply = session.handle(docs, incoming)?;
-        if role == Role::Listener && traffic.sent == 0 {
-            let mut hello = session.start(docs);
-            hello.0.append(&mut reply.0);
-            reply = hello;
+        let reply = if role == Role::Listener && traffic.sent == 0 {
+            session.answer_hello(docs, incoming)?
+        } else {
+            session.handle(docs, incoming)?
+        };
+        if session.is_over() {
+            // Both sides were level at hello. The dialer has heard so and hangs up; the
+            // listener's answer that says so is left to `end_as_listener`, as below.
+            if role == Role::Dialer {
+                let _ = send.shutdown().await;
+            }
+            return Ok(traffic);
         }
         if role == Role::Listener && got_empty && reply.0.is_empty() {
             // Both are done. The last (empty) answer is left to `end_as_listener`, so the
@@ -264,12 +273,14 @@ impl<B: Backend> Backend for Blocking<B> {
     }
 }
 
-/// Send the listener's last, empty answer that ends the conversation.
+/// Send the listener's last answer that ends the conversation ([`SyncSession::closing`]: empty,
+/// or the level ending).
 pub async fn end_as_listener<W: AsyncWrite + Unpin>(
     send: &mut W,
     traffic: &mut Traffic,
+    closing: &Batch,
 ) -> Result<(), SyncNetError> {
-    send_batch(send, &Batch::default(), traffic).await?;
+    send_batch(send, closing, traffic).await?;
     let _ = send.shutdown().await;
     Ok(())
 }

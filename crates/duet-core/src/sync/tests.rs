@@ -94,13 +94,12 @@ fn run(
         bytes += encode_batch(&outgoing).len();
         let incoming = transmit(outgoing.clone(), &mut chaos);
         prepare(&sb, Some(&incoming), &mut db, b);
-        let mut reply = sb.handle(&mut db, incoming).unwrap();
-        if first {
-            let mut hello = sb.start(&mut db);
-            hello.0.extend(reply.0);
-            reply = hello;
+        let reply = if first {
             first = false;
-        }
+            sb.answer_hello(&mut db, incoming).unwrap()
+        } else {
+            sb.handle(&mut db, incoming).unwrap()
+        };
         bytes += encode_batch(&reply).len();
         if outgoing.0.is_empty() && reply.0.is_empty() {
             break;
@@ -108,6 +107,14 @@ fn run(
         let back = transmit(reply, &mut chaos);
         prepare(&sa, Some(&back), &mut da, a);
         outgoing = sa.handle(&mut da, back).unwrap();
+        if sa.is_over() {
+            assert!(sb.is_over(), "only the listener ends a session level");
+            assert!(
+                outgoing.0.is_empty(),
+                "a level ending is answered by nothing"
+            );
+            break;
+        }
     }
     let (state_a, state_b) = (sa.finish(&mut da), sb.finish(&mut db));
     a.absorb(da);
@@ -764,19 +771,107 @@ fn every_batch(sa: &mut SyncSession, a: &mut Mem, sb: &mut SyncSession, b: &mut 
     let mut outgoing = sa.start(a);
     for turn in 0..50 {
         all.push(outgoing.clone());
-        let mut reply = sb.handle(b, outgoing.clone()).unwrap();
-        if turn == 0 {
-            let mut hello = sb.start(b);
-            hello.0.extend(reply.0);
-            reply = hello;
-        }
+        let reply = if turn == 0 {
+            sb.answer_hello(b, outgoing.clone()).unwrap()
+        } else {
+            sb.handle(b, outgoing.clone()).unwrap()
+        };
         all.push(reply.clone());
         if outgoing.0.is_empty() && reply.0.is_empty() {
             break;
         }
         outgoing = sa.handle(a, reply).unwrap();
+        if sa.is_over() {
+            break;
+        }
     }
     all
+}
+
+#[test]
+fn nothing_changed_ends_at_the_listeners_first_answer_in_one_round_trip() {
+    let (mut a, mut b) = (peer(1), peer(2));
+    for n in 0..300 {
+        a.mem.write(JA, n, 1);
+    }
+    b.mem.write(JB, 1000, 2);
+    session(&mut a, 0, &mut b, 1, None);
+    let lists = |seed: u8| vec![vec![seed; 40], vec![seed + 1; 40]];
+    let level_pair = |a: &mut Peer, b: &mut Peer| {
+        let sa = SyncSession::new(shared(a, b), a.states.get(&1).cloned().unwrap_or_default())
+            .with_devices(lists(7));
+        let sb = SyncSession::new(shared(b, a), b.states.get(&0).cloned().unwrap_or_default())
+            .with_devices(lists(7));
+        (sa, sb)
+    };
+
+    // Level: the dialer's hello, then the listener's `Level` alone; the dialer is done.
+    let (mut sa, mut sb) = level_pair(&mut a, &mut b);
+    let batches = every_batch(&mut sa, &mut a.mem, &mut sb, &mut b.mem);
+    assert_eq!(batches.len(), 2, "one round trip: {batches:?}");
+    assert_eq!(batches[1], Batch(vec![Msg::Level]));
+    assert!(sa.is_over() && sb.is_over());
+    assert_eq!(
+        sb.closing(),
+        batches[1],
+        "the listener ends with the same answer"
+    );
+    // On the wire, with each batch's frame (length and flag): well under 250 bytes.
+    let wire: usize = batches.iter().map(|b| encode_batch(b).len() + 5).sum();
+    assert!(wire < 250, "nothing changed cost {wire} bytes");
+    // The dialer remembers the agreement: the next change is discussed alone.
+    let state = sa.finish(&mut a.mem);
+    assert_eq!(state.journals[&JA].agreed.len(), a.mem.inventory(JA).len());
+
+    // Not level: a journal differs, or the device lists do; the full conversation runs.
+    a.mem.write(JA, 5000, 1);
+    let (mut sa, mut sb) = level_pair(&mut a, &mut b);
+    let batches = every_batch(&mut sa, &mut a.mem, &mut sb, &mut b.mem);
+    let msgs = |batches: &[Batch]| batches.iter().flat_map(|b| b.0.clone()).collect::<Vec<_>>();
+    assert!(!sa.is_over() && !msgs(&batches).contains(&Msg::Level));
+    assert!(batches.len() > 2);
+    let mut sa = SyncSession::new(shared(&a, &b), PeerState::default()).with_devices(lists(7));
+    let mut sb = SyncSession::new(shared(&b, &a), PeerState::default()).with_devices(lists(9));
+    let batches = every_batch(&mut sa, &mut a.mem, &mut sb, &mut b.mem);
+    assert!(!sa.is_over() && !msgs(&batches).contains(&Msg::Level));
+    let lists_sent = msgs(&batches)
+        .iter()
+        .filter(|m| matches!(m, Msg::Devices { .. }))
+        .count();
+    assert_eq!(lists_sent, 4, "each side sends its two lists");
+
+    // Hints still travel with a level ending.
+    let hint = ([5u8; 32], vec!["127.0.0.1:4000".parse().unwrap()]);
+    let (mut sa, sb) = level_pair(&mut a, &mut b);
+    let mut sb = sb.with_hints(vec![hint.clone()]);
+    let batches = every_batch(&mut sa, &mut a.mem, &mut sb, &mut b.mem);
+    assert_eq!(batches.len(), 2);
+    assert_eq!(sa.heard_hints(), &[hint][..]);
+}
+
+#[test]
+fn a_level_ending_out_of_turn_is_refused() {
+    let (mut a, mut b) = (peer(1), peer(2));
+    let level = Batch(vec![Msg::Level]);
+    // To a listener, before or after its hello.
+    let mut sb = SyncSession::new(shared(&b, &a), PeerState::default());
+    assert!(sb.handle(&mut b.mem, level.clone()).is_err());
+    let mut sb = SyncSession::new(shared(&b, &a), PeerState::default());
+    let mut sa = SyncSession::new(shared(&a, &b), PeerState::default());
+    a.mem.write(JA, 1, 1);
+    let hello = sa.start(&mut a.mem);
+    let _ = sb.answer_hello(&mut b.mem, hello).unwrap();
+    assert!(!sb.is_over());
+    assert!(sb.handle(&mut b.mem, level.clone()).is_err());
+    // To a dialer that already heard the listener's hello.
+    let mut sa = SyncSession::new(shared(&a, &b), PeerState::default());
+    let mut sb = SyncSession::new(shared(&b, &a), PeerState::default());
+    let hello = sa.start(&mut a.mem);
+    let answer = sb.answer_hello(&mut b.mem, hello).unwrap();
+    assert!(answer.0.iter().any(|m| matches!(m, Msg::Hello { .. })));
+    let _ = sa.handle(&mut a.mem, answer).unwrap();
+    assert!(sa.handle(&mut a.mem, level).is_err());
+    assert!(!sa.is_over());
 }
 
 #[test]
@@ -808,7 +903,11 @@ fn device_lists_cross_only_when_the_two_sides_know_different_ones() {
         .with_devices(vec![sam.clone(), alex.clone()]);
     let batches = every_batch(&mut sa, &mut a.mem, &mut sb, &mut b.mem);
     assert_eq!(lists_in(&batches), 0);
-    assert_eq!(batches.len(), 4, "hellos both ways, then the empty pair");
+    assert_eq!(
+        batches.len(),
+        2,
+        "the dialer's hello, then the listener's level ending"
+    );
 
     // Sam's side knows a newer list of Sam's: both sides send what they know, and each hears
     // the other's lists.

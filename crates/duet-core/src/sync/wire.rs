@@ -18,6 +18,7 @@ const TAG_DEVICES: u8 = 5;
 const TAG_ADDRESSES: u8 = 6;
 const TAG_SIGNED: u8 = 7;
 const TAG_DEVICES_DIGEST: u8 = 8;
+const TAG_LEVEL: u8 = 9;
 const STATE_VERSION: u8 = 1;
 
 pub fn encode_batch(batch: &Batch) -> Vec<u8> {
@@ -56,6 +57,7 @@ pub fn encode_batch(batch: &Batch) -> Vec<u8> {
                 w.u8(TAG_DEVICES_DIGEST);
                 w.bytes(digest);
             }
+            Msg::Level => w.u8(TAG_LEVEL),
             Msg::Signed { statements } => {
                 w.u8(TAG_SIGNED);
                 w.u32(statements.len() as u32);
@@ -165,6 +167,7 @@ fn decode_msg(r: &mut Reader) -> Result<Msg, SyncError> {
         TAG_DEVICES_DIGEST => Msg::DevicesDigest {
             digest: r.array().map_err(malformed)?,
         },
+        TAG_LEVEL => Msg::Level,
         TAG_SIGNED => {
             let n = r.count(16 + 8 + 32 + 8 + 4 + 64).map_err(malformed)?;
             if n > super::MAX_SIGNED_PER_MESSAGE {

@@ -139,10 +139,13 @@ async fn sync_once(
             )
             .await
             .unwrap();
+            let closing = session.closing();
             replica
                 .settle(session, &mut docs, &peer, &[theirs])
                 .unwrap();
-            end_as_listener(&mut send, &mut traffic).await.unwrap();
+            end_as_listener(&mut send, &mut traffic, &closing)
+                .await
+                .unwrap();
             let _ = tokio::time::timeout(PAIR_TIMEOUT, conn.closed()).await;
         })
     };
