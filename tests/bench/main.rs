@@ -292,8 +292,13 @@ fn main() -> ExitCode {
     }
     let common_hits = env.list_json(&["--contains", &o.common]).len();
 
-    // An item in the middle of the list, for `show`.
-    let middle = env.list_json(&["-n", "20"]);
+    // An item from the middle of the journal's time span, for `show` (which also looks for
+    // its replies, everywhere).
+    let mid_ms = generated.oldest_ms + (generated.newest_ms - generated.oldest_ms) / 2;
+    let mid = jiff::Timestamp::from_millisecond(mid_ms)
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    let middle = env.list_json(&["-n", "20", "--to", &mid]);
     let show_id = middle
         .get(10)
         .or(middle.first())

@@ -233,7 +233,7 @@ impl Context {
             now: jiff::Timestamp::from_millisecond(started)
                 .context("the system clock is outside the years duet understands")?,
             clock,
-            tz: jiff::tz::TimeZone::system(),
+            tz: crate::dates::system_tz(),
         })
     }
 

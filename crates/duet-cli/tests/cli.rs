@@ -557,6 +557,69 @@ fn export_of_many_volumes_is_the_list_oldest_first_read_a_volume_at_a_time() {
 }
 
 #[test]
+fn show_finds_every_reply_wherever_it_is_and_however_it_is_dated() {
+    let env = TestEnv::initialized(DUET);
+    let checkin = env
+        .duet([
+            "checkin",
+            "--json",
+            "--mood",
+            "2",
+            "--energy",
+            "1",
+            "--at",
+            "2025-03-01 08:00",
+        ])
+        .ok()
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A reply in the volume of the check-in, then hundreds of items (new volumes), then a
+    // reply in the newest volume, and one dated before the check-in itself.
+    env.duet(["thanks", "--re", &checkin, "--", "for telling me early"])
+        .ok();
+    duet_tests::generate::populate(env.home(), 700, 1_790_000_000_000, 5).unwrap();
+    env.duet(["thanks", "--re", &checkin, "--", "for the tea later on"])
+        .ok();
+    env.duet([
+        "thanks",
+        "--re",
+        &checkin,
+        "--at",
+        "2025-02-28 20:00",
+        "--",
+        "written the night before",
+    ])
+    .ok();
+    let shown = env.duet(["show", &checkin]).ok().stdout;
+    let replies: Vec<&str> = shown.lines().filter(|l| l.starts_with("↳")).collect();
+    assert_eq!(replies.len(), 3, "{shown}");
+    for (line, body) in replies.iter().zip([
+        "written the night before",
+        "for telling me early",
+        "for the tea later on",
+    ]) {
+        assert!(line.ends_with(body), "{line} in {shown}");
+    }
+    // A deleted reply is gone from under it; an item nobody answered shows none.
+    let json = env.list_json(&["--contains", "tea later"]);
+    env.duet(["delete", json[0]["id"].as_str().unwrap()]).ok();
+    let shown = env.duet(["show", &checkin]).ok().stdout;
+    assert_eq!(
+        shown.lines().filter(|l| l.starts_with("↳")).count(),
+        2,
+        "{shown}"
+    );
+    let other = env.list_json(&["-n", "300"])[299]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let shown = env.duet(["show", &other]).ok().stdout;
+    assert!(!shown.contains('↳'), "{shown}");
+}
+
+#[test]
 fn export_markdown() {
     let env = TestEnv::initialized(DUET);
     env.write_with("Long walk", &["--at", "2026-11-20 21:00", "--tag", "walk"]);

@@ -24,6 +24,8 @@ pub struct Filter {
     /// Case-insensitive substring of the body; stored already folded.
     pub contains: Option<String>,
     pub include_deleted: bool,
+    /// Only replies to this item (`ritual.re`).
+    pub re: Option<crate::id::ItemId>,
 }
 
 impl Filter {
@@ -46,6 +48,7 @@ impl Filter {
             && self.from.is_none_or(|from| item.created_at >= from)
             && self.to.is_none_or(|to| item.created_at < to)
             && (!self.starred || starred)
+            && self.re.is_none_or(|re| item.ritual.re == Some(re))
             && self
                 .contains
                 .as_ref()

@@ -5,7 +5,7 @@
 //! volume's file set (see [`Listing::volume_key`]) matches the files on disk:
 //!
 //! - `cache/<journal>.manifest`: per volume its key, size, time span,
-//!   Automerge heads and marks. Small: every command reads it.
+//!   Automerge heads, marks, and the items its items answer. Small: every command reads it.
 //! - `cache/<journal>.search`: per volume its item ids and a trigram Bloom
 //!   filter of its bodies. Read only by `--contains` and id lookups, and
 //!   brought up to date lazily by them, so a write never rewrites it.
@@ -23,7 +23,7 @@ use duet_core::{Item, ItemId, JournalId, Volume, VolumeId};
 
 use crate::fsutil::{create_private_dir, write_cache};
 
-const META_MAGIC: &[u8; 8] = b"DUETIX\x00\x04";
+const META_MAGIC: &[u8; 8] = b"DUETIX\x00\x05";
 const SEARCH_MAGIC: &[u8; 8] = b"DUETSX\x00\x02";
 
 /// What every command may need to know about a volume without loading it.
@@ -42,6 +42,9 @@ pub struct VolumeIndex {
     /// `duet status` needs without reading any item.
     pub kinds: Vec<(String, u32)>,
     pub starred: u32,
+    /// The items that items of this volume answer (`ritual.re`), sorted: `show` finds an
+    /// item's replies without reading volumes that hold none.
+    pub answers: Vec<ItemId>,
 }
 
 impl VolumeIndex {
@@ -58,6 +61,7 @@ impl VolumeIndex {
             heads: volume.heads().iter().map(|h| h.0).collect(),
             kinds: kind_counts(items),
             starred: items.iter().filter(|i| i.starred && !i.deleted).count() as u32,
+            answers: answered(items),
         }
     }
 
@@ -100,6 +104,14 @@ impl VolumeSearch {
     }
 }
 
+/// The items that `items` answer, sorted, each once.
+fn answered(items: &[Item]) -> Vec<ItemId> {
+    let mut out: Vec<ItemId> = items.iter().filter_map(|i| i.ritual.re).collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct JournalIndex {
     pub volumes: BTreeMap<VolumeId, VolumeIndex>,
@@ -138,6 +150,10 @@ impl JournalIndex {
                 w.u32(*n as usize);
             }
             w.u32(v.starred as usize);
+            w.u32(v.answers.len());
+            for id in &v.answers {
+                w.0.extend_from_slice(id.as_bytes());
+            }
         }
         w.0
     }
@@ -168,6 +184,9 @@ impl JournalIndex {
                 })
                 .collect::<Option<_>>()?;
             let starred = r.u32()?;
+            let answers = (0..r.u32()?)
+                .map(|_| r.array().map(ItemId))
+                .collect::<Option<_>>()?;
             let vi = VolumeIndex {
                 id,
                 key,
@@ -179,6 +198,7 @@ impl JournalIndex {
                 heads,
                 kinds,
                 starred,
+                answers,
             };
             volumes.insert(id, vi);
         }
@@ -427,22 +447,30 @@ impl IndexFiles {
         (header.rows_at <= len).then_some((file, len, header))
     }
 
-    /// The item ids of each volume in the search file, with the key each was built for: the
-    /// header and the ids alone are read, not the filter rows. `None` if missing or damaged.
-    pub fn search_ids(&self, journal: JournalId) -> Option<Vec<SearchIds>> {
+    /// The item ids of each volume in the search file that `wanted` takes, with the key each
+    /// volume was built for (every volume of the file is named, with no ids if none is taken):
+    /// the header and the ids alone are read, not the filter rows, and only the ids taken are
+    /// kept. `None` if missing or damaged.
+    pub fn search_ids(
+        &self,
+        journal: JournalId,
+        wanted: impl Fn(&ItemId) -> bool,
+    ) -> Option<Vec<SearchIds>> {
         use std::io::Read;
-        let (mut file, _, header) = self.search_header(journal)?;
-        let total: u64 = header.columns.iter().map(|c| u64::from(c.2)).sum();
-        let mut ids = vec![0u8; usize::try_from(total * 8).ok()?];
-        file.read_exact(&mut ids).ok()?;
-        let mut r = Reader(&ids);
+        let (file, _, header) = self.search_header(journal)?;
+        let mut file = std::io::BufReader::with_capacity(64 * 1024, file);
+        let mut id = [0u8; 8];
         header
             .columns
             .iter()
             .map(|(vol, key, n)| {
-                let ids = (0..*n)
-                    .map(|_| r.array().map(ItemId))
-                    .collect::<Option<_>>()?;
+                let mut ids = Vec::new();
+                for _ in 0..*n {
+                    file.read_exact(&mut id).ok()?;
+                    if wanted(&ItemId(id)) {
+                        ids.push(ItemId(id));
+                    }
+                }
                 Some((*vol, *key, ids))
             })
             .collect()

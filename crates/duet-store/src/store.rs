@@ -158,8 +158,17 @@ impl Store {
 
     /// The index of a journal, brought up to date with the files on disk.
     pub fn fresh_index(&self, journal: JournalId) -> Result<JournalIndex, StoreError> {
+        let listing = self.files(journal).list()?;
+        self.fresh_index_of(journal, &listing)
+    }
+
+    /// [`Store::fresh_index`] for a listing the caller just made.
+    fn fresh_index_of(
+        &self,
+        journal: JournalId,
+        listing: &Listing,
+    ) -> Result<JournalIndex, StoreError> {
         let files = self.files(journal);
-        let listing = files.list()?;
         let mut index = self.index.read_manifest(journal);
         let before = index.volumes.len();
         index
@@ -454,20 +463,52 @@ impl Store {
     /// Find the one item whose id starts with `prefix`, and read it. Each journal's index is
     /// read once, and the item ids come from the search file without its filter rows.
     pub fn find(&self, prefix: &str) -> Result<(Located, ListedItem), StoreError> {
+        self.find_in(prefix, &self.fresh_indexes()?)
+    }
+
+    /// [`Store::find`], and the items that answer it (oldest first): only volumes whose
+    /// index says they hold a reply to it are read, and each journal's index is read once.
+    pub fn find_with_replies(
+        &self,
+        prefix: &str,
+    ) -> Result<(Located, ListedItem, Vec<ListedItem>), StoreError> {
+        let indexes = self.fresh_indexes()?;
+        let (at, listed) = self.find_in(prefix, &indexes)?;
+        let replies_to = Filter {
+            re: Some(at.id),
+            ..Filter::default()
+        };
+        let mut replies = self.list_in(indexes, &replies_to, None)?;
+        replies.reverse();
+        Ok((at, listed, replies))
+    }
+
+    /// Every journal's index, brought up to date with its files, in [`Store::journals`] order.
+    fn fresh_indexes(&self) -> Result<Vec<(JournalRef, JournalIndex)>, StoreError> {
+        self.journals()
+            .into_iter()
+            .map(|journal| Ok((journal, self.fresh_index(journal.id)?)))
+            .collect()
+    }
+
+    fn find_in(
+        &self,
+        prefix: &str,
+        indexes: &[(JournalRef, JournalIndex)],
+    ) -> Result<(Located, ListedItem), StoreError> {
         let prefix = prefix.trim().to_lowercase();
         if prefix.is_empty() {
             return Err(StoreError::NoSuchItem(prefix));
         }
         let wanted = duet_core::id::IdPrefix::parse(&prefix);
         let mut found: Vec<(Located, usize)> = Vec::new();
-        let mut indexes = Vec::new();
-        for journal in self.journals() {
-            let index = self.fresh_index(journal.id)?;
+        for (n, (journal, index)) in indexes.iter().enumerate() {
+            let journal = *journal;
             // The ids the search file holds for volumes it is fresh for (its filter rows are
             // not read); the items of any other volume.
             let mut known: HashMap<VolumeId, ([u8; 16], Vec<ItemId>)> = self
                 .index
-                .search_ids(journal.id)
+                .search_ids(journal.id, |id| wanted.is_some_and(|w| w.matches(id)))
                 .unwrap_or_default()
                 .into_iter()
                 .map(|(vol, key, ids)| (vol, (key, ids)))
@@ -488,21 +529,20 @@ impl Store {
                             journal,
                             volume: *vol,
                         };
-                        found.push((at, indexes.len()));
+                        found.push((at, n));
                     }
                 }
             }
-            indexes.push(index);
         }
         found.sort_by_key(|(l, _)| l.id);
         found.dedup_by_key(|(l, _)| l.id);
-        let marks = self.marks_in(indexes.first());
+        let marks = self.marks_in(indexes.first().map(|(_, mine)| mine));
         // Deleted items and the partner's hidden answers are not there to be found, not even
         // by id. (Past a handful of candidates the prefix is ambiguous anyway.)
         if found.len() <= 8 {
             let mut readable = Vec::new();
             for (at, i) in found {
-                if let Ok(l) = self.get_in(&at, &indexes[i], &marks) {
+                if let Ok(l) = self.get_in(&at, &indexes[i].1, &marks) {
                     readable.push((at, l));
                 }
             }
@@ -701,7 +741,16 @@ impl Store {
         filter: &Filter,
         limit: Option<usize>,
     ) -> Result<Vec<ListedItem>, StoreError> {
-        let (marks, mut candidates) = self.candidates(filter)?;
+        self.list_in(self.fresh_indexes()?, filter, limit)
+    }
+
+    fn list_in(
+        &self,
+        indexes: Vec<(JournalRef, JournalIndex)>,
+        filter: &Filter,
+        limit: Option<usize>,
+    ) -> Result<Vec<ListedItem>, StoreError> {
+        let (marks, mut candidates) = self.candidates(indexes, filter)?;
         candidates.sort_by_key(|(_, vi)| std::cmp::Reverse(vi.max_created));
         let mut out: Vec<ListedItem> = Vec::new();
         let mut reveal = None;
@@ -763,7 +812,7 @@ impl Store {
                 newest_first(&self.0.item, &other.0.item)
             }
         }
-        let (marks, mut candidates) = self.candidates(filter)?;
+        let (marks, mut candidates) = self.candidates(self.fresh_indexes()?, filter)?;
         candidates.sort_by_key(|(_, vi)| vi.min_created);
         let mut pending = std::collections::BinaryHeap::new();
         let mut reveal = None;
@@ -797,12 +846,9 @@ impl Store {
     #[allow(clippy::type_complexity)]
     fn candidates(
         &self,
+        indexes: Vec<(JournalRef, JournalIndex)>,
         filter: &Filter,
     ) -> Result<(HashMap<ItemId, bool>, Vec<(JournalRef, VolumeIndex)>), StoreError> {
-        let mut indexes = Vec::new();
-        for journal in self.journals() {
-            indexes.push((journal, self.fresh_index(journal.id)?));
-        }
         let marks = self.marks_in(indexes.first().map(|(_, mine)| mine));
         let mut candidates: Vec<(JournalRef, VolumeIndex)> = Vec::new();
         for (journal, index) in indexes {
@@ -816,7 +862,10 @@ impl Store {
             for vi in index.volumes.into_values() {
                 let span = filter.may_match_span(vi.min_created, vi.max_created);
                 let text = may_hold.as_ref().is_none_or(|set| set.contains(&vi.id));
-                if vi.len > 0 && span && text {
+                let answers = filter
+                    .re
+                    .is_none_or(|re| vi.answers.binary_search(&re).is_ok());
+                if vi.len > 0 && span && text && answers {
                     candidates.push((journal, vi));
                 }
             }
@@ -872,7 +921,10 @@ impl Store {
     pub fn status(&self) -> Result<Status, StoreError> {
         let mut status = Status::default();
         for journal in self.journals() {
-            let index = self.fresh_index(journal.id)?;
+            let (listing, bytes) = self.files(journal.id).list_with_bytes()?;
+            status.volumes += listing.volumes.len();
+            status.store_bytes += bytes;
+            let index = self.fresh_index_of(journal.id, &listing)?;
             for vi in index.volumes.values() {
                 let counts = match journal.author {
                     Author::Partner => &mut status.partner,
@@ -890,17 +942,6 @@ impl Store {
             }
             if journal.author == Author::Me && !journal.private && self.partner.is_some() {
                 status.starred += marks_of(&index).values().filter(|on| **on).count();
-            }
-        }
-        for journal in self.journals() {
-            let listing = self.files(journal.id).list()?;
-            status.volumes += listing.volumes.len();
-            let dir = self.home.journal_dir(journal.id);
-            for files in listing.volumes.values() {
-                for f in files {
-                    status.store_bytes +=
-                        std::fs::metadata(dir.join(&f.name)).map_or(0, |m| m.len());
-                }
             }
         }
         Ok(status)

@@ -12,7 +12,7 @@ pub struct ShowArgs {
 
 pub fn run(ctx: &Context, out: &mut Out, args: ShowArgs) -> anyhow::Result<()> {
     let store = ctx.store()?;
-    let (_, l) = store.find(&args.id)?;
+    let (_, l, replies) = store.find_with_replies(&args.id)?;
     out.warnings(&store);
     let me = store.config().name.clone();
     let partner = store.partner().map(|p| p.name.clone());
@@ -66,13 +66,6 @@ pub fn run(ctx: &Context, out: &mut Out, args: ShowArgs) -> anyhow::Result<()> {
         _ => out.line(&crate::safe::block(&l.item.body))?,
     }
     // Replies, oldest first, under what they answer.
-    let since = duet_core::Filter {
-        from: Some(l.item.created_at),
-        ..Default::default()
-    };
-    let mut replies = store.list(&since, None)?;
-    replies.retain(|r| r.item.ritual.re == Some(l.item.id));
-    replies.reverse();
     for r in &replies {
         out.line("")?;
         out.line(&format!(
