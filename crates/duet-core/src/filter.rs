@@ -49,10 +49,15 @@ impl Filter {
             && self.to.is_none_or(|to| item.created_at < to)
             && (!self.starred || starred)
             && self.re.is_none_or(|re| item.ritual.re == Some(re))
-            && self
-                .contains
-                .as_ref()
-                .is_none_or(|needle| crate::bloom::fold(&item.body).contains(needle.as_str()))
+            && self.body_may_match(&item.body)
+    }
+
+    /// Whether a body passes `contains`: what a reader checks before building the rest of an
+    /// item.
+    pub fn body_may_match(&self, body: &str) -> bool {
+        self.contains
+            .as_ref()
+            .is_none_or(|needle| crate::bloom::fold(body).contains(needle.as_str()))
     }
 }
 

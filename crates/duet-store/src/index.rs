@@ -9,7 +9,8 @@
 //! - `cache/<journal>.search`: per volume its item ids and a trigram Bloom
 //!   filter of its bodies. Read only by `--contains` and id lookups, and
 //!   brought up to date lazily by them, so a write never rewrites it.
-//! - `cache/items/<journal>.<volume>.<key>.json`: the items of one volume.
+//! - `cache/items.3/<journal>.<volume>.<key>.items`: the items of one volume
+//!   ([`crate::items_file`]).
 //!
 //! Anything missing, stale or unreadable is rebuilt from the journal.
 //! Deleting `cache/` loses nothing.
@@ -370,13 +371,13 @@ impl IndexFiles {
     }
 
     fn items_dir(&self) -> PathBuf {
-        // `.2`: items carry their ritual fields since the rituals; a cache written before
-        // could hold a volume that has them, read without them.
-        self.dir.join("items.2")
+        // `.3`: the binary form of `items_file` (`items.2` held JSON, `items` JSON without
+        // the ritual fields; `write_items` removes them when it starts this one).
+        self.dir.join("items.3")
     }
 
     fn items_name(journal: JournalId, vol: VolumeId, key: &[u8; 16]) -> String {
-        format!("{journal}.{vol}.{}.json", hex(key))
+        format!("{journal}.{vol}.{}.items", hex(key))
     }
 
     pub fn read_manifest(&self, journal: JournalId) -> JournalIndex {
@@ -492,6 +493,17 @@ impl IndexFiles {
         vol: VolumeId,
         key: &[u8; 16],
     ) -> Option<Vec<Item>> {
+        self.read_items_where(journal, vol, key, &|_| true)
+    }
+
+    /// The items of the cached volume whose body `keep` takes (the others are not built).
+    pub fn read_items_where(
+        &self,
+        journal: JournalId,
+        vol: VolumeId,
+        key: &[u8; 16],
+        keep: &dyn Fn(&str) -> bool,
+    ) -> Option<Vec<Item>> {
         use std::io::Read;
         thread_local! {
             /// One buffer for every items file a thread reads: a fresh one each time (they are
@@ -504,7 +516,7 @@ impl IndexFiles {
         BUFFER.with_borrow_mut(|bytes| {
             bytes.clear();
             file.read_to_end(bytes).ok()?;
-            let items = serde_json::from_slice(bytes).ok();
+            let items = crate::items_file::decode(bytes, keep);
             // A rare huge file does not stay held for the rest of the process.
             if bytes.capacity() > 4 << 20 {
                 *bytes = Vec::new();
@@ -521,11 +533,17 @@ impl IndexFiles {
         old_key: Option<[u8; 16]>,
     ) {
         let dir = self.items_dir();
+        let first = !dir.exists();
         if create_private_dir(&dir).is_err() {
             return;
         }
-        let json = serde_json::to_vec(items).expect("items serialize");
-        let _ = write_cache(&dir, &Self::items_name(journal, vi.id, &vi.key), &json);
+        if first {
+            for earlier in ["items.2", "items"] {
+                let _ = fs::remove_dir_all(self.dir.join(earlier));
+            }
+        }
+        let bytes = crate::items_file::encode(items);
+        let _ = write_cache(&dir, &Self::items_name(journal, vi.id, &vi.key), &bytes);
         if let Some(old) = old_key.filter(|old| *old != vi.key) {
             let _ = fs::remove_file(dir.join(Self::items_name(journal, vi.id, &old)));
         }

@@ -10,6 +10,7 @@ pub mod doctor;
 pub mod fsutil;
 pub mod home;
 pub mod index;
+mod items_file;
 pub mod volumes;
 
 mod replica;

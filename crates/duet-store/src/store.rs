@@ -347,20 +347,29 @@ impl Store {
 
     /// Load a volume (or start a new one), apply `change`, store the result
     /// durably and update the index. The single path by which items change;
-    /// `touched` names the items `change` adds or alters.
+    /// `touched` names the items `change` adds or alters. `seen` is the journal's listing
+    /// and fresh index when the caller just made them (else they are read here).
     fn modify<T>(
         &self,
         journal: JournalId,
         vol: Option<VolumeId>,
         now: i64,
         touched: &[ItemId],
+        seen: Option<(&Listing, JournalIndex)>,
         change: impl FnOnce(&mut Volume) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let files = self.files(journal);
         let mut warnings = Vec::new();
+        let (listing, index) = match seen {
+            Some((listing, index)) => (Some(listing), Some(index)),
+            None => (None, None),
+        };
         let existing = match vol {
             Some(vol) => {
-                let listed = files.list_volume(vol)?;
+                let listed = match listing {
+                    Some(listing) => listing.volumes.get(&vol).cloned().unwrap_or_default(),
+                    None => files.list_volume(vol)?,
+                };
                 files.load(vol, &listed, self.actor, &mut warnings)?
             }
             None => None,
@@ -396,7 +405,7 @@ impl Store {
             files.compact(&mut loaded)?;
             sweep_temp_files(&files.dir);
         }
-        let mut index = self.index.read_manifest(journal);
+        let mut index = index.unwrap_or_else(|| self.index.read_manifest(journal));
         let old = index.volumes.get(&vol).map(|v| v.key);
         let known = old
             .filter(|k| *k == key_before && !is_new)
@@ -440,16 +449,19 @@ impl Store {
         touched: &[ItemId],
         change: impl Fn(&mut Volume) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let index = self.fresh_index(journal)?;
+        // One listing and one read of the index serve the whole write.
+        let listing = self.files(journal).list()?;
+        let index = self.fresh_index_of(journal, &listing)?;
         let open = open_volume(index.volumes.values().map(VolumeIndex::summary));
-        match (self.modify(journal, open, now, touched, &change), open) {
+        let seen = Some((&listing, index));
+        match (self.modify(journal, open, now, touched, seen, &change), open) {
             (Err(StoreError::Unreadable(_)), Some(vol)) => {
                 // Stop listing the damaged volume from the cache: from now on
                 // every command tries it afresh and names the damaged file.
                 let mut index = self.index.read_manifest(journal);
                 index.volumes.remove(&vol);
                 self.index.write_manifest(journal, &index);
-                self.modify(journal, None, now, touched, &change)
+                self.modify(journal, None, now, touched, None, &change)
             }
             (other, _) => other,
         }
@@ -668,7 +680,7 @@ impl Store {
         if let Some(body) = &update.body {
             update.body = Some(duet_core::item::validate_body(body)?);
         }
-        self.modify(at.journal.id, Some(at.volume), now, &[at.id], |vol| {
+        self.modify(at.journal.id, Some(at.volume), now, &[at.id], None, |vol| {
             Ok(vol.update(at.id, &update, now)?)
         })
     }
@@ -688,7 +700,18 @@ impl Store {
     }
 
     fn volume_items(&self, journal: JournalId, vi: &VolumeIndex) -> Result<Vec<Item>, StoreError> {
-        if let Some(items) = self.index.read_items(journal, vi.id, &vi.key) {
+        self.volume_items_where(journal, vi, &|_| true)
+    }
+
+    /// The items of a volume whose body `keep` takes (all of them when the cache has to be
+    /// rebuilt from the volume: the caller filters anyway).
+    fn volume_items_where(
+        &self,
+        journal: JournalId,
+        vi: &VolumeIndex,
+        keep: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<Item>, StoreError> {
+        if let Some(items) = self.index.read_items_where(journal, vi.id, &vi.key, keep) {
             return Ok(items);
         }
         // The items cache is gone or damaged: rebuild it from the volume.
@@ -756,7 +779,8 @@ impl Store {
         let mut reveal = None;
         for (n, (journal, vi)) in candidates.iter().enumerate() {
             let volume_day = utc_day(vi.min_created);
-            for item in self.volume_items(journal.id, vi)? {
+            let keep = |body: &str| filter.body_may_match(body);
+            for item in self.volume_items_where(journal.id, vi, &keep)? {
                 if let Some(listed) =
                     self.admit(item, *journal, &marks, filter, volume_day, &mut reveal)?
                 {
@@ -827,7 +851,8 @@ impl Store {
                 count += 1;
             }
             let volume_day = utc_day(vi.min_created);
-            for item in self.volume_items(journal.id, vi)? {
+            let keep = |body: &str| filter.body_may_match(body);
+            for item in self.volume_items_where(journal.id, vi, &keep)? {
                 if let Some(listed) =
                     self.admit(item, *journal, &marks, filter, volume_day, &mut reveal)?
                 {
