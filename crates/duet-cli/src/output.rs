@@ -77,6 +77,11 @@ impl Out {
         stdout.flush()
     }
 
+    /// Data on stdout through a buffer, for output written a piece at a time.
+    pub fn stdout(&self) -> io::BufWriter<io::StdoutLock<'static>> {
+        io::BufWriter::with_capacity(64 * 1024, io::stdout().lock())
+    }
+
     pub fn json_value(&mut self, value: &serde_json::Value) -> io::Result<()> {
         let text = serde_json::to_string_pretty(value).expect("json serializes");
         self.line(&text)
@@ -263,4 +268,43 @@ pub fn list_line(
         text,
         out.paint(Style::Dim, &tags),
     )
+}
+
+/// A JSON array written one element at a time, laid out exactly as `serde_json`'s pretty
+/// printer lays out the whole document: each element on its own lines, two spaces deeper than
+/// the array, which itself sits at `indent`.
+pub struct JsonArray {
+    indent: &'static str,
+    first: bool,
+}
+
+impl JsonArray {
+    pub fn open(w: &mut dyn Write, indent: &'static str) -> io::Result<JsonArray> {
+        w.write_all(b"[")?;
+        Ok(JsonArray {
+            indent,
+            first: true,
+        })
+    }
+
+    pub fn push(&mut self, w: &mut dyn Write, value: &serde_json::Value) -> io::Result<()> {
+        let text = serde_json::to_string_pretty(value).expect("json serializes");
+        w.write_all(if self.first { b"\n" } else { b",\n" })?;
+        self.first = false;
+        for (i, line) in text.lines().enumerate() {
+            if i > 0 {
+                w.write_all(b"\n")?;
+            }
+            write!(w, "{}  {line}", self.indent)?;
+        }
+        Ok(())
+    }
+
+    pub fn close(self, w: &mut dyn Write) -> io::Result<()> {
+        if self.first {
+            w.write_all(b"]")
+        } else {
+            write!(w, "\n{}]", self.indent)
+        }
+    }
 }

@@ -4,7 +4,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 
 use duet_core::bloom::needle_bits;
-use duet_core::filter::newest_first;
 use duet_core::item::{Asked, Ritual, utc_day};
 use duet_core::journal::open_volume;
 use duet_core::reveal::{Reveal, earliest_answer_ms};
@@ -454,7 +453,10 @@ impl Store {
         let index = self.fresh_index_of(journal, &listing)?;
         let open = open_volume(index.volumes.values().map(VolumeIndex::summary));
         let seen = Some((&listing, index));
-        match (self.modify(journal, open, now, touched, seen, &change), open) {
+        match (
+            self.modify(journal, open, now, touched, seen, &change),
+            open,
+        ) {
             (Err(StoreError::Unreadable(_)), Some(vol)) => {
                 // Stop listing the damaged volume from the cache: from now on
                 // every command tries it afresh and names the damaged file.
@@ -773,55 +775,64 @@ impl Store {
         filter: &Filter,
         limit: Option<usize>,
     ) -> Result<Vec<ListedItem>, StoreError> {
-        let (marks, mut candidates) = self.candidates(indexes, filter)?;
-        candidates.sort_by_key(|(_, vi)| std::cmp::Reverse(vi.max_created));
-        let mut out: Vec<ListedItem> = Vec::new();
-        let mut reveal = None;
-        for (n, (journal, vi)) in candidates.iter().enumerate() {
-            let volume_day = utc_day(vi.min_created);
-            let keep = |body: &str| filter.body_may_match(body);
-            for item in self.volume_items_where(journal.id, vi, &keep)? {
-                if let Some(listed) =
-                    self.admit(item, *journal, &marks, filter, volume_day, &mut reveal)?
-                {
-                    out.push(listed);
-                }
-            }
-            if let Some(limit) = limit
-                && out.len() >= limit
-            {
-                out.sort_by(|a, b| newest_first(&a.item, &b.item));
-                out.truncate(limit);
-                let oldest_kept = out.last().map_or(i64::MIN, |l| l.item.created_at);
-                let next_max = candidates
-                    .get(n + 1)
-                    .map_or(i64::MIN, |(_, v)| v.max_created);
-                if next_max < oldest_kept {
-                    break;
-                }
-            }
-        }
-        out.sort_by(|a, b| newest_first(&a.item, &b.item));
-        if let Some(limit) = limit {
-            out.truncate(limit);
-        }
+        let mut out = Vec::new();
+        self.walk(indexes, filter, Order::NewestFirst, limit, |l| {
+            out.push(l);
+            Ok::<_, StoreError>(())
+        })?;
         Ok(out)
     }
 
+    /// What [`Store::list`] finds, newest first, handed to `emit` one item at a time (at most
+    /// `limit`); the count. Held in memory at once: only the items of volumes whose spans
+    /// overlap, so a listing of any size runs in a few MiB.
+    pub fn for_each_newest_first<E: From<StoreError>>(
+        &self,
+        filter: &Filter,
+        limit: Option<usize>,
+        emit: impl FnMut(ListedItem) -> Result<(), E>,
+    ) -> Result<usize, E> {
+        self.walk(
+            self.fresh_indexes()?,
+            filter,
+            Order::NewestFirst,
+            limit,
+            emit,
+        )
+    }
+
     /// What [`Store::list`] finds, oldest first, handed to `emit` one item at a time; the count.
-    /// Volumes are read in the order their time spans begin, and an item is handed on once no
-    /// volume still unread can hold an older one: only volumes whose spans overlap are held at
-    /// once, so an export of any size runs in a few MiB.
     pub fn for_each_oldest_first<E: From<StoreError>>(
         &self,
         filter: &Filter,
+        emit: impl FnMut(ListedItem) -> Result<(), E>,
+    ) -> Result<usize, E> {
+        self.walk(
+            self.fresh_indexes()?,
+            filter,
+            Order::OldestFirst,
+            None,
+            emit,
+        )
+    }
+
+    /// The one walk behind every listing. Volumes are read in the order their spans begin
+    /// (oldest first) or end (newest first), and an item is handed on once no volume still
+    /// unread can hold one that comes before it: only volumes whose spans overlap are held at
+    /// once. Ties in time go by id, newest first being the exact reverse of oldest first.
+    fn walk<E: From<StoreError>>(
+        &self,
+        indexes: Vec<(JournalRef, JournalIndex)>,
+        filter: &Filter,
+        order: Order,
+        limit: Option<usize>,
         mut emit: impl FnMut(ListedItem) -> Result<(), E>,
     ) -> Result<usize, E> {
-        /// Oldest first, ties by id: the reverse of [`newest_first`].
-        struct Pending(ListedItem);
+        /// The heap pops its greatest: the item to hand on next must be the greatest.
+        struct Pending((i64, [u8; 8]), ListedItem);
         impl PartialEq for Pending {
             fn eq(&self, other: &Self) -> bool {
-                self.cmp(other).is_eq()
+                self.0 == other.0
             }
         }
         impl Eq for Pending {}
@@ -831,24 +842,39 @@ impl Store {
             }
         }
         impl Ord for Pending {
-            // The heap pops its greatest: the oldest item must be the greatest.
             fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-                newest_first(&self.0.item, &other.0.item)
+                self.0.cmp(&other.0)
             }
         }
-        let (marks, mut candidates) = self.candidates(self.fresh_indexes()?, filter)?;
-        candidates.sort_by_key(|(_, vi)| vi.min_created);
+        // Newest first: greatest time, then greatest id. Oldest first: every bit inverted,
+        // which reverses the order exactly.
+        let key = |item: &Item| match order {
+            Order::NewestFirst => (item.created_at, *item.id.as_bytes()),
+            Order::OldestFirst => (!item.created_at, item.id.as_bytes().map(|b| !b)),
+        };
+        let limit = limit.unwrap_or(usize::MAX);
+        let (marks, mut candidates) = self.candidates(indexes, filter)?;
+        match order {
+            Order::NewestFirst => {
+                candidates.sort_by_key(|(_, vi)| std::cmp::Reverse(vi.max_created));
+            }
+            Order::OldestFirst => candidates.sort_by_key(|(_, vi)| vi.min_created),
+        }
         let mut pending = std::collections::BinaryHeap::new();
         let mut reveal = None;
         let mut count = 0;
         for (journal, vi) in &candidates {
-            // Nothing still unread is older than this volume's first item.
-            while pending
-                .peek()
-                .is_some_and(|p: &Pending| p.0.item.created_at < vi.min_created)
-            {
-                emit(pending.pop().expect("peeked").0)?;
+            // Nothing still unread comes before what this volume's span leaves out.
+            let settled = |p: &Pending| match order {
+                Order::NewestFirst => p.1.item.created_at > vi.max_created,
+                Order::OldestFirst => p.1.item.created_at < vi.min_created,
+            };
+            while count < limit && pending.peek().is_some_and(settled) {
+                emit(pending.pop().expect("peeked").1)?;
                 count += 1;
+            }
+            if count >= limit {
+                return Ok(count);
             }
             let volume_day = utc_day(vi.min_created);
             let keep = |body: &str| filter.body_may_match(body);
@@ -856,12 +882,14 @@ impl Store {
                 if let Some(listed) =
                     self.admit(item, *journal, &marks, filter, volume_day, &mut reveal)?
                 {
-                    pending.push(Pending(listed));
+                    pending.push(Pending(key(&listed.item), listed));
                 }
             }
         }
-        while let Some(p) = pending.pop() {
-            emit(p.0)?;
+        while count < limit
+            && let Some(p) = pending.pop()
+        {
+            emit(p.1)?;
             count += 1;
         }
         Ok(count)
@@ -971,6 +999,13 @@ impl Store {
         }
         Ok(status)
     }
+}
+
+/// Which way a listing walks through time.
+#[derive(Clone, Copy)]
+enum Order {
+    NewestFirst,
+    OldestFirst,
 }
 
 /// Marks recorded in my journal's volumes, resolved: the latest decision wins.

@@ -81,30 +81,18 @@ fn write_export(
             let s = |v: &str| serde_json::to_string(v).expect("strings serialize");
             write!(
                 w,
-                "{{\n  \"exported_at\": {},\n  \"format\": \"duet-export/1\",\n  \"items\": [",
+                "{{\n  \"exported_at\": {},\n  \"format\": \"duet-export/1\",\n  \"items\": ",
                 s(&ctx.now.to_string())
             )?;
-            let mut first = true;
+            // The array sits one level in: each item two levels, four spaces.
+            let mut items = output::JsonArray::open(w, "  ")?;
             let count = store.for_each_oldest_first(&Filter::default(), |l| {
-                let item = serde_json::to_string_pretty(&output::item_json(&l, me, partner))?;
-                w.write_all(if first { b"\n" } else { b",\n" })?;
-                first = false;
-                // Each item sits two levels in: every line of it indented by four spaces.
-                for (i, line) in item.lines().enumerate() {
-                    if i > 0 {
-                        w.write_all(b"\n")?;
-                    }
-                    write!(w, "    {line}")?;
-                }
+                items.push(w, &output::item_json(&l, me, partner))?;
                 anyhow::Ok(())
             })?;
-            let close = if count == 0 { "]" } else { "\n  ]" };
+            items.close(w)?;
             let partner = partner.map_or("null".to_owned(), s);
-            writeln!(
-                w,
-                "{close},\n  \"me\": {},\n  \"partner\": {partner}\n}}",
-                s(me)
-            )?;
+            writeln!(w, ",\n  \"me\": {},\n  \"partner\": {partner}\n}}", s(me))?;
             Ok(count)
         }
         Format::Markdown => markdown(ctx, store, me, partner, w),

@@ -1,3 +1,5 @@
+use std::io::Write;
+
 use clap::{Args, ValueEnum};
 use duet_core::{Author, Filter, Kind, normalize_tag};
 
@@ -81,38 +83,61 @@ impl ListArgs {
 pub fn run(ctx: &Context, out: &mut Out, args: ListArgs) -> anyhow::Result<()> {
     let filter = args.filter(ctx)?;
     let store = ctx.store()?;
-    let items = store.list(&filter, args.limit)?;
-    out.warnings(&store);
     let me = store.config().name.clone();
     let partner = store.partner().map(|p| p.name.clone());
     if out.json {
-        let values: Vec<_> = items
-            .iter()
-            .map(|l| output::item_json(l, &me, partner.as_deref()))
-            .collect();
-        return Ok(out.json_value(&serde_json::Value::Array(values))?);
+        // Streamed: a listing of any length holds only the volumes being read.
+        let mut w = out.stdout();
+        let mut items = output::JsonArray::open(&mut w, "")?;
+        store.for_each_newest_first(&filter, args.limit, |l| {
+            items.push(&mut w, &output::item_json(&l, &me, partner.as_deref()))?;
+            anyhow::Ok(())
+        })?;
+        items.close(&mut w)?;
+        writeln!(w)?;
+        w.flush()?;
+        out.warnings(&store);
+        return Ok(());
     }
-    if items.is_empty() {
+    // Each item becomes its line as it comes (the item itself is let go); the lines are
+    // printed once every item is in, so a reply can sit under what it answers when both are
+    // listed, oldest reply first.
+    let mut lines: Vec<Line> = Vec::new();
+    store.for_each_newest_first(&filter, args.limit, |l| {
+        lines.push(Line {
+            id: l.item.id,
+            re: l.item.ritual.re,
+            text: output::list_line(out, &l, &me, partner.as_deref(), &ctx.tz),
+        });
+        anyhow::Ok(())
+    })?;
+    out.warnings(&store);
+    if lines.is_empty() {
         out.note("Nothing here yet. Write something with `duet write`.");
         return Ok(());
     }
-    // A reply sits under what it answers when both are listed, oldest reply first.
-    let listed: std::collections::HashSet<_> = items.iter().map(|l| l.item.id).collect();
-    let mut replies: std::collections::HashMap<_, Vec<&duet_store::ListedItem>> =
-        std::collections::HashMap::new();
-    for l in items.iter().rev() {
-        if let Some(re) = l.item.ritual.re.filter(|re| listed.contains(re)) {
+    let listed: std::collections::HashSet<_> = lines.iter().map(|l| l.id).collect();
+    let answers = |l: &Line| l.re.filter(|re| listed.contains(re));
+    let mut replies: std::collections::HashMap<_, Vec<&Line>> = std::collections::HashMap::new();
+    for l in lines.iter().rev() {
+        if let Some(re) = answers(l) {
             replies.entry(re).or_default().push(l);
         }
     }
-    let is_reply =
-        |l: &duet_store::ListedItem| l.item.ritual.re.is_some_and(|re| listed.contains(&re));
-    for l in items.iter().filter(|l| !is_reply(l)) {
-        out.line(&output::list_line(out, l, &me, partner.as_deref(), &ctx.tz))?;
-        for reply in replies.get(&l.item.id).into_iter().flatten() {
-            let line = output::list_line(out, reply, &me, partner.as_deref(), &ctx.tz);
-            out.line(&format!("    ↳{line}"))?;
+    let mut w = out.stdout();
+    for l in lines.iter().filter(|l| answers(l).is_none()) {
+        writeln!(w, "{}", l.text)?;
+        for reply in replies.get(&l.id).into_iter().flatten() {
+            writeln!(w, "    ↳{}", reply.text)?;
         }
     }
+    w.flush()?;
     Ok(())
+}
+
+/// One listed item as printed, and what it needs to be placed.
+struct Line {
+    id: duet_core::ItemId,
+    re: Option<duet_core::ItemId>,
+    text: String,
 }
