@@ -253,7 +253,15 @@ fn main() {
     // DUET_BENCH_PERF_SERVE=FILE records the listening side of the first sync.
     let perf_serve = std::env::var("DUET_BENCH_PERF_SERVE").ok().map(|out| {
         let child = std::process::Command::new("perf")
-            .args(["record", "-g", "-o", &out, "-p", &server.id().to_string()])
+            .args([
+                "record",
+                "--call-graph",
+                "dwarf,16384",
+                "-o",
+                &out,
+                "-p",
+                &server.id().to_string(),
+            ])
             .spawn()
             .expect("perf");
         std::thread::sleep(Duration::from_millis(500));

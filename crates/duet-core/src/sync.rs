@@ -550,7 +550,10 @@ impl SyncSession {
         // go whole as snapshots, as when this side starts them (answering the Automerge
         // messages would send every change, about three times the bytes).
         let lacking = self.lacking(docs, &msgs);
-        for msg in msgs {
+        let preloaded = docs.preload(&msgs, |journal| {
+            self.share(journal).is_ok_and(|s| s.accept_changes)
+        });
+        for (msg, preloaded) in msgs.into_iter().zip(preloaded) {
             if let Msg::Volume {
                 journal, volume, ..
             } = &msg
@@ -559,7 +562,7 @@ impl SyncSession {
             {
                 continue;
             }
-            self.handle_msg(docs, msg, &mut out)?;
+            self.handle_msg(docs, msg, preloaded, &mut out)?;
         }
         if self.is_over() {
             // The listener said both sides are level, device lists included: nothing to add.
@@ -639,6 +642,7 @@ impl SyncSession {
         &mut self,
         docs: &mut Docs,
         msg: Msg,
+        preloaded: Option<docs::Preloaded>,
         out: &mut Vec<Msg>,
     ) -> Result<(), SyncError> {
         match msg {
@@ -772,7 +776,7 @@ impl SyncSession {
                 document,
             } => {
                 let share = self.share(journal)?;
-                if !share.accept_changes || !docs.adopt(journal, volume, &document) {
+                if !share.accept_changes || !docs.adopt(journal, volume, &document, preloaded) {
                     self.rejected += 1;
                 } else if let Some(heads) = docs.inventory(journal).get(&volume) {
                     self.whole.insert((journal, volume), heads_digest(heads));

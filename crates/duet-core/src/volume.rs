@@ -54,7 +54,12 @@ pub const MAX_ITEMS_PER_VOLUME: usize = 4 * VOLUME_CAPACITY;
 /// most [`inflate::MAX_INFLATED`](crate::inflate::MAX_INFLATED). Every path by which bytes
 /// from a file or a peer reach Automerge goes through here.
 pub fn load_bounded(doc: &mut AutoCommit, bytes: &[u8]) -> Result<usize, VolumeError> {
-    crate::inflate::check(bytes, crate::inflate::MAX_INFLATED)?;
+    load_within(doc, bytes, crate::inflate::MAX_INFLATED)
+}
+
+/// [`load_bounded`] with a bound of its own (at most [`crate::inflate::MAX_INFLATED`]).
+pub fn load_within(doc: &mut AutoCommit, bytes: &[u8], limit: u64) -> Result<usize, VolumeError> {
+    crate::inflate::check(bytes, limit.min(crate::inflate::MAX_INFLATED))?;
     Ok(doc.load_incremental(bytes)?)
 }
 
@@ -124,8 +129,13 @@ impl Volume {
 
     /// Load from the bytes of one or more saved documents or incremental saves.
     pub fn load(actor: [u8; 16], data: &[u8]) -> Result<Volume, VolumeError> {
+        Volume::load_within(actor, data, crate::inflate::MAX_INFLATED)
+    }
+
+    /// [`Volume::load`] of a document whose compressed parts inflate to at most `limit`.
+    pub fn load_within(actor: [u8; 16], data: &[u8], limit: u64) -> Result<Volume, VolumeError> {
         let mut doc = AutoCommit::new();
-        load_bounded(&mut doc, data)?;
+        load_within(&mut doc, data, limit)?;
         Volume::from_doc(actor, doc)
     }
 

@@ -47,13 +47,36 @@ fn temp_name() -> String {
 /// Write `bytes` to `dir/name` so that after a crash the file is either
 /// absent or complete. `mode` sets the permission bits of a new file.
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> io::Result<()> {
-    write_atomic_inner(dir, name, bytes, mode, true)
+    write_atomic_inner(dir, name, bytes, mode, Durable::Whole)
+}
+
+/// Like [`write_atomic`], except that the new name is made durable only by a later
+/// [`sync_dir`] of `dir`: many files written together then cost one directory sync, not one
+/// each. Until then a crash may lose the file (never leave it half-written).
+pub fn write_atomic_sync_dir_later(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+    mode: u32,
+) -> io::Result<()> {
+    write_atomic_inner(dir, name, bytes, mode, Durable::ContentsOnly)
+}
+
+/// How much of an atomic write is synced before it returns.
+#[derive(Clone, Copy, PartialEq)]
+enum Durable {
+    /// The contents and the directory entry.
+    Whole,
+    /// The contents; the directory is synced by the caller later.
+    ContentsOnly,
+    /// Nothing: a cache that may vanish in a power cut.
+    Not,
 }
 
 /// Like [`write_atomic`] without the fsyncs, for derived caches that can be
 /// rebuilt: never half-written, but may vanish in a power cut.
 pub fn write_cache(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
-    write_atomic_inner(dir, name, bytes, 0o600, false)
+    write_atomic_inner(dir, name, bytes, 0o600, Durable::Not)
 }
 
 fn write_atomic_inner(
@@ -61,7 +84,7 @@ fn write_atomic_inner(
     name: &str,
     bytes: &[u8],
     mode: u32,
-    durable: bool,
+    durable: Durable,
 ) -> io::Result<()> {
     write_atomic_from(dir, name, mode, durable, |file| file.write_all(bytes))
 }
@@ -76,7 +99,7 @@ pub fn write_atomic_with<E: From<io::Error>>(
     fill: impl FnOnce(&mut dyn Write) -> Result<(), E>,
 ) -> Result<(), E> {
     let mut failed = None;
-    let written = write_atomic_from(dir, name, mode, true, |file| {
+    let written = write_atomic_from(dir, name, mode, Durable::Whole, |file| {
         let mut buffered = io::BufWriter::with_capacity(64 * 1024, file);
         if let Err(e) = fill(&mut buffered) {
             failed = Some(e);
@@ -94,7 +117,7 @@ fn write_atomic_from(
     dir: &Path,
     name: &str,
     mode: u32,
-    durable: bool,
+    durable: Durable,
     fill: impl FnOnce(&mut File) -> io::Result<()>,
 ) -> io::Result<()> {
     let tmp = dir.join(temp_name());
@@ -105,12 +128,12 @@ fn write_atomic_from(
             .mode(mode)
             .open(&tmp)?;
         fill(&mut file)?;
-        if durable {
+        if durable != Durable::Not {
             file.sync_all()?;
         }
         drop(file);
         fs::rename(&tmp, dir.join(name))?;
-        if durable {
+        if durable == Durable::Whole {
             sync_dir(dir)?;
         }
         Ok(())

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use duet_core::{JournalId, Volume, VolumeId};
 
-use crate::fsutil::{self, TEMP_PREFIX, write_atomic};
+use crate::fsutil::{self, TEMP_PREFIX};
 use crate::{StoreError, Warning};
 
 /// Compact a volume once it has this many files.
@@ -277,6 +277,33 @@ impl JournalFiles {
         kind: FileKind,
         bytes: &[u8],
     ) -> Result<VolumeFile, StoreError> {
+        self.write_with(vol, kind, bytes, fsutil::write_atomic)
+    }
+
+    /// Like [`JournalFiles::write`], but the file's name is durable only once
+    /// [`JournalFiles::sync`] ran: for many volumes stored together (a sync), one directory
+    /// sync for all of them.
+    pub fn write_sync_later(
+        &self,
+        vol: VolumeId,
+        kind: FileKind,
+        bytes: &[u8],
+    ) -> Result<VolumeFile, StoreError> {
+        self.write_with(vol, kind, bytes, fsutil::write_atomic_sync_dir_later)
+    }
+
+    /// Makes the names of files written with [`JournalFiles::write_sync_later`] durable.
+    pub fn sync(&self) -> Result<(), StoreError> {
+        fsutil::sync_dir(&self.dir).map_err(|e| io_err(&self.dir, e))
+    }
+
+    fn write_with(
+        &self,
+        vol: VolumeId,
+        kind: FileKind,
+        bytes: &[u8],
+        write: fn(&std::path::Path, &str, &[u8], u32) -> std::io::Result<()>,
+    ) -> Result<VolumeFile, StoreError> {
         fsutil::create_private_dir(&self.dir).map_err(|e| io_err(&self.dir, e))?;
         let hash = content_hash(bytes);
         let ext = match kind {
@@ -285,8 +312,7 @@ impl JournalFiles {
         };
         let name = format!("{vol}.{hash}.{ext}");
         if !self.dir.join(&name).exists() {
-            write_atomic(&self.dir, &name, bytes, 0o600)
-                .map_err(|e| io_err(&self.dir.join(&name), e))?;
+            write(&self.dir, &name, bytes, 0o600).map_err(|e| io_err(&self.dir.join(&name), e))?;
         }
         Ok(VolumeFile { kind, hash, name })
     }

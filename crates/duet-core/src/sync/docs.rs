@@ -68,6 +68,14 @@ pub struct Docs {
     actor: [u8; 16],
 }
 
+/// A snapshot loaded ahead by [`Docs::preload`], for [`Docs::adopt`].
+pub(crate) type Preloaded = Volume;
+
+/// The most a snapshot loaded ahead may inflate to: several load at once, so each gets far
+/// less than the bound of one load alone ([`crate::inflate::MAX_INFLATED`]); an honest volume
+/// inflates to well under 1 MiB. A snapshot past it is loaded in turn, as before.
+const PRELOAD_INFLATED: u64 = 16 << 20;
+
 impl Docs {
     /// Loads from `backend` what `wants` names and is not here yet.
     pub fn fill(&mut self, backend: &mut dyn Backend, wants: &Wants) {
@@ -250,8 +258,77 @@ impl Docs {
 
     /// Takes a whole volume sent by the peer, if it is a volume of this journal under this id:
     /// merged into the document here, or kept as it came when the volume is new.
-    pub(crate) fn adopt(&mut self, journal: JournalId, volume: VolumeId, bytes: &[u8]) -> bool {
-        let Ok(mut vol) = Volume::load(self.actor, bytes) else {
+    /// Loads the snapshots among `msgs` that [`Docs::adopt`] would load (of journals `takes`
+    /// accepts), spread over the machine's cores (at most four threads): loading them is most
+    /// of what a first sync costs the side that receives it. One entry per message, `None`
+    /// where nothing was loaded ahead (`adopt` then loads it itself, alone).
+    pub(crate) fn preload(
+        &self,
+        msgs: &[super::Msg],
+        takes: impl Fn(JournalId) -> bool,
+    ) -> Vec<Option<Preloaded>> {
+        let todo: Vec<(usize, &[u8])> = msgs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| match m {
+                super::Msg::Snapshot {
+                    journal,
+                    volume,
+                    document,
+                } if takes(*journal)
+                    && !self.docs.contains_key(&(*journal, *volume))
+                    && !self.is_stored(*journal, *volume) =>
+                {
+                    Some((i, document.as_slice()))
+                }
+                _ => None,
+            })
+            .collect();
+        let mut out: Vec<Option<Preloaded>> = msgs.iter().map(|_| None).collect();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(4);
+        if todo.len() < 2 || threads < 2 {
+            return out;
+        }
+        let actor = self.actor;
+        let per_thread = todo.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = todo
+                .chunks(per_thread)
+                .map(|chunk| {
+                    scope.spawn(move || {
+                        chunk
+                            .iter()
+                            .map(|(i, bytes)| {
+                                (*i, Volume::load_within(actor, bytes, PRELOAD_INFLATED).ok())
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            for worker in workers {
+                for (i, vol) in worker.join().expect("a snapshot load does not panic") {
+                    out[i] = vol;
+                }
+            }
+        });
+        out
+    }
+
+    /// Takes in a volume that arrived whole (`preloaded`: its load, if made ahead).
+    pub(crate) fn adopt(
+        &mut self,
+        journal: JournalId,
+        volume: VolumeId,
+        bytes: &[u8],
+        preloaded: Option<Preloaded>,
+    ) -> bool {
+        let loaded = match preloaded {
+            Some(vol) => Ok(vol),
+            None => Volume::load(self.actor, bytes).map_err(|_| ()),
+        };
+        let Ok(mut vol) = loaded else {
             return false;
         };
         if vol.journal() != journal || vol.id() != volume {
