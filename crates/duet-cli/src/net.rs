@@ -70,7 +70,10 @@ fn requested_bind(ctx: &Context) -> anyhow::Result<SocketAddr> {
     match ctx.global.bind.as_deref() {
         None => Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0)),
         Some(text) => text.trim().parse().map_err(|_| {
-            anyhow::anyhow!("`{text}` is not an address to listen on; use IP:PORT such as 0.0.0.0:0 or 127.0.0.1:4433")
+            anyhow::anyhow!(
+                "`{text}` is not an address to listen on; use IP:PORT such as 0.0.0.0:0 or \
+                127.0.0.1:4433"
+            )
         }),
     }
 }
@@ -200,7 +203,8 @@ pub fn partner_list(store: &Store, partner: &Partner) -> Option<DeviceList> {
 pub fn require_partner(store: &Store) -> anyhow::Result<Partner> {
     match store.partner() {
         None => bail!(
-            "you are not paired yet; run `duet pair invite` here and `duet pair join TICKET` on your partner's device"
+            "you are not paired yet; run `duet pair invite` here and `duet pair join TICKET` on your \
+                partner's device"
         ),
         Some(p) if p.unpaired => bail!(
             "you unpaired from {}; pair again with `duet pair invite` to sync",

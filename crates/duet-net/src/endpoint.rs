@@ -55,7 +55,8 @@ impl RelayMode {
 /// The text given to `--relay` was not understood.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "`{input}` is not a relay setting; use `disabled`, `default` or a relay URL such as `https://relay.example.org`"
+    "`{input}` is not a relay setting; use `disabled`, `default` or a relay URL such as \
+        `https://relay.example.org`"
 )]
 pub struct RelayModeParseError {
     input: String,

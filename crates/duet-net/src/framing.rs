@@ -17,7 +17,8 @@ pub const MAX_FRAME: usize = 16 * 1024 * 1024;
 pub enum FrameError {
     /// The announced or offered payload is over the limit.
     #[error(
-        "the other device sent a {len}-byte message, over the {max}-byte limit; the connection was closed (make sure both devices run the same duet version)"
+        "the other device sent a {len}-byte message, over the {max}-byte limit; the connection was closed \
+            (make sure both devices run the same duet version)"
     )]
     TooLarge {
         /// The announced length.
@@ -215,7 +216,10 @@ mod tests {
             .await
             .unwrap_err();
         assert!(
-            matches!(err, FrameError::TooLarge { len, max } if len == u64::from(u32::MAX) && max == MAX_FRAME),
+            matches!(
+                err,
+                FrameError::TooLarge { len, max } if len == u64::from(u32::MAX) && max == MAX_FRAME
+            ),
             "{err:?}"
         );
         drop(a);

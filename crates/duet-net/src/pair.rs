@@ -83,12 +83,14 @@ pub enum PairError {
     TicketExpired,
     /// The inviting device could not be reached.
     #[error(
-        "could not reach your partner's device ({0}); check that `duet pair invite` is still running there and that both devices share a network or a relay"
+        "could not reach your partner's device ({0}); check that `duet pair invite` is still running there \
+            and that both devices share a network or a relay"
     )]
     Unreachable(String),
     /// The inviting device is reachable but not inviting.
     #[error(
-        "your partner's device is not inviting right now; ask them to run `duet pair invite` and use the new ticket"
+        "your partner's device is not inviting right now; ask them to run `duet pair invite` and use the new \
+            ticket"
     )]
     NoInviteOpen,
     /// The connection broke mid-handshake.
@@ -481,7 +483,8 @@ async fn invite(
                         session = Some(Box::pin(run));
                     }
                     // The invitation lets exactly one joiner through, so this cannot happen.
-                    None => admitted.channel.conn.close(VarInt::from_u32(close_code::PROTOCOL), b"already paired"),
+                    None => admitted.channel.conn.close(VarInt::from_u32(close_code::PROTOCOL), b"already \
+                        paired"),
                 }
             }
             _ = tokio::time::sleep_until(join_deadline), if session.is_none() => {

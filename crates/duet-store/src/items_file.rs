@@ -11,6 +11,8 @@
 use duet_core::item::{Asked, Ritual};
 use duet_core::{Item, ItemId, Kind};
 
+use crate::index::Reader;
+
 const MAGIC: &[u8; 8] = b"DUETIT\x00\x01";
 
 const EDITED: u8 = 1;
@@ -70,35 +72,6 @@ pub fn encode(items: &[Item]) -> Vec<u8> {
     out
 }
 
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if self.0.len() < n {
-            return None;
-        }
-        let (head, tail) = self.0.split_at(n);
-        self.0 = tail;
-        Some(head)
-    }
-    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
-        self.take(N)?.try_into().ok()
-    }
-    fn u8(&mut self) -> Option<u8> {
-        Some(self.take(1)?[0])
-    }
-    fn u32(&mut self) -> Option<usize> {
-        self.array().map(u32::from_le_bytes).map(|n| n as usize)
-    }
-    fn i64(&mut self) -> Option<i64> {
-        self.array().map(i64::from_le_bytes)
-    }
-    fn text(&mut self) -> Option<&'a str> {
-        let n = self.u32()?;
-        std::str::from_utf8(self.take(n)?).ok()
-    }
-}
-
 /// The items whose body `keep` takes, in stored order; `None` if `bytes` are not a whole,
 /// well-formed items file. An item not kept is stepped over without being built.
 pub fn decode(bytes: &[u8], keep: &dyn Fn(&str) -> bool) -> Option<Vec<Item>> {
@@ -106,7 +79,7 @@ pub fn decode(bytes: &[u8], keep: &dyn Fn(&str) -> bool) -> Option<Vec<Item>> {
     if r.take(8)? != MAGIC {
         return None;
     }
-    let count = r.u32()?;
+    let count = r.u32()? as usize;
     // Each item takes at least 29 bytes: no count can promise more items than that allows.
     if count > bytes.len() / 29 {
         return None;

@@ -133,6 +133,9 @@ pub fn run(ctx: &Context, out: &mut Out, args: InitArgs) -> anyhow::Result<()> {
         config.name,
         ctx.home.root().display()
     ))?;
-    out.note("Write a first line with `duet write \"...\"`, then pair with your partner: `duet pair invite`.");
+    out.note(
+        "Write a first line with `duet write \"...\"`, \
+         then pair with your partner: `duet pair invite`.",
+    );
     Ok(())
 }

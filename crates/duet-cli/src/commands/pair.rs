@@ -58,7 +58,8 @@ fn check_unpaired(store: &Store) -> anyhow::Result<()> {
 pub(crate) fn check_can_confirm(yes: bool) -> anyhow::Result<()> {
     if !yes && !std::io::stdin().is_terminal() {
         bail!(
-            "cannot ask you to confirm the code without a terminal; compare the codes by other means and pass --yes"
+            "cannot ask you to confirm the code without a terminal; compare the codes by other means and \
+                pass --yes"
         );
     }
     Ok(())

@@ -86,7 +86,12 @@ pub fn run(ctx: &Context, out: &mut Out) -> anyhow::Result<()> {
                 })),
                 "unpaired": p.unpaired,
             })),
-            "counts": { "mine": status.mine, "partner": status.partner, "private": status.private, "starred": status.starred },
+            "counts": {
+                "mine": status.mine,
+                "partner": status.partner,
+                "private": status.private,
+                "starred": status.starred,
+            },
             "volumes": status.volumes,
             "store_bytes": status.store_bytes,
         }))?);

@@ -36,12 +36,14 @@ pub enum PairingError {
     BadGrant,
     /// The ticket has the right prefix but its bytes or checksum are wrong.
     #[error(
-        "this ticket is damaged or incomplete; copy the whole line that `duet pair invite` printed and try again"
+        "this ticket is damaged or incomplete; copy the whole line that `duet pair invite` printed and try \
+            again"
     )]
     DamagedTicket,
     /// The ticket was made by a newer duet.
     #[error(
-        "this ticket uses format {version}, which this duet does not understand; update duet on this device and try again"
+        "this ticket uses format {version}, which this duet does not understand; update duet on this device \
+            and try again"
     )]
     UnsupportedTicketVersion {
         /// The version found in the ticket.
@@ -52,7 +54,8 @@ pub enum PairingError {
     Expired,
     /// The joiner's proof does not match the ticket's secret.
     #[error(
-        "the ticket's secret was not accepted; make sure you copied the newest ticket from `duet pair invite` and run `duet pair join` again"
+        "the ticket's secret was not accepted; make sure you copied the newest ticket from `duet pair \
+            invite` and run `duet pair join` again"
     )]
     WrongSecret,
     /// Someone already paired with this ticket.
@@ -62,22 +65,26 @@ pub enum PairingError {
     AlreadyUsed,
     /// The device reached through the ticket could not prove it knows the ticket's secret.
     #[error(
-        "the device this ticket points to could not prove it created the ticket; check that the ticket really came from your partner and try again"
+        "the device this ticket points to could not prove it created the ticket; check that the ticket \
+            really came from your partner and try again"
     )]
     InviterNotProven,
     /// The joiner revealed a nonce other than the one it committed to.
     #[error(
-        "the other device broke its commitment, which points to tampering; nothing was paired: run `duet pair invite` again, on a network you trust"
+        "the other device broke its commitment, which points to tampering; nothing was paired: run `duet \
+            pair invite` again, on a network you trust"
     )]
     CommitmentMismatch,
     /// The person on this device did not confirm the code.
     #[error(
-        "you did not confirm the code, so nothing was paired; run `duet pair invite` or `duet pair join` to start again"
+        "you did not confirm the code, so nothing was paired; run `duet pair invite` or `duet pair join` to \
+            start again"
     )]
     DeclinedLocally,
     /// The partner did not confirm the code.
     #[error(
-        "your partner did not confirm the code, so nothing was paired; compare the codes and start again with `duet pair invite`"
+        "your partner did not confirm the code, so nothing was paired; compare the codes and start again \
+            with `duet pair invite`"
     )]
     DeclinedByPartner,
     /// A handshake message could not be decoded.
@@ -90,7 +97,8 @@ pub enum PairingError {
     },
     /// A handshake message came from a newer protocol version.
     #[error(
-        "the other device speaks pairing protocol version {version}; update duet on both devices and try again"
+        "the other device speaks pairing protocol version {version}; update duet on both devices and try \
+            again"
     )]
     UnsupportedProtocolVersion {
         /// The version found in the message.
@@ -98,7 +106,8 @@ pub enum PairingError {
     },
     /// A valid message arrived at the wrong moment.
     #[error(
-        "the pairing handshake went out of order (got {got} while {expected}); start again with `duet pair invite`"
+        "the pairing handshake went out of order (got {got} while {expected}); start again with `duet pair \
+            invite`"
     )]
     UnexpectedMessage {
         /// What arrived.
@@ -108,7 +117,8 @@ pub enum PairingError {
     },
     /// The other device could not follow the handshake.
     #[error(
-        "the other device could not follow the pairing handshake; make sure both devices run the same duet version and start again"
+        "the other device could not follow the pairing handshake; make sure both devices run the same duet \
+            version and start again"
     )]
     PeerProtocolError,
     /// This device's name does not fit in a handshake message.

@@ -552,12 +552,17 @@ fn arb_addr() -> impl Strategy<Value = SocketAddr> {
 
 proptest! {
     #[test]
-    fn any_bytes_into_the_message_decoder_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+    fn any_bytes_into_the_message_decoder_never_panic(
+        bytes in proptest::collection::vec(any::<u8>(), 0..300),
+    ) {
         let _ = PairMessage::decode(&bytes);
     }
 
     #[test]
-    fn any_message_shaped_bytes_never_panic(tag in 0u8..7, rest in proptest::collection::vec(any::<u8>(), 0..200)) {
+    fn any_message_shaped_bytes_never_panic(
+        tag in 0u8..7,
+        rest in proptest::collection::vec(any::<u8>(), 0..200),
+    ) {
         let mut bytes = vec![PAIRING_VERSION, tag];
         bytes.extend(rest);
         if let Ok(message) = PairMessage::decode(&bytes) {

@@ -95,7 +95,10 @@ async fn an_oversized_frame_over_a_connection_is_refused_without_waiting_for_it(
             .expect("refused promptly")
             .unwrap();
         assert!(
-            matches!(result, Err(FrameError::TooLarge { len, max: MAX_FRAME }) if len == MAX_FRAME as u64 + 1),
+            matches!(
+                result,
+                Err(FrameError::TooLarge { len, max: MAX_FRAME }) if len == MAX_FRAME as u64 + 1
+            ),
             "{result:?}"
         );
         match conn.closed().await {
