@@ -113,8 +113,11 @@ def main():
       "answers, 5 % starred, volumes of 256 items compacted as compaction leaves them; the word "
       "`zanzibar` planted in exactly 10 items.")
     p("- **Commands** are whole processes (spawn to exit, output discarded), timed in "
-      "interleaved rounds (each round runs every command once, a `write` first). A helper "
-      "process forked before the bench grows starts them and reads their peak memory (RSS) from "
+      "interleaved rounds (each round runs every command once, a `write` first). Each timed run "
+      "follows a `sync` of the file system and one untimed run of the same command: none pays "
+      "for the writeback of the one before (jrnl rewrites its whole file on every write), nor "
+      "for pages the machine let go meanwhile (this VM pages out memory idle for a few seconds; "
+      "even `duet --version` then takes 4×). A helper process forked before the bench grows starts them and reads their peak memory (RSS) from "
       "`wait4`, so each peak is the command's own (the floor process shows what is inherited).")
     p("- **jrnl 4.6** gets my N entries in its own plain-text format (the bench checks it lists "
       "them all) and runs the same operations: `jrnl TEXT`, `-n 20`, `-contains WORD`, "

@@ -102,8 +102,14 @@ fn floor_write(file: &str, text: &str) -> ExitCode {
     }
 }
 
-/// Run a prepared command with its output discarded; its wall time and peak memory.
+/// Run a prepared command with its output discarded; its wall time and peak memory. It runs
+/// once untimed first (warm), after the file system is flushed: no command pays for the
+/// writeback of the one before (jrnl rewrites its whole file on every write, some 60 MB at
+/// 100,000 entries), nor for pages the machine let go while another ran (this machine pages
+/// out memory idle for a few seconds: any command, even `duet --version`, then takes 4×).
 fn time(launcher: &mut Launcher, cmd: &std::process::Command) -> Run {
+    let _ = std::process::Command::new("sync").status();
+    assert!(launcher.run(cmd, None).ok, "{cmd:?} failed");
     let run = launcher.run(cmd, None);
     assert!(run.ok, "{cmd:?} failed");
     run
