@@ -478,11 +478,7 @@ impl SyncSession {
         let mut out = vec![Msg::DevicesDigest {
             digest: devices_digest(&self.devices_out),
         }];
-        if !self.hints_out.is_empty() {
-            out.push(Msg::Addresses {
-                hints: self.hints_out.clone(),
-            });
-        }
+        out.extend(self.hints());
         out.push(Msg::Hello { journals });
         self.attach_statements(docs, &mut out);
         self.said_hello = true;
@@ -500,22 +496,29 @@ impl SyncSession {
         let level = self.heard_hello
             && reply.0.is_empty()
             && self.shared.iter().all(|s| self.level.contains(&s.journal))
-            && self.devices_digest_in == Some(devices_digest(&self.devices_out));
+            && self.same_lists();
         if !level {
             let mut hello = self.start(docs);
             hello.0.extend(reply.0);
             return Ok(hello);
         }
         self.said_hello = true;
-        let mut out = Vec::new();
-        if !self.hints_out.is_empty() {
-            out.push(Msg::Addresses {
-                hints: self.hints_out.clone(),
-            });
-        }
+        let mut out: Vec<Msg> = self.hints().into_iter().collect();
         out.push(Msg::Level);
         self.closing = Some(Batch(out.clone()));
         Ok(Batch(out))
+    }
+
+    /// The address hints this side gives, as the message that carries them (none if empty).
+    fn hints(&self) -> Option<Msg> {
+        (!self.hints_out.is_empty()).then(|| Msg::Addresses {
+            hints: self.hints_out.clone(),
+        })
+    }
+
+    /// Whether the peer's digest of its device lists (once heard) matches this side's.
+    fn same_lists(&self) -> bool {
+        self.devices_digest_in == Some(devices_digest(&self.devices_out))
     }
 
     /// Whether the session ended level ([`Msg::Level`] sent or heard): nothing more is said.
@@ -570,7 +573,7 @@ impl SyncSession {
         }
         // The peer's lists differ from this side's: this side's go first in its answer, before
         // anything of the journals. (A peer that sent no digest gets them too.)
-        if !self.devices_sent && self.devices_digest_in != Some(devices_digest(&self.devices_out)) {
+        if !self.devices_sent && !self.same_lists() {
             self.devices_sent = true;
             let lists = self
                 .devices_out
@@ -642,7 +645,7 @@ impl SyncSession {
         &mut self,
         docs: &mut Docs,
         msg: Msg,
-        preloaded: Option<docs::Preloaded>,
+        preloaded: Option<crate::volume::Volume>,
         out: &mut Vec<Msg>,
     ) -> Result<(), SyncError> {
         match msg {

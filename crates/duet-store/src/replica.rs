@@ -20,8 +20,6 @@ struct Open {
     existed: bool,
     /// Heads of the snapshots loaded: chunks hold everything after them.
     base: Vec<ChangeHash>,
-    /// A file was added during the session (a volume received whole).
-    written: bool,
 }
 
 /// What a sync brought in, per journal.
@@ -99,35 +97,37 @@ impl<'a> StoreReplica<'a> {
         // Volume files are synced one by one, their names once per journal at the end: a
         // first sync of 400 volumes paid a directory sync for each (about a third of it).
         let mut unsynced: std::collections::BTreeSet<JournalId> = Default::default();
-        let (adopted, loaded) = std::mem::take(docs).into_parts();
+        let (mut adopted, loaded) = std::mem::take(docs).into_parts();
         // What to store, decided up front (cheap): volumes that changed, or arrived whole.
         let mut work = Vec::new();
         for ((journal, vol), mut doc) in loaded {
-            let received_whole = adopted
-                .get(&(journal, vol))
+            let received = adopted
+                .remove(&(journal, vol))
                 .filter(|_| writable.contains(&journal));
-            let o = match self.open.remove(&(journal, vol)) {
-                Some(o) => o,
-                // New here and received whole: its bytes are kept as they came, compressed.
-                None => match received_whole {
-                    Some(whole) => Open {
+            // `whole`: new here and received whole, its bytes to keep as they came, compressed.
+            let (o, whole) = match (self.open.remove(&(journal, vol)), received) {
+                (Some(o), _) => (o, None),
+                (None, Some(received)) => (
+                    Open {
                         files: Vec::new(),
-                        base: whole.heads.clone(),
-                        saved: whole.heads.clone(),
+                        base: received.heads.clone(),
+                        saved: received.heads,
                         existed: true,
-                        written: true,
                     },
-                    None => Open {
+                    Some(received.bytes),
+                ),
+                (None, None) => (
+                    Open {
                         files: Vec::new(),
                         saved: Vec::new(),
                         existed: false,
                         base: Vec::new(),
-                        written: false,
                     },
-                },
+                    None,
+                ),
             };
             let changed = doc.get_heads() != o.saved;
-            if !changed && !o.written {
+            if !changed && whole.is_none() {
                 continue;
             }
             if !writable.contains(&journal) {
@@ -136,9 +136,6 @@ impl<'a> StoreReplica<'a> {
                 )));
                 continue;
             }
-            let whole = received_whole
-                .filter(|_| o.written)
-                .map(|w| w.bytes.clone());
             work.push(((journal, vol), doc, o, changed, whole));
         }
         // A second thread reads each volume's items from its document (the costliest step,
@@ -179,16 +176,11 @@ impl<'a> StoreReplica<'a> {
                 };
                 if changed {
                     unsynced.insert(journal);
-                    let bytes = if o.existed {
+                    let (kind, bytes) = if o.existed {
                         // Like every chunk: everything since the snapshot.
-                        loaded.volume.save_after(&loaded.base.clone())
+                        (FileKind::Chunk, loaded.volume.save_after(&loaded.base))
                     } else {
-                        loaded.volume.save()
-                    };
-                    let kind = if o.existed {
-                        FileKind::Chunk
-                    } else {
-                        FileKind::Snapshot
+                        (FileKind::Snapshot, loaded.volume.save())
                     };
                     loaded
                         .files
@@ -266,7 +258,6 @@ impl StoreReplica<'_> {
                     saved,
                     existed: true,
                     base: loaded.base,
-                    written: false,
                 };
                 Some((open, doc))
             }

@@ -359,10 +359,7 @@ impl Store {
     ) -> Result<T, StoreError> {
         let files = self.files(journal);
         let mut warnings = Vec::new();
-        let (listing, index) = match seen {
-            Some((listing, index)) => (Some(listing), Some(index)),
-            None => (None, None),
-        };
+        let (listing, index) = seen.unzip();
         let existing = match vol {
             Some(vol) => {
                 let listed = match listing {

@@ -68,9 +68,6 @@ pub struct Docs {
     actor: [u8; 16],
 }
 
-/// A snapshot loaded ahead by [`Docs::preload`], for [`Docs::adopt`].
-pub(crate) type Preloaded = Volume;
-
 /// The most a snapshot loaded ahead may inflate to: several load at once, so each gets far
 /// less than the bound of one load alone ([`crate::inflate::MAX_INFLATED`]); an honest volume
 /// inflates to well under 1 MiB. A snapshot past it is loaded in turn, as before.
@@ -256,8 +253,6 @@ impl Docs {
         self.saved.get(&(journal, volume)).cloned()
     }
 
-    /// Takes a whole volume sent by the peer, if it is a volume of this journal under this id:
-    /// merged into the document here, or kept as it came when the volume is new.
     /// Loads the snapshots among `msgs` that [`Docs::adopt`] would load (of journals `takes`
     /// accepts), spread over the machine's cores (at most four threads): loading them is most
     /// of what a first sync costs the side that receives it. One entry per message, `None`
@@ -266,7 +261,7 @@ impl Docs {
         &self,
         msgs: &[super::Msg],
         takes: impl Fn(JournalId) -> bool,
-    ) -> Vec<Option<Preloaded>> {
+    ) -> Vec<Option<Volume>> {
         let todo: Vec<(usize, &[u8])> = msgs
             .iter()
             .enumerate()
@@ -284,7 +279,7 @@ impl Docs {
                 _ => None,
             })
             .collect();
-        let mut out: Vec<Option<Preloaded>> = msgs.iter().map(|_| None).collect();
+        let mut out: Vec<Option<Volume>> = msgs.iter().map(|_| None).collect();
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(4);
@@ -316,19 +311,17 @@ impl Docs {
         out
     }
 
-    /// Takes in a volume that arrived whole (`preloaded`: its load, if made ahead).
+    /// Takes a whole volume sent by the peer, if it is a volume of this journal under this id:
+    /// merged into the document here, or kept as it came when the volume is new. `preloaded`
+    /// is its load, if [`Docs::preload`] made it.
     pub(crate) fn adopt(
         &mut self,
         journal: JournalId,
         volume: VolumeId,
         bytes: &[u8],
-        preloaded: Option<Preloaded>,
+        preloaded: Option<Volume>,
     ) -> bool {
-        let loaded = match preloaded {
-            Some(vol) => Ok(vol),
-            None => Volume::load(self.actor, bytes).map_err(|_| ()),
-        };
-        let Ok(mut vol) = loaded else {
+        let Some(mut vol) = preloaded.or_else(|| Volume::load(self.actor, bytes).ok()) else {
             return false;
         };
         if vol.journal() != journal || vol.id() != volume {
