@@ -14,8 +14,6 @@
 //! cannot either: it fails at the same point, before it inflates anything behind it, so what
 //! the walk counted up to there is all Automerge could inflate.
 
-use std::io::Read;
-
 /// The most a stored document, a set of changes or one sync message may inflate to: 256 MiB.
 /// A full volume of 256 entries at the 1 MiB body limit is the largest honest volume.
 pub const MAX_INFLATED: u64 = 256 * 1024 * 1024;
@@ -50,6 +48,26 @@ pub fn check(bytes: &[u8], limit: u64) -> Result<u64, TooLarge> {
     Ok(meter.total)
 }
 
+/// The chunks of `bytes` (each its magic, checksum, type, length and data), split where
+/// Automerge's parser splits them; `None` if what is left somewhere is not a whole chunk.
+pub fn split_chunks(bytes: &[u8]) -> Option<Vec<&[u8]>> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let mut cur = Cursor(rest);
+        if cur.take(4)? != MAGIC {
+            return None;
+        }
+        cur.take(5)?;
+        let len = cur.uleb()?;
+        cur.take(len)?;
+        let (chunk, after) = rest.split_at(rest.len() - cur.0.len());
+        out.push(chunk);
+        rest = after;
+    }
+    Some(out)
+}
+
 /// Checks each chunk list of a sync message, together, against `limit`.
 pub fn check_all<'a>(
     parts: impl IntoIterator<Item = &'a [u8]>,
@@ -80,17 +98,36 @@ impl Meter {
         }
     }
 
-    /// Inflates a DEFLATE stream into nothing, counting, and stops once over the bound.
+    /// Inflates a DEFLATE stream into nothing, counting, and stops once over the bound. One
+    /// inflater and one buffer per thread serve every column: a new decoder per column (a
+    /// snapshot has dozens) allocated and zeroed its window each time, which made this check
+    /// cost more than Automerge's own inflating of the same columns.
     fn inflate(&mut self, compressed: &[u8]) -> Result<(), TooLarge> {
-        let room = self.limit - self.total;
-        let mut decoder = flate2::bufread::DeflateDecoder::new(compressed).take(room + 1);
-        // A stream that is not valid DEFLATE makes Automerge fail at the same point; what came
-        // out before the error still counts.
-        let n = std::io::copy(&mut decoder, &mut std::io::sink()).unwrap_or_else(|_| {
-            // `copy` does not say how far it got before the error; count what the take left.
-            room + 1 - decoder.limit()
-        });
-        self.add(n)
+        use flate2::{Decompress, FlushDecompress, Status};
+        thread_local! {
+            static INFLATER: std::cell::RefCell<Option<(Decompress, Vec<u8>)>> =
+                const { std::cell::RefCell::new(None) };
+        }
+        INFLATER.with_borrow_mut(|slot| {
+            let (inflater, out) =
+                slot.get_or_insert_with(|| (Decompress::new(false), vec![0; 32 * 1024]));
+            inflater.reset(false);
+            let mut input = compressed;
+            loop {
+                let (was_in, was_out) = (inflater.total_in(), inflater.total_out());
+                let status = inflater.decompress(input, out, FlushDecompress::None);
+                let used = (inflater.total_in() - was_in) as usize;
+                let made = inflater.total_out() - was_out;
+                input = &input[used..];
+                self.add(made)?;
+                // The end of the stream, no progress (it is cut short), or not DEFLATE: Automerge
+                // fails at the same point, and what came out before counts.
+                match status {
+                    Ok(Status::Ok) if used > 0 || made > 0 => {}
+                    _ => return Ok(()),
+                }
+            }
+        })
     }
 }
 

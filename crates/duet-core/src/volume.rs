@@ -63,6 +63,25 @@ pub fn load_within(doc: &mut AutoCommit, bytes: &[u8], limit: u64) -> Result<usi
     Ok(doc.load_incremental(bytes)?)
 }
 
+/// The distinct chunks of several files of changes, concatenated in the order first met.
+/// Each chunk file of a volume holds every change since its snapshot, so a later file repeats
+/// the ones before it, and Automerge would parse every copy before finding it known (loading
+/// the open volume after 14 writes parsed 105 changes for 14). Byte-identical chunks are the
+/// same change, so this loads exactly what the files hold. `None` if a file is not whole
+/// chunks: the caller loads the files as they are, and Automerge says what is wrong.
+pub fn distinct_chunks<'a>(files: impl IntoIterator<Item = &'a [u8]>) -> Option<Vec<u8>> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for file in files {
+        for chunk in crate::inflate::split_chunks(file)? {
+            if seen.insert(chunk) {
+                out.extend_from_slice(chunk);
+            }
+        }
+    }
+    Some(out)
+}
+
 /// Which fields of an item a change touches.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ItemUpdate {
@@ -474,6 +493,40 @@ mod tests {
         bytes = vol.save_after(&heads);
         early.doc_mut().load_incremental(&bytes).unwrap();
         assert_eq!(early.items().len(), 2);
+    }
+
+    #[test]
+    fn chunk_files_that_repeat_each_other_load_once_and_the_same() {
+        // As the store writes them: a snapshot, then after each write a chunk of every change
+        // since the snapshot, each write by a process of its own (a new actor).
+        let mut vol = Volume::create([1; 16], JournalId([7; 16]), VolumeId([3; 8]), 5);
+        vol.add(&item(1, "one")).unwrap();
+        let snapshot = vol.save();
+        let base = vol.heads();
+        let mut files = Vec::new();
+        for n in 2..6u8 {
+            vol = Volume::from_doc([n; 16], vol.into_doc()).unwrap();
+            vol.add(&item(n, &format!("entry {n} with a few words"))).unwrap();
+            files.push(vol.save_after(&base));
+        }
+        // A concurrent writer's chunk, which the others do not hold.
+        let mut other = Volume::load([9; 16], &snapshot).unwrap();
+        other.add(&item(9, "written at the same moment")).unwrap();
+        files.push(other.save_after(&base));
+
+        let distinct = distinct_chunks(files.iter().map(|f| &f[..])).unwrap();
+        let (last, concurrent) = (&files[3], &files[4]);
+        assert_eq!(distinct.len(), last.len() + concurrent.len(), "each change once");
+        let load = |changes: &[u8]| {
+            let mut v = Volume::load([8; 16], &snapshot).unwrap();
+            load_bounded(v.doc_mut(), changes).unwrap();
+            (v.heads(), v.items())
+        };
+        assert_eq!(load(&distinct), load(&files.concat()));
+        assert_eq!(load(&distinct).1.len(), 6);
+        // Anything that is not whole chunks is left for Automerge to refuse.
+        assert_eq!(distinct_chunks([&b"not automerge"[..]]), None);
+        assert_eq!(distinct_chunks([&last[..last.len() - 1]]), None);
     }
 
     #[test]

@@ -496,8 +496,24 @@ impl Store {
 
     /// Every journal's index, brought up to date with its files, in [`Store::journals`] order.
     fn fresh_indexes(&self) -> Result<Vec<(JournalRef, JournalIndex)>, StoreError> {
+        self.fresh_indexes_where(|_| true)
+    }
+
+    /// [`Store::fresh_indexes`] of the journals `author` writes.
+    fn fresh_indexes_of(
+        &self,
+        author: Author,
+    ) -> Result<Vec<(JournalRef, JournalIndex)>, StoreError> {
+        self.fresh_indexes_where(|j| j.author == author)
+    }
+
+    fn fresh_indexes_where(
+        &self,
+        take: impl Fn(&JournalRef) -> bool,
+    ) -> Result<Vec<(JournalRef, JournalIndex)>, StoreError> {
         self.journals()
             .into_iter()
+            .filter(take)
             .map(|journal| Ok((journal, self.fresh_index(journal.id)?)))
             .collect()
     }
@@ -512,8 +528,8 @@ impl Store {
             return Err(StoreError::NoSuchItem(prefix));
         }
         let wanted = duet_core::id::IdPrefix::parse(&prefix);
-        let mut found: Vec<(Located, usize)> = Vec::new();
-        for (n, (journal, index)) in indexes.iter().enumerate() {
+        let mut found: Vec<Located> = Vec::new();
+        for (journal, index) in indexes {
             let journal = *journal;
             // The ids the search file holds for volumes it is fresh for (its filter rows are
             // not read); the items of any other volume.
@@ -540,20 +556,20 @@ impl Store {
                             journal,
                             volume: *vol,
                         };
-                        found.push((at, n));
+                        found.push(at);
                     }
                 }
             }
         }
-        found.sort_by_key(|(l, _)| l.id);
-        found.dedup_by_key(|(l, _)| l.id);
-        let marks = self.marks_in(indexes.first().map(|(_, mine)| mine));
+        found.sort_by_key(|l| l.id);
+        found.dedup_by_key(|l| l.id);
+        let marks = self.marks_in(indexes);
         // Deleted items and the partner's hidden answers are not there to be found, not even
         // by id. (Past a handful of candidates the prefix is ambiguous anyway.)
         if found.len() <= 8 {
             let mut readable = Vec::new();
-            for (at, i) in found {
-                if let Ok(l) = self.get_in(&at, &indexes[i].1, &marks) {
+            for at in found {
+                if let Ok(l) = self.get_in(&at, indexes, &marks) {
                     readable.push((at, l));
                 }
             }
@@ -568,32 +584,35 @@ impl Store {
         }
         Err(StoreError::Ambiguous {
             prefix,
-            candidates: found.iter().map(|(l, _)| l.id.to_string()).collect(),
+            candidates: found.iter().map(|l| l.id.to_string()).collect(),
         })
     }
 
     /// Read a located item with its author and the reader's star.
     pub fn get(&self, at: &Located) -> Result<ListedItem, StoreError> {
-        let index = self.fresh_index(at.journal.id)?;
-        self.get_in(at, &index, &self.marks()?)
+        let indexes = self.fresh_indexes()?;
+        let marks = self.marks_in(&indexes);
+        self.get_in(at, &indexes, &marks)
     }
 
     fn get_in(
         &self,
         at: &Located,
-        index: &JournalIndex,
+        indexes: &[(JournalRef, JournalIndex)],
         marks: &HashMap<ItemId, bool>,
     ) -> Result<ListedItem, StoreError> {
-        let vi = index
-            .volumes
-            .get(&at.volume)
+        let vi = indexes
+            .iter()
+            .find(|(journal, _)| journal.id == at.journal.id)
+            .and_then(|(_, index)| index.volumes.get(&at.volume))
             .ok_or_else(|| StoreError::NoSuchItem(at.id.to_string()))?;
         let items = self.volume_items(at.journal.id, vi)?;
         let item = items
             .into_iter()
             .find(|i| i.id == at.id)
             .ok_or_else(|| StoreError::NoSuchItem(at.id.to_string()))?;
-        if item.deleted || !self.reveal_for(&item)?.visible(&item, at.journal.author) {
+        let reveal = self.reveal_for(&item, indexes)?;
+        if item.deleted || !reveal.visible(&item, at.journal.author) {
             return Err(StoreError::NoSuchItem(at.id.to_string()));
         }
         Ok(self.listed(item, at.journal, marks))
@@ -601,9 +620,13 @@ impl Store {
 
     /// The reveal rule for a read that may show `item`: the partner's answer needs my
     /// answers around its day; nothing else needs any.
-    fn reveal_for(&self, item: &Item) -> Result<Reveal, StoreError> {
+    fn reveal_for(
+        &self,
+        item: &Item,
+        indexes: &[(JournalRef, JournalIndex)],
+    ) -> Result<Reveal, StoreError> {
         match item.ritual.question.as_ref().and_then(Asked::day_number) {
-            Some(day) if item.kind == Kind::Answer => self.my_answers(day),
+            Some(day) if item.kind == Kind::Answer => self.my_answers(day, indexes),
             _ => Ok(Reveal::default()),
         }
     }
@@ -611,8 +634,9 @@ impl Store {
     /// Which questions the partner has answered (on or after `since_day`): dates and ids
     /// only, never their text. That they answered is not hidden; what they said is.
     pub fn partner_questions_since(&self, since_day: i32) -> Result<Vec<Asked>, StoreError> {
+        let indexes = self.fresh_indexes_of(Author::Partner)?;
         let mut out: Vec<Asked> = self
-            .answers_of(Author::Partner, since_day, None)?
+            .answers_in(&indexes, Author::Partner, since_day, None)?
             .into_iter()
             .filter_map(|i| i.ritual.question)
             .collect();
@@ -622,10 +646,11 @@ impl Store {
     }
 
     /// The (not deleted) answers `author` wrote to questions of `since_day` or later (and, with
-    /// `before_day`, before those of that day): only volumes that hold an answer and items
-    /// from [`earliest_answer_ms`] on are read.
-    fn answers_of(
+    /// `before_day`, before those of that day), by the journals of `indexes`: only volumes that
+    /// hold an answer and items from [`earliest_answer_ms`] on are read.
+    fn answers_in(
         &self,
+        indexes: &[(JournalRef, JournalIndex)],
         author: Author,
         since_day: i32,
         before_day: Option<i32>,
@@ -633,8 +658,7 @@ impl Store {
         let since = earliest_answer_ms(since_day);
         let before = before_day.map_or(i64::MAX, earliest_answer_ms);
         let mut out = Vec::new();
-        for journal in self.journals().into_iter().filter(|j| j.author == author) {
-            let index = self.fresh_index(journal.id)?;
+        for (journal, index) in indexes.iter().filter(|(j, _)| j.author == author) {
             for vi in index.volumes.values() {
                 let has_answers = vi.kinds.iter().any(|(k, n)| k == "answer" && *n > 0);
                 if has_answers && vi.max_created >= since && vi.max_created < before {
@@ -662,8 +686,13 @@ impl Store {
 
     /// My answers around `day` and later: what [`Reveal`] needs to judge the partner's
     /// answers to questions of `day` or later.
-    fn my_answers(&self, day: i32) -> Result<Reveal, StoreError> {
-        Ok(Reveal::from_mine(&self.answers_of(
+    fn my_answers(
+        &self,
+        day: i32,
+        indexes: &[(JournalRef, JournalIndex)],
+    ) -> Result<Reveal, StoreError> {
+        Ok(Reveal::from_mine(&self.answers_in(
+            indexes,
             Author::Me,
             day,
             None,
@@ -725,19 +754,12 @@ impl Store {
         })
     }
 
-    /// My marks on the partner's items, resolved.
-    fn marks(&self) -> Result<HashMap<ItemId, bool>, StoreError> {
-        if self.partner.is_none() {
-            return Ok(HashMap::new());
-        }
-        Ok(self.marks_in(Some(&self.fresh_index(self.config.journal)?)))
-    }
-
-    /// My marks on the partner's items, from my journal's index (`mine`, the first of
-    /// [`Store::journals`]); none without a partner.
-    fn marks_in(&self, mine: Option<&JournalIndex>) -> HashMap<ItemId, bool> {
+    /// My marks on the partner's items, from my shared journal's index among `indexes`; none
+    /// without a partner.
+    fn marks_in(&self, indexes: &[(JournalRef, JournalIndex)]) -> HashMap<ItemId, bool> {
+        let mine = indexes.iter().find(|(j, _)| j.id == self.config.journal);
         match (&self.partner, mine) {
-            (Some(_), Some(index)) => marks_of(index),
+            (Some(_), Some((_, index))) => marks_of(index),
             _ => HashMap::new(),
         }
     }
@@ -850,7 +872,7 @@ impl Store {
             Order::OldestFirst => (!item.created_at, item.id.as_bytes().map(|b| !b)),
         };
         let limit = limit.unwrap_or(usize::MAX);
-        let (marks, mut candidates) = self.candidates(indexes, filter)?;
+        let (marks, mut candidates) = self.candidates(&indexes, filter)?;
         match order {
             Order::NewestFirst => {
                 candidates.sort_by_key(|(_, vi)| std::cmp::Reverse(vi.max_created));
@@ -876,8 +898,9 @@ impl Store {
             let volume_day = utc_day(vi.min_created);
             let keep = |body: &str| filter.body_may_match(body);
             for item in self.volume_items_where(journal.id, vi, &keep)? {
+                let seen = (&indexes[..], &marks);
                 if let Some(listed) =
-                    self.admit(item, *journal, &marks, filter, volume_day, &mut reveal)?
+                    self.admit(item, *journal, seen, filter, volume_day, &mut reveal)?
                 {
                     pending.push(Pending(key(&listed.item), listed));
                 }
@@ -894,22 +917,22 @@ impl Store {
 
     /// The marks and the volumes (with their journals) that may hold what `filter` asks for.
     #[allow(clippy::type_complexity)]
-    fn candidates(
+    fn candidates<'a>(
         &self,
-        indexes: Vec<(JournalRef, JournalIndex)>,
+        indexes: &'a [(JournalRef, JournalIndex)],
         filter: &Filter,
-    ) -> Result<(HashMap<ItemId, bool>, Vec<(JournalRef, VolumeIndex)>), StoreError> {
-        let marks = self.marks_in(indexes.first().map(|(_, mine)| mine));
-        let mut candidates: Vec<(JournalRef, VolumeIndex)> = Vec::new();
-        for (journal, index) in indexes {
+    ) -> Result<(HashMap<ItemId, bool>, Vec<(JournalRef, &'a VolumeIndex)>), StoreError> {
+        let marks = self.marks_in(indexes);
+        let mut candidates: Vec<(JournalRef, &VolumeIndex)> = Vec::new();
+        for &(journal, ref index) in indexes {
             if filter.author.is_some_and(|a| a != journal.author) {
                 continue;
             }
             let may_hold = match &filter.contains {
-                Some(needle) => Some(self.may_hold(journal.id, &index, needle)?),
+                Some(needle) => Some(self.may_hold(journal.id, index, needle)?),
                 None => None,
             };
-            for vi in index.volumes.into_values() {
+            for vi in index.volumes.values() {
                 let span = filter.may_match_span(vi.min_created, vi.max_created);
                 let text = may_hold.as_ref().is_none_or(|set| set.contains(&vi.id));
                 let answers = filter
@@ -925,12 +948,13 @@ impl Store {
 
     /// One item read from a volume, as a listing shows it, if `filter` takes it and the reveal
     /// rule shows it. `reveal` carries my answers between calls: read when the first of the
-    /// partner's answers turns up, then only as far back as the answers met so far need.
+    /// partner's answers turns up, then only as far back as the answers met so far need, from
+    /// the journals' indexes the walk read (with my marks, `seen`).
     fn admit(
         &self,
         item: Item,
         journal: JournalRef,
-        marks: &HashMap<ItemId, bool>,
+        (indexes, marks): (&[(JournalRef, JournalIndex)], &HashMap<ItemId, bool>),
         filter: &Filter,
         volume_day: i32,
         reveal: &mut Option<(i32, Reveal)>,
@@ -952,9 +976,10 @@ impl Store {
                 .unwrap_or(i32::MIN / 2);
             let since = day.min(volume_day);
             match reveal {
-                None => *reveal = Some((since, self.my_answers(since)?)),
+                None => *reveal = Some((since, self.my_answers(since, indexes)?)),
                 Some((read_from, rule)) if since < *read_from => {
-                    rule.add_mine(&self.answers_of(Author::Me, since, Some(*read_from))?);
+                    let mine = self.answers_in(indexes, Author::Me, since, Some(*read_from))?;
+                    rule.add_mine(&mine);
                     *read_from = since;
                 }
                 Some(_) => {}

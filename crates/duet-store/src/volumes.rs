@@ -225,10 +225,11 @@ impl JournalFiles {
             if group.is_empty() {
                 continue;
             }
-            let mut all = Vec::with_capacity(group.iter().map(|(_, b)| b.len()).sum());
-            for (_, bytes) in &group {
-                all.extend_from_slice(bytes);
-            }
+            let bytes: Vec<&[u8]> = group.iter().map(|(_, b)| &b[..]).collect();
+            let distinct = (!is_snap)
+                .then(|| duet_core::volume::distinct_chunks(bytes.iter().copied()))
+                .flatten();
+            let all = distinct.unwrap_or_else(|| bytes.concat());
             if duet_core::load_bounded(&mut doc, &all).is_ok() {
                 loaded_files.extend(group.into_iter().map(|(f, _)| f));
             } else {
