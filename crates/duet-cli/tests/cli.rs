@@ -1209,20 +1209,21 @@ fn a_damaged_newest_snapshot_no_longer_loses_its_volume() {
     for n in 1..=60 {
         let _ = env.write(&format!("entry {n}"));
     }
-    let snaps: Vec<PathBuf> = files_in(&env.journal_dir())
-        .into_iter()
-        .filter(|f| f.to_string_lossy().ends_with(".snap"))
-        .collect();
+    let files = files_in(&env.journal_dir());
+    let named = |ext: &str| -> Vec<PathBuf> {
+        files
+            .iter()
+            .filter(|f| f.to_string_lossy().ends_with(ext))
+            .cloned()
+            .collect()
+    };
+    let (snaps, reserve) = (named(".snap"), named(".prev"));
     assert_eq!(
-        snaps.len(),
-        2,
-        "the previous snapshot is kept one generation: {snaps:?}"
+        (snaps.len(), reserve.len()),
+        (1, 1),
+        "the previous snapshot is kept one generation, in reserve: {files:?}"
     );
-    let newest = snaps
-        .iter()
-        .max_by_key(|f| std::fs::metadata(f).unwrap().len())
-        .unwrap()
-        .clone();
+    let newest = snaps[0].clone();
     let mut bytes = std::fs::read(&newest).unwrap();
     bytes[20] ^= 0x01;
     std::fs::write(&newest, bytes).unwrap();
@@ -1248,6 +1249,41 @@ fn a_damaged_newest_snapshot_no_longer_loses_its_volume() {
         "the volume still loads from the snapshot before: {bodies:?}"
     );
     assert!(bodies.contains(&"entry 1".to_owned()) && bodies.contains(&"entry 24".to_owned()));
+}
+
+#[test]
+fn the_snapshot_in_reserve_is_read_only_when_needed_and_checked_by_doctor() {
+    let env = TestEnv::initialized(DUET);
+    for n in 1..=60 {
+        let _ = env.write(&format!("entry {n}"));
+    }
+    let reserve: Vec<PathBuf> = files_in(&env.journal_dir())
+        .into_iter()
+        .filter(|f| f.to_string_lossy().ends_with(".prev"))
+        .collect();
+    assert_eq!(reserve.len(), 1, "{reserve:?}");
+    let mut bytes = std::fs::read(&reserve[0]).unwrap();
+    bytes[20] ^= 0x01;
+    std::fs::write(&reserve[0], bytes).unwrap();
+    std::fs::remove_dir_all(env.home().join("cache")).unwrap();
+    // The newest snapshot is whole: the damaged reserve is not read, and nothing is missing.
+    let out = env.duet(["list", "--json"]).ok();
+    assert!(out.warnings().is_empty(), "{}", out.stderr);
+    assert_eq!(out.json().as_array().unwrap().len(), 60);
+    let name = reserve[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let doctor = env.duet(["doctor"]).run();
+    assert_eq!(doctor.code(), Some(1));
+    assert!(doctor.stdout.contains(&name), "{}", doctor.stdout);
+    // The next compaction lets it go.
+    for n in 61..=90 {
+        let _ = env.write(&format!("entry {n}"));
+    }
+    assert!(!reserve[0].exists());
+    assert_eq!(env.bodies(&[]).len(), 90);
 }
 
 #[test]

@@ -247,15 +247,18 @@ fn files_of(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
-/// The names of the volume files (snapshots and chunks) in a journal directory: what
-/// compaction replaces. Temp files and locks are not counted.
+/// The names of the volume files (snapshots, chunks and the snapshot in reserve) in a journal
+/// directory: what compaction replaces. Temp files and locks are not counted.
 fn volume_files(dir: &Path) -> BTreeSet<String> {
     std::fs::read_dir(dir)
         .map(|entries| {
             entries
                 .flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| !n.starts_with('.') && (n.ends_with(".snap") || n.ends_with(".chunk")))
+                .filter(|n| {
+                    !n.starts_with('.')
+                        && [".snap", ".chunk", ".prev"].iter().any(|e| n.ends_with(e))
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -390,9 +393,10 @@ fn compactions_killed_at_random_points_lose_nothing() {
         }
     }
     let files_before = volume_files(&dir);
+    let count = |ext: &str| files_before.iter().filter(|n| n.ends_with(ext)).count();
     assert_eq!(
-        files_before.iter().filter(|n| n.ends_with(".snap")).count(),
-        2,
+        (count(".snap"), count(".prev")),
+        (1, 1),
         "after a compaction, the new snapshot and the one kept a generation: {files_before:?}"
     );
     let saved = env.root().join("saved-home");
@@ -417,9 +421,14 @@ fn compactions_killed_at_random_points_lose_nothing() {
         assert!(child.wait().expect("wait").success());
         let after = volume_files(&dir);
         assert_eq!(after.len(), 2, "the write compacted the volume: {after:?}");
-        let kept: Vec<_> = after.intersection(&files_before).collect();
-        assert_eq!(kept.len(), 1, "only the newest snapshot stays: {after:?}");
-        assert!(kept[0].ends_with(".snap"));
+        // The snapshot before goes into reserve (the same content under a new name); the
+        // one in reserve before it goes.
+        let reserve: Vec<_> = after.iter().filter(|n| n.ends_with(".prev")).collect();
+        assert_eq!(reserve.len(), 1, "one snapshot in reserve: {after:?}");
+        assert!(
+            files_before.contains(&reserve[0].replace(".prev", ".snap")),
+            "the newest snapshot before is the one in reserve: {after:?}"
+        );
         assert_eq!(
             compaction_stage(&files_before, &after),
             "compacted",

@@ -506,7 +506,8 @@ mod tests {
         let mut files = Vec::new();
         for n in 2..6u8 {
             vol = Volume::from_doc([n; 16], vol.into_doc()).unwrap();
-            vol.add(&item(n, &format!("entry {n} with a few words"))).unwrap();
+            vol.add(&item(n, &format!("entry {n} with a few words")))
+                .unwrap();
             files.push(vol.save_after(&base));
         }
         // A concurrent writer's chunk, which the others do not hold.
@@ -516,7 +517,11 @@ mod tests {
 
         let distinct = distinct_chunks(files.iter().map(|f| &f[..])).unwrap();
         let (last, concurrent) = (&files[3], &files[4]);
-        assert_eq!(distinct.len(), last.len() + concurrent.len(), "each change once");
+        assert_eq!(
+            distinct.len(),
+            last.len() + concurrent.len(),
+            "each change once"
+        );
         let load = |changes: &[u8]| {
             let mut v = Volume::load([8; 16], &snapshot).unwrap();
             load_bounded(v.doc_mut(), changes).unwrap();

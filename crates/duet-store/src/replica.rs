@@ -295,8 +295,8 @@ impl Backend for StoreReplica<'_> {
 
     fn saved_bytes(&mut self, journal: JournalId, volume: VolumeId) -> Option<Vec<u8>> {
         // A volume held in snapshot files alone is sent as its newest (largest) snapshot, which
-        // holds the others (compaction keeps the one before for a generation): no need to load
-        // it and compress it again.
+        // holds the others (the one compaction keeps in reserve for a generation, and the one
+        // an older duet kept as a snapshot): no need to load it and compress it again.
         let files = self.store.files(journal);
         let listed = files.list_volume(volume).ok()?;
         let newest = listed
@@ -304,7 +304,7 @@ impl Backend for StoreReplica<'_> {
             .filter(|f| f.kind == FileKind::Snapshot)
             .filter_map(|f| Some((f, std::fs::read(files.dir.join(&f.name)).ok()?)))
             .max_by_key(|(_, bytes)| bytes.len());
-        if listed.iter().all(|f| f.kind == FileKind::Snapshot)
+        if listed.iter().all(|f| f.kind != FileKind::Chunk)
             && let Some((only, bytes)) = newest
             && crate::volumes::content_hash(&bytes) == only.hash
         {

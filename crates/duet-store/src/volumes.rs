@@ -24,6 +24,20 @@ pub const COMPACT_AFTER: usize = 24;
 pub enum FileKind {
     Snapshot,
     Chunk,
+    /// The snapshot a compaction replaced, kept one generation longer in reserve: it is read
+    /// only when a snapshot of its volume is damaged or missing, since the newer snapshot holds
+    /// all of it.
+    Previous,
+}
+
+impl FileKind {
+    fn extension(self) -> &'static str {
+        match self {
+            FileKind::Snapshot => "snap",
+            FileKind::Chunk => "chunk",
+            FileKind::Previous => "prev",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -69,11 +83,9 @@ fn parse_name(name: &str) -> Option<(VolumeId, VolumeFile)> {
     if parts.next().is_some() {
         return None;
     }
-    let kind = match ext {
-        "snap" => FileKind::Snapshot,
-        "chunk" => FileKind::Chunk,
-        _ => return None,
-    };
+    let kind = [FileKind::Snapshot, FileKind::Chunk, FileKind::Previous]
+        .into_iter()
+        .find(|k| k.extension() == ext)?;
     Some((
         vol.parse().ok()?,
         VolumeFile {
@@ -190,63 +202,33 @@ impl JournalFiles {
         actor: [u8; 16],
         warnings: &mut Vec<Warning>,
     ) -> Result<Option<LoadedVolume>, Vanished> {
-        let mut good: Vec<(VolumeFile, Vec<u8>)> = Vec::with_capacity(files.len());
-        for f in files {
-            let path = self.dir.join(&f.name);
-            let bytes = match fs::read(&path) {
-                Ok(bytes) => bytes,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Vanished),
-                Err(e) => {
-                    warnings.push(Warning::unreadable(&path, &e.to_string()));
-                    continue;
-                }
-            };
-            if content_hash(&bytes) != f.hash {
-                warnings.push(Warning::unreadable(
-                    &path,
-                    "its content does not match its name (truncated or damaged)",
-                ));
-                continue;
-            }
-            good.push((f.clone(), bytes));
+        let (reserve, current): (Vec<&VolumeFile>, Vec<&VolumeFile>) =
+            files.iter().partition(|f| f.kind == FileKind::Previous);
+        let (snaps, chunks): (Vec<&VolumeFile>, Vec<&VolumeFile>) = current
+            .into_iter()
+            .partition(|f| f.kind == FileKind::Snapshot);
+        let mut doc = automerge::AutoCommit::new();
+        // A snapshot in reserve belongs to the volume's set of files whether read or not.
+        let mut loaded_files: Vec<VolumeFile> = reserve.iter().map(|f| (*f).clone()).collect();
+        let snaps = self.read_checked(&snaps, warnings)?;
+        let listed_snaps = files
+            .iter()
+            .filter(|f| f.kind == FileKind::Snapshot)
+            .count();
+        let loaded = self.load_group(&mut doc, snaps, false, &mut loaded_files, warnings);
+        // The reserve is read only when a snapshot is damaged or missing: the newest snapshot
+        // holds all of it.
+        if loaded < listed_snaps || listed_snaps == 0 {
+            let reserve = self.read_checked(&reserve, warnings)?;
+            self.load_group(&mut doc, reserve, false, &mut Vec::new(), warnings);
         }
-        if good.is_empty() {
+        let base = doc.get_heads();
+        let chunks = self.read_checked(&chunks, warnings)?;
+        let loaded = self.load_group(&mut doc, chunks, true, &mut loaded_files, warnings);
+        if loaded == 0 && base.is_empty() {
             return Ok(None);
         }
-        // Snapshots first, then the chunks, each group in one buffer; file
-        // by file only if a group fails, to name the culprit.
-        let (snaps, chunks): (Vec<_>, Vec<_>) = good
-            .into_iter()
-            .partition(|(f, _)| f.kind == FileKind::Snapshot);
-        let mut doc = automerge::AutoCommit::new();
-        let mut loaded_files = Vec::new();
-        let mut base = Vec::new();
-        for (group, is_snap) in [(snaps, true), (chunks, false)] {
-            if group.is_empty() {
-                continue;
-            }
-            let bytes: Vec<&[u8]> = group.iter().map(|(_, b)| &b[..]).collect();
-            let distinct = (!is_snap)
-                .then(|| duet_core::volume::distinct_chunks(bytes.iter().copied()))
-                .flatten();
-            let all = distinct.unwrap_or_else(|| bytes.concat());
-            if duet_core::load_bounded(&mut doc, &all).is_ok() {
-                loaded_files.extend(group.into_iter().map(|(f, _)| f));
-            } else {
-                for (f, bytes) in group {
-                    match duet_core::load_bounded(&mut doc, &bytes) {
-                        Ok(_) => loaded_files.push(f),
-                        Err(e) => warnings.push(Warning::unreadable(
-                            &self.dir.join(&f.name),
-                            &unreadable_because(&e),
-                        )),
-                    }
-                }
-            }
-            if is_snap {
-                base = doc.get_heads();
-            }
-        }
+        loaded_files.sort();
         match Volume::from_doc(actor, doc) {
             Ok(volume) if volume.id() == vol && volume.journal() == self.journal => {
                 Ok(Some(LoadedVolume {
@@ -268,6 +250,76 @@ impl JournalFiles {
                 Ok(None)
             }
         }
+    }
+
+    /// The bytes of `files` whose content matches their names (the others are named in
+    /// `warnings`).
+    fn read_checked(
+        &self,
+        files: &[&VolumeFile],
+        warnings: &mut Vec<Warning>,
+    ) -> Result<Vec<(VolumeFile, Vec<u8>)>, Vanished> {
+        let mut good = Vec::with_capacity(files.len());
+        for f in files {
+            let path = self.dir.join(&f.name);
+            let bytes = match fs::read(&path) {
+                Ok(bytes) => bytes,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Vanished),
+                Err(e) => {
+                    warnings.push(Warning::unreadable(&path, &e.to_string()));
+                    continue;
+                }
+            };
+            if content_hash(&bytes) != f.hash {
+                warnings.push(Warning::unreadable(
+                    &path,
+                    "its content does not match its name (truncated or damaged)",
+                ));
+                continue;
+            }
+            good.push(((*f).clone(), bytes));
+        }
+        Ok(good)
+    }
+
+    /// Loads a group of files into `doc` in one buffer (of chunks, each change once), file by
+    /// file only if that fails, to name the culprit; adds those that loaded to `loaded` and
+    /// returns how many did.
+    fn load_group(
+        &self,
+        doc: &mut automerge::AutoCommit,
+        group: Vec<(VolumeFile, Vec<u8>)>,
+        chunks: bool,
+        loaded: &mut Vec<VolumeFile>,
+        warnings: &mut Vec<Warning>,
+    ) -> usize {
+        if group.is_empty() {
+            return 0;
+        }
+        let bytes: Vec<&[u8]> = group.iter().map(|(_, b)| &b[..]).collect();
+        let distinct = chunks
+            .then(|| duet_core::volume::distinct_chunks(bytes.iter().copied()))
+            .flatten();
+        let all = distinct.unwrap_or_else(|| bytes.concat());
+        if duet_core::load_bounded(doc, &all).is_ok() {
+            let n = group.len();
+            loaded.extend(group.into_iter().map(|(f, _)| f));
+            return n;
+        }
+        let mut n = 0;
+        for (f, bytes) in group {
+            match duet_core::load_bounded(doc, &bytes) {
+                Ok(_) => {
+                    loaded.push(f);
+                    n += 1;
+                }
+                Err(e) => warnings.push(Warning::unreadable(
+                    &self.dir.join(&f.name),
+                    &unreadable_because(&e),
+                )),
+            }
+        }
+        n
     }
 
     /// Store bytes (a snapshot or incremental save) of a volume durably and
@@ -307,11 +359,7 @@ impl JournalFiles {
     ) -> Result<VolumeFile, StoreError> {
         fsutil::create_private_dir(&self.dir).map_err(|e| io_err(&self.dir, e))?;
         let hash = content_hash(bytes);
-        let ext = match kind {
-            FileKind::Snapshot => "snap",
-            FileKind::Chunk => "chunk",
-        };
-        let name = format!("{vol}.{hash}.{ext}");
+        let name = format!("{vol}.{hash}.{}", kind.extension());
         if !self.dir.join(&name).exists() {
             write(&self.dir, &name, bytes, 0o600).map_err(|e| io_err(&self.dir.join(&name), e))?;
         }
@@ -350,19 +398,34 @@ impl JournalFiles {
                     .to_owned(),
             });
         }
-        // The previous snapshot stays one generation longer: should the new one be damaged
-        // later, the volume still loads from it (losing at most what came since), and the
-        // next compaction, having proven its own snapshot, lets it go.
+        // The previous snapshot stays one generation longer, in reserve (renamed `.prev`, read
+        // only if a snapshot of the volume is damaged): should the new one be damaged later,
+        // the volume still loads from it (losing at most what came since), and the next
+        // compaction, having proven its own snapshot, lets it go.
         let previous = loaded
             .files
             .iter()
             .filter(|f| f.kind == FileKind::Snapshot && f.name != snap.name)
-            .max_by_key(|f| fs::metadata(self.dir.join(&f.name)).map_or(0, |m| m.len()))
-            .map(|f| f.name.clone());
+            .max_by_key(|f| fs::metadata(self.dir.join(&f.name)).map_or(0, |m| m.len()));
+        let reserve = match previous {
+            Some(f) => {
+                let name = format!("{vol}.{}.{}", f.hash, FileKind::Previous.extension());
+                match fs::rename(self.dir.join(&f.name), self.dir.join(&name)) {
+                    Ok(()) => Some(VolumeFile {
+                        kind: FileKind::Previous,
+                        hash: f.hash.clone(),
+                        name,
+                    }),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                    Err(e) => return Err(io_err(&self.dir.join(&f.name), e)),
+                }
+            }
+            None => None,
+        };
         // The snapshot is durable and holds every change we loaded: now, and
         // only now, the files we loaded may go.
         for f in &loaded.files {
-            if f.name != snap.name && Some(&f.name) != previous.as_ref() {
+            if f.name != snap.name && Some(&f.name) != reserve.as_ref().map(|r| &r.name) {
                 match fs::remove_file(self.dir.join(&f.name)) {
                     Ok(()) => {}
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -372,13 +435,7 @@ impl JournalFiles {
         }
         fsutil::sync_dir(&self.dir).map_err(|e| io_err(&self.dir, e))?;
         drop(lock);
-        loaded.files = loaded
-            .files
-            .iter()
-            .filter(|f| Some(&f.name) == previous.as_ref())
-            .cloned()
-            .chain(std::iter::once(snap))
-            .collect();
+        loaded.files = reserve.into_iter().chain(std::iter::once(snap)).collect();
         loaded.files.sort();
         loaded.base = heads;
         Ok(loaded.files.clone())
