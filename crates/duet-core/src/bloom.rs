@@ -37,6 +37,22 @@ pub fn fold(text: &str) -> String {
     text.to_lowercase()
 }
 
+/// Whether `text`, folded, contains `needle` (already folded). An ASCII text (almost every body)
+/// folds byte for byte, so it is searched as it is instead of being copied lowercased first.
+pub fn contains_folded(text: &str, needle: &str) -> bool {
+    if !text.is_ascii() {
+        return fold(text).contains(needle);
+    }
+    let (hay, pat) = (text.as_bytes(), needle.as_bytes());
+    let Some((&first, rest)) = pat.split_first() else {
+        return true;
+    };
+    memchr::memchr2_iter(first, first.to_ascii_uppercase(), hay).any(|at| {
+        hay.get(at + 1..at + pat.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(rest))
+    })
+}
+
 fn hash(gram: &[u8]) -> u64 {
     // FNV-1a then a murmur finalizer: fast, stable across versions.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -114,6 +130,33 @@ pub fn needle_bits(needle: &str) -> Vec<u64> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn searching_in_place_finds_what_folding_finds(
+            text in "[a-zA-Z .,'!?0-9\u{e9}\u{c9}\u{212a}\u{130}]{0,40}",
+            needle in "[a-zA-Z .\u{e9}\u{c9}\u{212a}]{0,4}",
+        ) {
+            let folded = fold(&needle);
+            prop_assert_eq!(contains_folded(&text, &folded), fold(&text).contains(&folded));
+        }
+    }
+
+    #[test]
+    fn searching_in_place_ignores_ascii_case_only_where_folding_does() {
+        for (text, needle, found) in [
+            ("Dinner at the LIGHTHOUSE", "lighthouse", true),
+            ("Dinner", "dinner", true),
+            ("dinne", "dinner", false),
+            ("anything", "", true),
+            ("", "a", false),
+            ("Zanzibar", "anzibar", true),
+            ("caf\u{c9} noir", "caf\u{e9}", true),
+            ("plain text", "\u{e9}", false),
+        ] {
+            assert_eq!(contains_folded(text, needle), found, "{text:?} {needle:?}");
+        }
+    }
 
     #[test]
     fn finds_what_was_inserted() {

@@ -57,7 +57,7 @@ impl Filter {
     pub fn body_may_match(&self, body: &str) -> bool {
         self.contains
             .as_ref()
-            .is_none_or(|needle| crate::bloom::fold(body).contains(needle.as_str()))
+            .is_none_or(|needle| crate::bloom::contains_folded(body, needle))
     }
 }
 

@@ -24,7 +24,10 @@ use duet_core::{Item, ItemId, JournalId, Volume, VolumeId};
 
 use crate::fsutil::{create_private_dir, write_cache};
 
-const META_MAGIC: &[u8; 8] = b"DUETIX\x00\x05";
+const META_MAGIC: &[u8; 8] = b"DUETIX\x00\x06";
+/// The manifest before volumes' sizes were kept: read as it is (sizes unknown), so an upgrade does
+/// not reload every volume.
+const META_MAGIC_V5: &[u8; 8] = b"DUETIX\x00\x05";
 const SEARCH_MAGIC: &[u8; 8] = b"DUETSX\x00\x02";
 
 /// What every command may need to know about a volume without loading it.
@@ -46,6 +49,10 @@ pub struct VolumeIndex {
     /// The items that items of this volume answer (`ritual.re`), sorted: `show` finds an
     /// item's replies without reading volumes that hold none.
     pub answers: Vec<ItemId>,
+    /// The bytes the volume's files hold on disk (`duet status`), `None` when not known yet
+    /// (a manifest written before sizes were kept). A file's name is its content's hash, so
+    /// the key fixes the sizes too.
+    pub bytes: Option<u64>,
 }
 
 impl VolumeIndex {
@@ -63,6 +70,7 @@ impl VolumeIndex {
             kinds: kind_counts(items),
             starred: items.iter().filter(|i| i.starred && !i.deleted).count() as u32,
             answers: answered(items),
+            bytes: None,
         }
     }
 
@@ -155,6 +163,7 @@ impl JournalIndex {
             for id in &v.answers {
                 w.0.extend_from_slice(id.as_bytes());
             }
+            w.i64(v.bytes.and_then(|b| i64::try_from(b).ok()).unwrap_or(-1));
         }
         w.0
     }
@@ -162,9 +171,11 @@ impl JournalIndex {
     /// Decode a manifest; `None` for anything malformed (it is then rebuilt).
     pub fn decode(bytes: &[u8]) -> Option<JournalIndex> {
         let mut r = Reader(bytes);
-        if r.take(8)? != META_MAGIC {
-            return None;
-        }
+        let sized = match r.take(8)? {
+            magic if magic == META_MAGIC => true,
+            magic if magic == META_MAGIC_V5 => false,
+            _ => return None,
+        };
         let mut volumes = BTreeMap::new();
         for _ in 0..r.u32()? {
             let id = VolumeId(r.array()?);
@@ -188,6 +199,10 @@ impl JournalIndex {
             let answers = (0..r.u32()?)
                 .map(|_| r.array().map(ItemId))
                 .collect::<Option<_>>()?;
+            let bytes = match sized {
+                true => u64::try_from(r.i64()?).ok(),
+                false => None,
+            };
             let vi = VolumeIndex {
                 id,
                 key,
@@ -200,6 +215,7 @@ impl JournalIndex {
                 kinds,
                 starred,
                 answers,
+                bytes,
             };
             volumes.insert(id, vi);
         }
@@ -591,9 +607,18 @@ mod tests {
         assert!(search.bloom.may_contain("lisbon"));
 
         let mut index = JournalIndex::default();
-        index.volumes.insert(vi.id, vi);
+        index.volumes.insert(vi.id, vi.clone());
+        let unsized_bytes = index.encode();
+        assert_eq!(JournalIndex::decode(&unsized_bytes), Some(index.clone()));
+        index.volumes.get_mut(&vi.id).unwrap().bytes = Some(70_000);
         let bytes = index.encode();
-        assert_eq!(JournalIndex::decode(&bytes), Some(index));
+        assert_eq!(JournalIndex::decode(&bytes), Some(index.clone()));
+        // A manifest of the version before sizes were kept reads, sizes unknown.
+        let mut v5 = bytes[..bytes.len() - 8].to_vec();
+        v5[..8].copy_from_slice(META_MAGIC_V5);
+        let old = JournalIndex::decode(&v5).unwrap();
+        assert_eq!(old.volumes[&vi.id].bytes, None);
+        assert_eq!(old.volumes[&vi.id].heads, vi.heads);
         for cut in [0, 7, 9, 30, bytes.len() - 1] {
             assert_eq!(JournalIndex::decode(&bytes[..cut]), None);
         }

@@ -202,7 +202,7 @@ impl Store {
 
     /// The volumes of `index` whose Bloom filter may hold `needle`. Reads
     /// only the filter rows the needle needs; volumes changed since the
-    /// search file was written are checked from their items.
+    /// search file was written are all taken (the walk reads them).
     fn may_hold(
         &self,
         journal: JournalId,
@@ -235,15 +235,9 @@ impl Store {
                 .map(|(v, _)| *v)
                 .collect());
         }
-        for vi in stale {
-            let items = self.volume_items(journal, vi)?;
-            if VolumeSearch::build(vi.key, &items)
-                .bloom
-                .may_contain(needle)
-            {
-                out.insert(vi.id);
-            }
-        }
+        // A volume changed since (a write or two) is simply read: building its filter would
+        // read every item of it anyway, and then the walk would read them again.
+        out.extend(stale.iter().map(|vi| vi.id));
         Ok(out)
     }
 
@@ -331,7 +325,8 @@ impl Store {
                 loaded.volume.id(),
             ))]);
         }
-        let vi = VolumeIndex::build(&mut loaded.volume, key, &items);
+        let mut vi = VolumeIndex::build(&mut loaded.volume, key, &items);
+        vi.bytes = Some(self.files(journal).size_of(&loaded.files));
         self.index.write_items(journal, &vi, &items, old_key);
         (vi, items)
     }
@@ -996,10 +991,28 @@ impl Store {
     pub fn status(&self) -> Result<Status, StoreError> {
         let mut status = Status::default();
         for journal in self.journals() {
-            let (listing, bytes) = self.files(journal.id).list_with_bytes()?;
+            let files = self.files(journal.id);
+            let listing = files.list()?;
             status.volumes += listing.volumes.len();
-            status.store_bytes += bytes;
-            let index = self.fresh_index_of(journal.id, &listing)?;
+            let mut index = self.fresh_index_of(journal.id, &listing)?;
+            // Sizes come from the index; a volume that does not load, or indexed before sizes
+            // were kept, is measured (and then kept).
+            let mut measured = false;
+            for (vol, listed) in &listing.volumes {
+                status.store_bytes += match index.volumes.get_mut(vol) {
+                    Some(VolumeIndex {
+                        bytes: Some(bytes), ..
+                    }) => *bytes,
+                    Some(vi) => {
+                        measured = true;
+                        *vi.bytes.insert(files.size_of(listed))
+                    }
+                    None => files.size_of(listed),
+                };
+            }
+            if measured {
+                self.index.write_manifest(journal.id, &index);
+            }
             for vi in index.volumes.values() {
                 let counts = match journal.author {
                     Author::Partner => &mut status.partner,

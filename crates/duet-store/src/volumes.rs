@@ -110,21 +110,10 @@ impl JournalFiles {
     }
 
     pub fn list(&self) -> Result<Listing, StoreError> {
-        Ok(self.list_inner(false)?.0)
-    }
-
-    /// The listing and the bytes its files hold, in one pass over the directory (each file is
-    /// looked up relative to it, not by its whole path).
-    pub fn list_with_bytes(&self) -> Result<(Listing, u64), StoreError> {
-        self.list_inner(true)
-    }
-
-    fn list_inner(&self, sizes: bool) -> Result<(Listing, u64), StoreError> {
         let mut listing = Listing::default();
-        let mut bytes = 0;
         let entries = match fs::read_dir(&self.dir) {
             Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((listing, 0)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(listing),
             Err(e) => return Err(io_err(&self.dir, e)),
         };
         for entry in entries {
@@ -136,16 +125,20 @@ impl JournalFiles {
             }
             if let Some((vol, file)) = parse_name(name) {
                 listing.volumes.entry(vol).or_default().push(file);
-                if sizes {
-                    // A file a compaction removed meanwhile counts for nothing.
-                    bytes += entry.metadata().map_or(0, |m| m.len());
-                }
             }
         }
         for files in listing.volumes.values_mut() {
             files.sort();
         }
-        Ok((listing, bytes))
+        Ok(listing)
+    }
+
+    /// The bytes `files` hold on disk; a file a compaction removed meanwhile counts for nothing.
+    pub fn size_of(&self, files: &[VolumeFile]) -> u64 {
+        files
+            .iter()
+            .map(|f| fs::metadata(self.dir.join(&f.name)).map_or(0, |m| m.len()))
+            .sum()
     }
 
     /// The files of one volume (none if it is not here).
