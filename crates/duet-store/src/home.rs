@@ -510,25 +510,41 @@ impl Home {
             .unwrap_or_default()
     }
 
-    /// Stores the signed statements of one volume, replacing what was there.
-    pub fn save_signatures(
+    /// Stores the signed statements of volumes, each replacing what was there: every file is
+    /// synced, and each directory once at the end, before the caller goes on to store what
+    /// relies on them (a first sync of 400 volumes paid a directory sync for each).
+    pub fn save_signatures<'a>(
         &self,
-        journal: JournalId,
-        volume: duet_core::VolumeId,
-        statements: &[duet_core::authority::SignedHeads],
+        volumes: impl IntoIterator<
+            Item = (
+                JournalId,
+                duet_core::VolumeId,
+                &'a [duet_core::authority::SignedHeads],
+            ),
+        >,
     ) -> Result<(), StoreError> {
         let top = self.root.join("signatures");
-        let dir = top.join(journal.to_string());
-        for d in [&top, &dir] {
-            create_private_dir(d).map_err(|e| self.io_err(d, e))?;
+        let mut dirs = std::collections::BTreeSet::new();
+        for (journal, volume, statements) in volumes {
+            let dir = top.join(journal.to_string());
+            if !dirs.contains(&dir) {
+                for d in [&top, &dir] {
+                    create_private_dir(d).map_err(|e| self.io_err(d, e))?;
+                }
+            }
+            fsutil::write_atomic_sync_dir_later(
+                &dir,
+                &volume.to_string(),
+                &duet_core::authority::encode_signed(statements),
+                0o600,
+            )
+            .map_err(|e| self.io_err(&dir, e))?;
+            dirs.insert(dir);
         }
-        write_atomic(
-            &dir,
-            &volume.to_string(),
-            &duet_core::authority::encode_signed(statements),
-            0o600,
-        )
-        .map_err(|e| self.io_err(&dir, e))
+        for dir in dirs {
+            fsutil::sync_dir(&dir).map_err(|e| self.io_err(&dir, e))?;
+        }
+        Ok(())
     }
 
     /// Where the devices of the couple were last reached. A damaged file counts as empty: it

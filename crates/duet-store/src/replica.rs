@@ -86,13 +86,12 @@ impl<'a> StoreReplica<'a> {
         // counts as new is judged against what the other stored first.
         let _stores_alone = self.store.home().writing_lock()?;
         // The owners' statements come first: a volume is never stored ahead of what covers it.
-        for ((journal, vol), statements) in docs.changed_signatures() {
-            if writable.contains(&journal) {
-                self.store
-                    .home()
-                    .save_signatures(journal, vol, statements)?;
-            }
-        }
+        self.store.home().save_signatures(
+            docs.changed_signatures()
+                .into_iter()
+                .filter(|((journal, _), _)| writable.contains(journal))
+                .map(|((journal, vol), statements)| (journal, vol, statements)),
+        )?;
         let mut manifests: BTreeMap<JournalId, JournalIndex> = BTreeMap::new();
         // Volume files are synced one by one, their names once per journal at the end: a
         // first sync of 400 volumes paid a directory sync for each (about a third of it).
