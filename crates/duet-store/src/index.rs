@@ -484,19 +484,22 @@ impl IndexFiles {
     ) -> Option<Vec<SearchIds>> {
         use std::io::Read;
         let (file, _, header) = self.search_header(journal)?;
+        // A volume's ids in one read from the buffer, not eight bytes per call (that was most
+        // of `show` at 100,000 items); one buffer for all of them (800 KB) cost more in page
+        // faults. The header was checked to fit in the file.
         let mut file = std::io::BufReader::with_capacity(64 * 1024, file);
-        let mut id = [0u8; 8];
+        let mut bytes = Vec::new();
         header
             .columns
             .iter()
             .map(|(vol, key, n)| {
-                let mut ids = Vec::new();
-                for _ in 0..*n {
-                    file.read_exact(&mut id).ok()?;
-                    if wanted(&ItemId(id)) {
-                        ids.push(ItemId(id));
-                    }
-                }
+                bytes.resize(*n as usize * 8, 0);
+                file.read_exact(&mut bytes).ok()?;
+                let ids = bytes
+                    .chunks_exact(8)
+                    .map(|b| ItemId(b.try_into().expect("eight bytes")))
+                    .filter(&wanted)
+                    .collect();
                 Some((*vol, *key, ids))
             })
             .collect()
