@@ -54,18 +54,25 @@ pub fn split_chunks(bytes: &[u8]) -> Option<Vec<&[u8]>> {
     let mut out = Vec::new();
     let mut rest = bytes;
     while !rest.is_empty() {
-        let mut cur = Cursor(rest);
-        if cur.take(4)? != MAGIC {
-            return None;
-        }
-        cur.take(5)?;
-        let len = cur.uleb()?;
-        cur.take(len)?;
-        let (chunk, after) = rest.split_at(rest.len() - cur.0.len());
-        out.push(chunk);
+        let (_, _, after) = chunk_header(rest)?;
+        out.push(&rest[..rest.len() - after.len()]);
         rest = after;
     }
     Some(out)
+}
+
+/// One chunk's header, as Automerge reads it: its type, its data and the bytes after it.
+/// `None` where Automerge would stop.
+fn chunk_header(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let mut cur = Cursor(bytes);
+    if cur.take(4)? != MAGIC {
+        return None;
+    }
+    let _checksum = cur.take(4)?;
+    let kind = cur.take(1)?[0];
+    let len = cur.uleb()?;
+    let data = cur.take(len)?;
+    Some((kind, data, cur.0))
 }
 
 /// Checks each chunk list of a sync message, together, against `limit`.
@@ -222,22 +229,11 @@ fn column_data(
 
 /// Walks one chunk; returns the bytes after it, or `None` when Automerge would stop here.
 fn chunk<'a>(bytes: &'a [u8], meter: &mut Meter) -> Result<Option<&'a [u8]>, TooLarge> {
-    let mut cur = Cursor(bytes);
-    let Some(header) = cur.take(4) else {
+    let Some((kind, data, rest)) = chunk_header(bytes) else {
         return Ok(None);
     };
-    if header != MAGIC {
-        return Ok(None);
-    }
-    let (Some(_checksum), Some(kind), Some(len)) = (cur.take(4), cur.take(1), cur.uleb()) else {
-        return Ok(None);
-    };
-    let Some(data) = cur.take(len) else {
-        return Ok(None);
-    };
-    let rest = cur.0;
     let mut body = Cursor(data);
-    let readable = match kind[0] {
+    let readable = match kind {
         DOCUMENT => (|| {
             body.actors()?;
             body.fixed_list(32)?;
@@ -252,7 +248,7 @@ fn chunk<'a>(bytes: &'a [u8], meter: &mut Meter) -> Result<Option<&'a [u8]>, Too
         .transpose()?
         .flatten(),
         // A change's columns are never compressed (Automerge refuses them); it costs its size.
-        CHANGE => meter.add(len).map(|()| Some(()))?,
+        CHANGE => meter.add(data.len() as u64).map(|()| Some(()))?,
         COMPRESSED => meter.inflate(data).map(|()| Some(()))?,
         BUNDLE => {
             let prefix = (|| {

@@ -877,6 +877,7 @@ impl Store {
         let mut pending = std::collections::BinaryHeap::new();
         let mut reveal = None;
         let mut count = 0;
+        let seen = (&indexes[..], &marks);
         for (journal, vi) in &candidates {
             // Nothing still unread comes before what this volume's span leaves out.
             let settled = |p: &Pending| match order {
@@ -893,7 +894,6 @@ impl Store {
             let volume_day = utc_day(vi.min_created);
             let keep = |body: &str| filter.body_may_match(body);
             for item in self.volume_items_where(journal.id, vi, &keep)? {
-                let seen = (&indexes[..], &marks);
                 if let Some(listed) =
                     self.admit(item, *journal, seen, filter, volume_day, &mut reveal)?
                 {

@@ -47,6 +47,14 @@ pub struct VolumeFile {
     pub name: String,
 }
 
+impl VolumeFile {
+    /// The file of `vol` of this kind whose content hashes to `hash`: `<vol>.<hash>.<ext>`.
+    fn named(vol: VolumeId, kind: FileKind, hash: String) -> VolumeFile {
+        let name = format!("{vol}.{hash}.{}", kind.extension());
+        VolumeFile { kind, hash, name }
+    }
+}
+
 /// The content hash that names a file: 128 bits of BLAKE3, base32.
 pub fn content_hash(bytes: &[u8]) -> String {
     duet_core::id::encode_base32(&blake3::hash(bytes).as_bytes()[..16])
@@ -203,11 +211,8 @@ impl JournalFiles {
         let mut doc = automerge::AutoCommit::new();
         // A snapshot in reserve belongs to the volume's set of files whether read or not.
         let mut loaded_files: Vec<VolumeFile> = reserve.iter().map(|f| (*f).clone()).collect();
+        let listed_snaps = snaps.len();
         let snaps = self.read_checked(&snaps, warnings)?;
-        let listed_snaps = files
-            .iter()
-            .filter(|f| f.kind == FileKind::Snapshot)
-            .count();
         let loaded = self.load_group(&mut doc, snaps, false, &mut loaded_files, warnings);
         // The reserve is read only when a snapshot is damaged or missing: the newest snapshot
         // holds all of it.
@@ -351,12 +356,12 @@ impl JournalFiles {
         write: fn(&std::path::Path, &str, &[u8], u32) -> std::io::Result<()>,
     ) -> Result<VolumeFile, StoreError> {
         fsutil::create_private_dir(&self.dir).map_err(|e| io_err(&self.dir, e))?;
-        let hash = content_hash(bytes);
-        let name = format!("{vol}.{hash}.{}", kind.extension());
-        if !self.dir.join(&name).exists() {
-            write(&self.dir, &name, bytes, 0o600).map_err(|e| io_err(&self.dir.join(&name), e))?;
+        let file = VolumeFile::named(vol, kind, content_hash(bytes));
+        let path = self.dir.join(&file.name);
+        if !path.exists() {
+            write(&self.dir, &file.name, bytes, 0o600).map_err(|e| io_err(&path, e))?;
         }
-        Ok(VolumeFile { kind, hash, name })
+        Ok(file)
     }
 
     /// Replace the files of a loaded volume by one snapshot, if no other
@@ -402,13 +407,9 @@ impl JournalFiles {
             .max_by_key(|f| fs::metadata(self.dir.join(&f.name)).map_or(0, |m| m.len()));
         let reserve = match previous {
             Some(f) => {
-                let name = format!("{vol}.{}.{}", f.hash, FileKind::Previous.extension());
-                match fs::rename(self.dir.join(&f.name), self.dir.join(&name)) {
-                    Ok(()) => Some(VolumeFile {
-                        kind: FileKind::Previous,
-                        hash: f.hash.clone(),
-                        name,
-                    }),
+                let kept = VolumeFile::named(vol, FileKind::Previous, f.hash.clone());
+                match fs::rename(self.dir.join(&f.name), self.dir.join(&kept.name)) {
+                    Ok(()) => Some(kept),
                     Err(e) if e.kind() == io::ErrorKind::NotFound => None,
                     Err(e) => return Err(io_err(&self.dir.join(&f.name), e)),
                 }
