@@ -508,7 +508,7 @@ async fn session_inner(
         &couple.journals,
     ));
     let mut backend = Blocking(StoreReplica::new(&store));
-    let mut docs = Docs::default();
+    let mut docs = Docs::default().resting();
     let role = if dialer { Role::Dialer } else { Role::Listener };
     let (mut send, mut recv) = match role {
         Role::Dialer => conn.open_bi().await.context("opening the sync stream")?,

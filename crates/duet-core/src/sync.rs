@@ -299,10 +299,9 @@ impl SyncSession {
                 continue;
             }
             if signing.owned.contains(journal) {
-                let heads = match docs.doc(*journal, *volume, false) {
-                    Some(doc) => doc.get_heads(),
-                    None => docs.heads_before(*journal, *volume),
-                };
+                let heads = docs
+                    .heads(*journal, *volume)
+                    .unwrap_or_else(|| docs.heads_before(*journal, *volume));
                 statements.push(signing.device.sign_heads_at(
                     *journal,
                     *volume,
@@ -366,32 +365,22 @@ impl SyncSession {
     /// Returns how many volumes had something cut; [`SyncSession::finish`] runs it too, so a
     /// driver calls it only to learn (and tell) what was refused.
     pub fn keep_covered(&mut self, docs: &mut Docs) -> usize {
-        let Some(signing) = &self.signing else {
-            return 0;
-        };
         let mut cut = 0;
-        let checked: Vec<(JournalId, VolumeId)> = docs
-            .iter()
-            .map(|(k, _)| *k)
-            .filter(|(j, _)| {
-                // A journal whose owner's list is not known here (a partner paired before
-                // device lists) is taken on the word of the device that delivers it.
-                signing.owners.contains_key(j)
-                    && self
-                        .shared
-                        .iter()
-                        .any(|s| s.journal == *j && s.accept_changes)
-            })
-            .collect();
+        let mut checked: Vec<(JournalId, VolumeId)> = docs.iter().map(|(k, _)| *k).collect();
+        // A resting volume was covered by its heads when it arrived; it is loaded again only if
+        // that no longer holds (a device revoked since).
+        for ((journal, volume), heads) in docs.rested() {
+            let signed = self.signed_heads(docs, journal, volume);
+            if !signed.is_none_or(|s| heads.iter().all(|h| s.contains(h))) {
+                checked.push((journal, volume));
+            }
+        }
         for (journal, volume) in checked {
+            let Some(signed) = self.signed_heads(docs, journal, volume) else {
+                continue;
+            };
+            let signed: Vec<ChangeHash> = signed.into_iter().collect();
             let trusted = docs.heads_before(journal, volume);
-            let owner = signing.owners.get(&journal);
-            let signed: Vec<ChangeHash> = docs
-                .signed(journal, volume)
-                .iter()
-                .filter(|s| owner.is_some_and(|l| l.admits(&s.device)) && s.verify().is_ok())
-                .flat_map(|s| s.heads.iter().copied())
-                .collect();
             let Some(doc) = docs.doc(journal, volume, false) else {
                 continue;
             };
@@ -412,6 +401,31 @@ impl SyncSession {
             cut += 1;
         }
         cut
+    }
+
+    /// The heads of a volume that devices of its journal's owner signed (each statement
+    /// checked against the owner's list and its signature), or `None` when this side asks no
+    /// signature of the journal: it takes no changes to it, or the owner's list is not known
+    /// here (a partner paired before device lists, taken on the word of the device that
+    /// delivers it).
+    fn signed_heads(
+        &self,
+        docs: &Docs,
+        journal: JournalId,
+        volume: VolumeId,
+    ) -> Option<BTreeSet<ChangeHash>> {
+        let signing = self.signing.as_ref()?;
+        let owner = signing.owners.get(&journal)?;
+        if !self.share(journal).is_ok_and(|s| s.accept_changes) {
+            return None;
+        }
+        let signed = docs
+            .signed(journal, volume)
+            .iter()
+            .filter(|s| owner.admits(&s.device) && s.verify().is_ok())
+            .flat_map(|s| s.heads.iter().copied())
+            .collect();
+        Some(signed)
     }
 
     /// Sends these address hints with the device lists (at most [`MAX_HINTED_DEVICES`]).
@@ -645,7 +659,7 @@ impl SyncSession {
         &mut self,
         docs: &mut Docs,
         msg: Msg,
-        preloaded: Option<crate::volume::Volume>,
+        preloaded: Option<docs::Preloaded>,
         out: &mut Vec<Msg>,
     ) -> Result<(), SyncError> {
         match msg {
@@ -779,7 +793,10 @@ impl SyncSession {
                 document,
             } => {
                 let share = self.share(journal)?;
-                if !share.accept_changes || !docs.adopt(journal, volume, &document, preloaded) {
+                let signed = self.signed_heads(docs, journal, volume);
+                if !share.accept_changes
+                    || !docs.adopt(journal, volume, document, preloaded, signed.as_ref())
+                {
                     self.rejected += 1;
                 } else if let Some(heads) = docs.inventory(journal).get(&volume) {
                     self.whole.insert((journal, volume), heads_digest(heads));
@@ -926,7 +943,7 @@ impl SyncSession {
                     continue;
                 }
                 entry.automerge.insert(*vol, state.encode());
-                let mine = docs.doc(*journal, *vol, false).map(|d| d.get_heads());
+                let mine = docs.heads(*journal, *vol);
                 match (mine, &state.their_heads) {
                     (Some(mine), Some(theirs)) if heads_digest(&mine) == heads_digest(theirs) => {
                         entry.agreed.insert(*vol, heads_digest(&mine));

@@ -93,6 +93,18 @@ pub struct ItemUpdate {
     pub deleted: Option<bool>,
 }
 
+/// What the index keeps of a volume, read out of its document: enough to list, search and
+/// count it without the document (a sync reads it while a received volume is loaded, then lets
+/// the document go).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Contents {
+    pub id: VolumeId,
+    pub created_at: i64,
+    pub marks: Vec<(ItemId, i64)>,
+    pub heads: Vec<ChangeHash>,
+    pub items: Vec<Item>,
+}
+
 pub struct Volume {
     doc: AutoCommit,
     journal: JournalId,
@@ -185,6 +197,23 @@ impl Volume {
 
     pub fn heads(&mut self) -> Vec<ChangeHash> {
         self.doc.get_heads()
+    }
+
+    /// What the index keeps of this volume, `items` given (when the caller already has them).
+    pub fn contents_with(&mut self, items: Vec<Item>) -> Contents {
+        Contents {
+            id: self.id,
+            created_at: self.created_at(),
+            marks: self.marks(),
+            heads: self.heads(),
+            items,
+        }
+    }
+
+    /// What the index keeps of this volume.
+    pub fn contents(&mut self) -> Contents {
+        let items = self.items();
+        self.contents_with(items)
     }
 
     /// Everything after `heads`, as an incremental save.

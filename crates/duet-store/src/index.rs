@@ -20,7 +20,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use duet_core::bloom::{BITS, TrigramBloom};
-use duet_core::{Item, ItemId, JournalId, Volume, VolumeId};
+use duet_core::volume::Contents;
+use duet_core::{Item, ItemId, JournalId, VolumeId};
 
 use crate::fsutil::{create_private_dir, write_cache};
 
@@ -56,17 +57,18 @@ pub struct VolumeIndex {
 }
 
 impl VolumeIndex {
-    /// Index a loaded volume whose items are `items`.
-    pub fn build(volume: &mut Volume, key: [u8; 16], items: &[Item]) -> VolumeIndex {
+    /// Index a volume from what was read of it, stored in files whose key is `key`.
+    pub fn build(contents: &Contents, key: [u8; 16]) -> VolumeIndex {
+        let items = &contents.items;
         VolumeIndex {
-            id: volume.id(),
+            id: contents.id,
             key,
-            created_at: volume.created_at(),
+            created_at: contents.created_at,
             len: items.len() as u32,
             min_created: items.iter().map(|i| i.created_at).min().unwrap_or(i64::MAX),
             max_created: items.iter().map(|i| i.created_at).max().unwrap_or(i64::MIN),
-            marks: volume.marks(),
-            heads: volume.heads().iter().map(|h| h.0).collect(),
+            marks: contents.marks.clone(),
+            heads: contents.heads.iter().map(|h| h.0).collect(),
             kinds: kind_counts(items),
             starred: items.iter().filter(|i| i.starred && !i.deleted).count() as u32,
             answers: answered(items),
@@ -588,7 +590,7 @@ mod tests {
 
     #[test]
     fn indexes_round_trip_and_reject_damage() {
-        let mut vol = Volume::create([1; 16], JournalId([2; 16]), VolumeId([3; 8]), 10);
+        let mut vol = duet_core::Volume::create([1; 16], JournalId([2; 16]), VolumeId([3; 8]), 10);
         vol.add(&Item {
             id: ItemId([4; 8]),
             kind: duet_core::Kind::Entry,
@@ -602,8 +604,9 @@ mod tests {
         })
         .unwrap();
         vol.set_mark(ItemId([9; 8]), true, 77).unwrap();
-        let items = vol.items();
-        let vi = VolumeIndex::build(&mut vol, [5; 16], &items);
+        let contents = vol.contents();
+        let items = contents.items.clone();
+        let vi = VolumeIndex::build(&contents, [5; 16]);
         assert_eq!(vi.heads.len(), 1);
         assert_eq!(vi.marks, vec![(ItemId([9; 8]), 77)]);
         let search = VolumeSearch::build([5; 16], &items);

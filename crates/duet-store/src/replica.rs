@@ -12,6 +12,13 @@ use crate::index::JournalIndex;
 use crate::volumes::{COMPACT_AFTER, FileKind, LoadedVolume, VolumeFile};
 use crate::{Store, StoreError, Warning};
 
+/// A volume to store after a session: its document, or what was read of it when it arrived
+/// whole and rested ([`Docs::resting`]).
+enum Taken {
+    Doc(Box<AutoCommit>),
+    Read(duet_core::volume::Contents),
+}
+
 /// What the store knows of a volume it handed to a session.
 struct Open {
     files: Vec<VolumeFile>,
@@ -20,6 +27,18 @@ struct Open {
     existed: bool,
     /// Heads of the snapshots loaded: chunks hold everything after them.
     base: Vec<ChangeHash>,
+}
+
+impl Open {
+    /// A volume new here that arrived whole: its snapshot, to be written as it came, is all.
+    fn received(heads: Vec<ChangeHash>) -> Open {
+        Open {
+            files: Vec::new(),
+            base: heads.clone(),
+            saved: heads,
+            existed: true,
+        }
+    }
 }
 
 /// What a sync brought in, per journal.
@@ -106,15 +125,7 @@ impl<'a> StoreReplica<'a> {
             // `whole`: new here and received whole, its bytes to keep as they came, compressed.
             let (o, whole) = match (self.open.remove(&(journal, vol)), received) {
                 (Some(o), _) => (o, None),
-                (None, Some(received)) => (
-                    Open {
-                        files: Vec::new(),
-                        base: received.heads.clone(),
-                        saved: received.heads,
-                        existed: true,
-                    },
-                    Some(received.bytes),
-                ),
+                (None, Some(received)) => (Open::received(received.heads), Some(received.bytes)),
                 (None, None) => (
                     Open {
                         files: Vec::new(),
@@ -135,28 +146,52 @@ impl<'a> StoreReplica<'a> {
                 )));
                 continue;
             }
-            work.push(((journal, vol), doc, o, changed, whole));
+            work.push(((journal, vol), Taken::Doc(Box::new(doc)), o, changed, whole));
+        }
+        // What remains of the volumes that arrived whole rested through the session: new here,
+        // read when they came, stored from their bytes without loading them again.
+        for ((journal, vol), received) in adopted {
+            let Some(contents) = received.contents else {
+                continue;
+            };
+            if !writable.contains(&journal) {
+                continue;
+            }
+            let o = Open::received(received.heads);
+            work.push((
+                (journal, vol),
+                Taken::Read(contents),
+                o,
+                false,
+                Some(received.bytes),
+            ));
         }
         // A second thread reads each volume's items from its document (the costliest step,
-        // about a fifth of a first sync) while this one writes the volume before; at most two
-        // volumes wait between them.
+        // about a fifth of a first sync; a rested volume was read when it arrived) while this
+        // one writes the volume before; at most two volumes wait between them.
         let actor = self.store.actor();
         std::thread::scope(|scope| -> Result<(), StoreError> {
             let (tx, rx) = std::sync::mpsc::sync_channel(2);
             scope.spawn(move || {
-                for ((journal, vol), doc, o, changed, whole) in work {
-                    let volume = Volume::from_doc(actor, doc)
-                        .ok()
-                        .filter(|v| v.journal() == journal && v.id() == vol);
-                    let items = volume.as_ref().map(Volume::items);
-                    let ready = ((journal, vol), volume, items, o, changed, whole);
+                for ((journal, vol), taken, o, changed, whole) in work {
+                    let read = match taken {
+                        Taken::Doc(doc) => Volume::from_doc(actor, *doc)
+                            .ok()
+                            .filter(|v| v.journal() == journal && v.id() == vol)
+                            .map(|mut v| {
+                                let contents = v.contents();
+                                (Some(v), contents)
+                            }),
+                        Taken::Read(contents) => Some((None, contents)),
+                    };
+                    let ready = ((journal, vol), read, o, changed, whole);
                     if tx.send(ready).is_err() {
                         break;
                     }
                 }
             });
-            for ((journal, vol), volume, items, mut o, changed, whole) in rx {
-                let (Some(volume), Some(items)) = (volume, items) else {
+            for ((journal, vol), read, mut o, changed, whole) in rx {
+                let Some((volume, contents)) = read else {
                     self.warnings.push(Warning(format!(
                         "ignored volume {vol} of journal {journal}: not a valid duet volume"
                     )));
@@ -168,27 +203,34 @@ impl<'a> StoreReplica<'a> {
                     o.files
                         .push(files.write_sync_later(vol, FileKind::Snapshot, &bytes)?);
                 }
-                let mut loaded = LoadedVolume {
-                    volume,
-                    files: o.files,
-                    base: o.base,
+                let stored = match volume {
+                    Some(volume) => {
+                        let mut loaded = LoadedVolume {
+                            volume,
+                            files: o.files,
+                            base: o.base,
+                        };
+                        if changed {
+                            unsynced.insert(journal);
+                            let (kind, bytes) = if o.existed {
+                                // Like every chunk: everything since the snapshot.
+                                (FileKind::Chunk, loaded.volume.save_after(&loaded.base))
+                            } else {
+                                (FileKind::Snapshot, loaded.volume.save())
+                            };
+                            loaded
+                                .files
+                                .push(files.write_sync_later(vol, kind, &bytes)?);
+                            loaded.files.sort();
+                        }
+                        if loaded.files.len() >= COMPACT_AFTER {
+                            files.compact(&mut loaded)?;
+                        }
+                        loaded.files
+                    }
+                    // Rested: its one snapshot, written above.
+                    None => o.files,
                 };
-                if changed {
-                    unsynced.insert(journal);
-                    let (kind, bytes) = if o.existed {
-                        // Like every chunk: everything since the snapshot.
-                        (FileKind::Chunk, loaded.volume.save_after(&loaded.base))
-                    } else {
-                        (FileKind::Snapshot, loaded.volume.save())
-                    };
-                    loaded
-                        .files
-                        .push(files.write_sync_later(vol, kind, &bytes)?);
-                    loaded.files.sort();
-                }
-                if loaded.files.len() >= COMPACT_AFTER {
-                    files.compact(&mut loaded)?;
-                }
                 // As the index is now (read once per journal under the lock), not as it was
                 // when the session began.
                 let manifest = manifests
@@ -204,12 +246,9 @@ impl<'a> StoreReplica<'a> {
                     .and_then(|vi| self.store.index_files().read_items(journal, vi.id, &vi.key))
                     .map(|items| items.into_iter().map(|i| (i.id, i)).collect())
                     .unwrap_or_default();
-                let (vi, items) = self.store.reindex(
-                    journal,
-                    &mut loaded,
-                    old.map(|v| v.key),
-                    Some((items, &[])),
-                );
+                let (vi, items) =
+                    self.store
+                        .index_contents(journal, &stored, contents, old.map(|v| v.key));
                 let arrivals = report.entry(journal).or_default();
                 for item in &items {
                     match before.get(&item.id) {

@@ -7,12 +7,12 @@ use duet_core::bloom::needle_bits;
 use duet_core::item::{Asked, Ritual, utc_day};
 use duet_core::journal::open_volume;
 use duet_core::reveal::{Reveal, earliest_answer_ms};
-use duet_core::volume::{ItemUpdate, resolve_marks};
+use duet_core::volume::{Contents, ItemUpdate, resolve_marks};
 use duet_core::{Author, Filter, Item, ItemId, JournalId, Kind, Volume, VolumeId};
 
 use crate::fsutil::{random_bytes, sweep_temp_files};
 use crate::index::{IndexFiles, JournalIndex, SearchIndex, VolumeIndex, VolumeSearch};
-use crate::volumes::{COMPACT_AFTER, FileKind, JournalFiles, Listing, LoadedVolume};
+use crate::volumes::{COMPACT_AFTER, FileKind, JournalFiles, Listing, LoadedVolume, VolumeFile};
 use crate::{Config, Home, Partner, StoreError, Warning};
 
 /// One journal this home can read, and whose it is.
@@ -284,7 +284,6 @@ impl Store {
         old_key: Option<[u8; 16]>,
         known: Option<(Vec<Item>, &[ItemId])>,
     ) -> (VolumeIndex, Vec<Item>) {
-        let key = Listing::volume_key(&loaded.files);
         let items = match known {
             Some((mut items, touched)) => {
                 items.retain(|i| !touched.contains(&i.id));
@@ -293,15 +292,30 @@ impl Store {
             }
             None => loaded.volume.items(),
         };
+        let contents = loaded.volume.contents_with(items);
+        self.index_contents(journal, &loaded.files, contents, old_key)
+    }
+
+    /// Indexes a volume stored in `files` from what was read of it: what [`Store::reindex`]
+    /// does after reading, and what a sync does with a volume it took in whole.
+    pub(crate) fn index_contents(
+        &self,
+        journal: JournalId,
+        files: &[VolumeFile],
+        mut contents: Contents,
+        old_key: Option<[u8; 16]>,
+    ) -> (VolumeIndex, Vec<Item>) {
+        let key = Listing::volume_key(files);
+        let id = contents.id;
+        let mut items = std::mem::take(&mut contents.items);
         // What a modified client may have put in a document is checked like a write of mine
         // would be; what fails is left out, with one warning naming the volume.
-        let mut items = items;
         if items.len() > duet_core::MAX_ITEMS_PER_VOLUME {
             items.truncate(duet_core::MAX_ITEMS_PER_VOLUME);
             self.warn(vec![Warning(format!(
                 "volume {} in journal {journal} holds more than {} items, more than duet reads \
                  from one volume; only the first {} are read",
-                loaded.volume.id(),
+                id,
                 duet_core::MAX_ITEMS_PER_VOLUME,
                 duet_core::MAX_ITEMS_PER_VOLUME,
             ))]);
@@ -322,13 +336,15 @@ impl Store {
             self.warn(vec![Warning(format!(
                 "skipped {} item(s) of volume {} in journal {journal} that duet cannot trust ({reason})",
                 before - items.len(),
-                loaded.volume.id(),
+                id,
             ))]);
         }
-        let mut vi = VolumeIndex::build(&mut loaded.volume, key, &items);
-        vi.bytes = Some(self.files(journal).size_of(&loaded.files));
-        self.index.write_items(journal, &vi, &items, old_key);
-        (vi, items)
+        contents.items = items;
+        let mut vi = VolumeIndex::build(&contents, key);
+        vi.bytes = Some(self.files(journal).size_of(files));
+        self.index
+            .write_items(journal, &vi, &contents.items, old_key);
+        (vi, contents.items)
     }
 
     pub(crate) fn index_files(&self) -> &IndexFiles {

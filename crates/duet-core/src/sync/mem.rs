@@ -114,7 +114,7 @@ impl Docs {
         for statement in statements {
             self.add_signed(statement);
         }
-        for ((journal, volume), doc) in docs.into_parts().1 {
+        for ((journal, volume), doc) in docs.into_docs() {
             self.insert(journal, volume, doc);
         }
     }

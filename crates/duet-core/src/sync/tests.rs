@@ -84,7 +84,8 @@ fn run(
     b: &mut Mem,
     mut chaos: Option<SeededRng>,
 ) -> (PeerState, PeerState, usize) {
-    let (mut da, mut db) = (Docs::default(), Docs::default());
+    // As the store's driver holds them: volumes that arrive whole and covered rest as bytes.
+    let (mut da, mut db) = (Docs::default().resting(), Docs::default().resting());
     let mut bytes = 0;
     prepare(&sa, None, &mut da, a);
     prepare(&sb, None, &mut db, b);
@@ -1159,4 +1160,59 @@ proptest! {
         let total = mems[0].items(JA).len() + mems[0].items(JB).len();
         prop_assert_eq!(total as u64, n);
     }
+}
+
+#[test]
+fn a_volume_taken_in_whole_rests_as_its_bytes_until_the_session_needs_it() {
+    let mut source = Mem::default();
+    for n in 0..5 {
+        source.write(JA, n, 1);
+    }
+    let (&(_, vol), doc) = source.iter().next().unwrap();
+    let mut doc = doc.clone();
+    let (bytes, heads) = (doc.save(), doc.get_heads());
+    let items = source.items(JA);
+
+    // Covered (no signature asked, or every head signed): held as bytes and contents only.
+    let signed: BTreeSet<ChangeHash> = heads.iter().copied().collect();
+    for signed in [None, Some(&signed)] {
+        let mut docs = Docs::default().resting();
+        assert!(docs.adopt(JA, vol, bytes.clone(), None, signed));
+        assert_eq!(docs.iter().count(), 0, "no document is held");
+        assert_eq!(
+            docs.rested().collect::<Vec<_>>(),
+            vec![((JA, vol), &heads[..])]
+        );
+        assert_eq!(docs.heads(JA, vol), Some(heads.clone()));
+        assert_eq!(docs.inventory(JA).get(&vol), Some(&heads));
+        assert_eq!(docs.snapshot(JA, vol), Some(bytes.clone()));
+        let rested = &docs.adopted()[&(JA, vol)];
+        assert_eq!(rested.contents.as_ref().unwrap().items, items);
+        // The session needs it (an Automerge message about it): loaded again, as it came.
+        let woken = docs.doc(JA, vol, true).unwrap().get_heads();
+        assert_eq!(woken, heads);
+        assert_eq!(docs.rested().count(), 0);
+        assert!(
+            docs.adopted()[&(JA, vol)].contents.is_none(),
+            "read again when stored"
+        );
+        // Taken back by a replica in memory, it is the same volume.
+        let mut back = Mem::default();
+        back.absorb(docs);
+        assert_eq!(back.items(JA), items);
+    }
+
+    // A head nobody signed: the document stays loaded, for the authorship check to cut.
+    let mut docs = Docs::default().resting();
+    assert!(docs.adopt(JA, vol, bytes.clone(), None, Some(&BTreeSet::new())));
+    assert_eq!(docs.rested().count(), 0);
+    assert_eq!(docs.iter().count(), 1);
+    // Without resting, nothing changes from before.
+    let mut docs = Docs::default();
+    assert!(docs.adopt(JA, vol, bytes.clone(), None, None));
+    assert_eq!(docs.rested().count(), 0);
+    // Bytes of another volume id are refused either way.
+    let mut docs = Docs::default().resting();
+    assert!(!docs.adopt(JA, VolumeId([9; 8]), bytes, None, None));
+    assert!(docs.adopted().is_empty());
 }

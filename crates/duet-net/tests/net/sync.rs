@@ -126,7 +126,7 @@ async fn sync_once(
             let conn = ep.accept().await.unwrap().await.unwrap();
             let (mut send, mut recv) = conn.accept_bi().await.unwrap();
             let mut replica = StoreReplica::new(&store);
-            let mut docs = Docs::default();
+            let mut docs = Docs::default().resting();
             let mut traffic = drive(
                 Role::Listener,
                 &mut recv,
@@ -153,7 +153,7 @@ async fn sync_once(
     let (mut send, mut recv) = conn.open_bi().await.unwrap();
     let (mut session, theirs, peer) = dialer.1.session();
     let mut replica = StoreReplica::new(&dialer.1.store);
-    let mut docs = Docs::default();
+    let mut docs = Docs::default().resting();
     let traffic = drive(
         Role::Dialer,
         &mut recv,
