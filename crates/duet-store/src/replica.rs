@@ -167,9 +167,11 @@ impl<'a> StoreReplica<'a> {
             ));
         }
         // A second thread reads each volume's items from its document (the costliest step,
-        // about a fifth of a first sync; a rested volume was read when it arrived) while this
-        // one writes the volume before; at most two volumes wait between them.
+        // about a fifth of a first sync; a rested volume was read when it arrived) and writes
+        // the snapshot of a volume that arrived whole, while this one indexes the volume
+        // before; at most two volumes wait between them.
         let actor = self.store.actor();
+        let store = self.store;
         std::thread::scope(|scope| -> Result<(), StoreError> {
             let (tx, rx) = std::sync::mpsc::sync_channel(2);
             scope.spawn(move || {
@@ -184,13 +186,21 @@ impl<'a> StoreReplica<'a> {
                             }),
                         Taken::Read(contents) => Some((None, contents)),
                     };
-                    let ready = ((journal, vol), read, o, changed, whole);
+                    let written = match (&read, whole) {
+                        (Some(_), Some(bytes)) => Some(store.files(journal).write_sync_later(
+                            vol,
+                            FileKind::Snapshot,
+                            &bytes,
+                        )),
+                        _ => None,
+                    };
+                    let ready = ((journal, vol), read, o, changed, written);
                     if tx.send(ready).is_err() {
                         break;
                     }
                 }
             });
-            for ((journal, vol), read, mut o, changed, whole) in rx {
+            for ((journal, vol), read, mut o, changed, written) in rx {
                 let Some((volume, contents)) = read else {
                     self.warnings.push(Warning(format!(
                         "ignored volume {vol} of journal {journal}: not a valid duet volume"
@@ -198,10 +208,9 @@ impl<'a> StoreReplica<'a> {
                     continue;
                 };
                 let files = self.store.files(journal);
-                if let Some(bytes) = whole {
+                if let Some(file) = written {
                     unsynced.insert(journal);
-                    o.files
-                        .push(files.write_sync_later(vol, FileKind::Snapshot, &bytes)?);
+                    o.files.push(file?);
                 }
                 let stored = match volume {
                     Some(volume) => {
@@ -228,7 +237,7 @@ impl<'a> StoreReplica<'a> {
                         }
                         loaded.files
                     }
-                    // Rested: its one snapshot, written above.
+                    // Rested: its one snapshot, written on the other thread.
                     None => o.files,
                 };
                 // As the index is now (read once per journal under the lock), not as it was
