@@ -40,10 +40,18 @@ pub fn fold(text: &str) -> String {
 /// Whether `text`, folded, contains `needle` (already folded). An ASCII text (almost every body)
 /// folds byte for byte, so it is searched as it is instead of being copied lowercased first.
 pub fn contains_folded(text: &str, needle: &str) -> bool {
+    contains_folded_raw(text.as_bytes(), needle)
+}
+
+/// [`contains_folded`] of text as it is stored, before anyone checked that it is UTF-8: an ASCII
+/// text is searched without that check (it is UTF-8), any other is checked and folded. Bytes
+/// that are not UTF-8 count as a match, so that the reader that asked goes on to read them,
+/// and refuses them.
+pub fn contains_folded_raw(text: &[u8], needle: &str) -> bool {
     if !text.is_ascii() {
-        return fold(text).contains(needle);
+        return std::str::from_utf8(text).map_or(true, |text| fold(text).contains(needle));
     }
-    let (hay, pat) = (text.as_bytes(), needle.as_bytes());
+    let (hay, pat) = (text, needle.as_bytes());
     let Some((&first, rest)) = pat.split_first() else {
         return true;
     };

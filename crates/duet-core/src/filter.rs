@@ -52,12 +52,17 @@ impl Filter {
             && self.body_may_match(&item.body)
     }
 
-    /// Whether a body passes `contains`: what a reader checks before building the rest of an
-    /// item.
+    /// Whether a body passes `contains`.
     pub fn body_may_match(&self, body: &str) -> bool {
+        self.raw_body_may_match(body.as_bytes())
+    }
+
+    /// Whether a body as stored passes `contains` (see [`crate::bloom::contains_folded_raw`]):
+    /// what a reader checks before it builds the rest of the item, or checks the body's UTF-8.
+    pub fn raw_body_may_match(&self, body: &[u8]) -> bool {
         self.contains
             .as_ref()
-            .is_none_or(|needle| crate::bloom::contains_folded(body, needle))
+            .is_none_or(|needle| crate::bloom::contains_folded_raw(body, needle))
     }
 }
 

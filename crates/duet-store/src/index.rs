@@ -378,8 +378,12 @@ impl<'a> Reader<'a> {
     }
     /// A `u32` length and that many bytes of UTF-8.
     pub(crate) fn text(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.raw_text()?).ok()
+    }
+    /// What [`Reader::text`] reads, its UTF-8 not checked yet.
+    pub(crate) fn raw_text(&mut self) -> Option<&'a [u8]> {
         let n = self.u32()? as usize;
-        std::str::from_utf8(self.take(n)?).ok()
+        self.take(n)
     }
 }
 
@@ -532,7 +536,7 @@ impl IndexFiles {
         journal: JournalId,
         vol: VolumeId,
         key: &[u8; 16],
-        keep: &dyn Fn(&str) -> bool,
+        keep: &dyn Fn(&[u8]) -> bool,
     ) -> Option<Vec<Item>> {
         use std::io::Read;
         thread_local! {

@@ -72,9 +72,11 @@ pub fn encode(items: &[Item]) -> Vec<u8> {
     out
 }
 
-/// The items whose body `keep` takes, in stored order; `None` if `bytes` are not a whole,
-/// well-formed items file. An item not kept is stepped over without being built.
-pub fn decode(bytes: &[u8], keep: &dyn Fn(&str) -> bool) -> Option<Vec<Item>> {
+/// The items whose body `keep` takes (as stored, before its UTF-8 is checked), in stored order;
+/// `None` if `bytes` are not a whole, well-formed items file. An item not kept is stepped over
+/// without being built, and its body without being checked: a search reads twenty volumes of
+/// bodies for one match in each.
+pub fn decode(bytes: &[u8], keep: &dyn Fn(&[u8]) -> bool) -> Option<Vec<Item>> {
     let mut r = Reader(bytes);
     if r.take(8)? != MAGIC {
         return None;
@@ -91,8 +93,13 @@ pub fn decode(bytes: &[u8], keep: &dyn Fn(&str) -> bool) -> Option<Vec<Item>> {
         let flags = r.u8()?;
         let on = |bit: u8| flags & bit != 0;
         let edited_at = if on(EDITED) { Some(r.i64()?) } else { None };
-        let body = r.text()?;
-        let wanted = keep(body);
+        let raw = r.raw_text()?;
+        let wanted = keep(raw);
+        let body = if wanted {
+            std::str::from_utf8(raw).ok()?
+        } else {
+            ""
+        };
         let kind = r.text()?;
         let mut tags = Vec::new();
         for _ in 0..r.u32()? {
@@ -186,6 +193,35 @@ mod tests {
             )
     }
 
+    #[test]
+    fn a_body_that_is_not_utf8_fails_the_file_only_when_it_is_read() {
+        let item = |n: u8, body: &str| Item {
+            id: ItemId([n; 8]),
+            kind: Kind::Entry,
+            created_at: 1,
+            edited_at: None,
+            body: body.into(),
+            tags: vec![],
+            starred: false,
+            deleted: false,
+            ritual: Ritual::default(),
+        };
+        let mut bytes = encode(&[item(1, "alpha"), item(2, "bravo")]);
+        let at = bytes.windows(5).position(|w| w == b"bravo").unwrap();
+        bytes[at] = 0xff;
+        // A search that steps over the damaged body still reads the rest of the file...
+        let alpha = |body: &[u8]| body.starts_with(b"alpha");
+        assert_eq!(decode(&bytes, &alpha), Some(vec![item(1, "alpha")]));
+        // ...and one that takes it finds the file damaged, as before (it is then rebuilt).
+        assert_eq!(decode(&bytes, &|_| true), None);
+        let search = |body: &[u8]| duet_core::bloom::contains_folded_raw(body, "zzz");
+        assert_eq!(
+            decode(&bytes, &search),
+            None,
+            "bytes that are not UTF-8 are read"
+        );
+    }
+
     proptest! {
         #[test]
         fn items_round_trip_and_a_search_keeps_exactly_what_it_takes(
@@ -194,8 +230,9 @@ mod tests {
         ) {
             let bytes = encode(&items);
             prop_assert_eq!(decode(&bytes, &|_| true), Some(items.clone()));
-            let keep = |body: &str| body.contains(needle.as_str());
-            let kept: Vec<Item> = items.iter().filter(|i| keep(&i.body)).cloned().collect();
+            let keep = |body: &[u8]| std::str::from_utf8(body).unwrap().contains(needle.as_str());
+            let kept: Vec<Item> =
+                items.iter().filter(|i| keep(i.body.as_bytes())).cloned().collect();
             prop_assert_eq!(decode(&bytes, &keep), Some(kept));
         }
 

@@ -748,7 +748,7 @@ impl Store {
         &self,
         journal: JournalId,
         vi: &VolumeIndex,
-        keep: &dyn Fn(&str) -> bool,
+        keep: &dyn Fn(&[u8]) -> bool,
     ) -> Result<Vec<Item>, StoreError> {
         if let Some(items) = self.index.read_items_where(journal, vi.id, &vi.key, keep) {
             return Ok(items);
@@ -908,7 +908,7 @@ impl Store {
                 return Ok(count);
             }
             let volume_day = utc_day(vi.min_created);
-            let keep = |body: &str| filter.body_may_match(body);
+            let keep = |body: &[u8]| filter.raw_body_may_match(body);
             for item in self.volume_items_where(journal.id, vi, &keep)? {
                 if let Some(listed) =
                     self.admit(item, *journal, seen, filter, volume_day, &mut reveal)?
