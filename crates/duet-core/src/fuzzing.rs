@@ -349,6 +349,9 @@ pub fn seeds() -> BTreeMap<&'static str, Vec<Vec<u8>>> {
             .map(|b| [&[0u8][..], &framed([&b[..]])].concat()),
     );
     sync.push([&[0u8][..], &framed([&encode_batch(&Batch(vec![]))[..]])].concat());
+    // The same sessions with volumes that arrive whole resting as bytes (mode bit 1).
+    sync.push([&[2u8][..], &framed(sent_by_sam.iter().map(Vec::as_slice))].concat());
+    sync.push([&[3u8][..], &framed([&state[..], &sent_by_sam[1]])].concat());
     out.insert("sync_message", sync);
 
     // Volumes: a snapshot, a chunk of later changes, both together.
