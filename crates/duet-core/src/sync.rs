@@ -370,8 +370,7 @@ impl SyncSession {
         // A resting volume was covered by its heads when it arrived; it is loaded again only if
         // that no longer holds (a device revoked since).
         for ((journal, volume), heads) in docs.rested() {
-            let signed = self.signed_heads(docs, journal, volume);
-            if !signed.is_none_or(|s| heads.iter().all(|h| s.contains(h))) {
+            if !docs::all_signed(heads, self.signed_heads(docs, journal, volume).as_ref()) {
                 checked.push((journal, volume));
             }
         }

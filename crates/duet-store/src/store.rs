@@ -306,8 +306,7 @@ impl Store {
         old_key: Option<[u8; 16]>,
     ) -> (VolumeIndex, Vec<Item>) {
         let key = Listing::volume_key(files);
-        let id = contents.id;
-        let mut items = std::mem::take(&mut contents.items);
+        let (id, items) = (contents.id, &mut contents.items);
         // What a modified client may have put in a document is checked like a write of mine
         // would be; what fails is left out, with one warning naming the volume.
         if items.len() > duet_core::MAX_ITEMS_PER_VOLUME {
@@ -322,16 +321,13 @@ impl Store {
         }
         let before = items.len();
         let mut why = None;
-        let items: Vec<Item> = items
-            .into_iter()
-            .filter(|i| match duet_core::item::check_stored(i) {
-                Ok(()) => true,
-                Err(reason) => {
-                    why.get_or_insert(reason);
-                    false
-                }
-            })
-            .collect();
+        items.retain(|i| match duet_core::item::check_stored(i) {
+            Ok(()) => true,
+            Err(reason) => {
+                why.get_or_insert(reason);
+                false
+            }
+        });
         if let Some(reason) = why {
             self.warn(vec![Warning(format!(
                 "skipped {} item(s) of volume {} in journal {journal} that duet cannot trust ({reason})",
@@ -339,7 +335,6 @@ impl Store {
                 id,
             ))]);
         }
-        contents.items = items;
         let mut vi = VolumeIndex::build(&contents, key);
         vi.bytes = Some(self.files(journal).size_of(files));
         self.index

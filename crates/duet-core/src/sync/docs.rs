@@ -86,6 +86,37 @@ pub struct Docs {
     rest: bool,
 }
 
+impl Preloaded {
+    /// The journal and volume the document says it belongs to.
+    fn ids(&self) -> (JournalId, VolumeId) {
+        match self {
+            Preloaded::Loaded(vol) => (vol.journal(), vol.id()),
+            Preloaded::Read { journal, contents } => (*journal, contents.id),
+        }
+    }
+
+    fn heads(&mut self) -> Vec<ChangeHash> {
+        match self {
+            Preloaded::Loaded(vol) => vol.heads(),
+            Preloaded::Read { contents, .. } => contents.heads.clone(),
+        }
+    }
+
+    /// What the index needs of the volume (read now if it was not yet).
+    fn into_contents(self) -> Contents {
+        match self {
+            Preloaded::Loaded(mut vol) => vol.contents(),
+            Preloaded::Read { contents, .. } => contents,
+        }
+    }
+}
+
+/// Whether every one of `heads` is in `signed` (`None`: no signature is asked, all pass): what
+/// lets a volume received whole rest, and keeps it resting through the authorship check.
+pub(crate) fn all_signed(heads: &[ChangeHash], signed: Option<&BTreeSet<ChangeHash>>) -> bool {
+    signed.is_none_or(|s| heads.iter().all(|h| s.contains(h)))
+}
+
 /// The most a snapshot loaded ahead may inflate to: several load at once, so each gets far
 /// less than the bound of one load alone ([`crate::inflate::MAX_INFLATED`]); an honest volume
 /// inflates to well under 1 MiB. A snapshot past it is loaded in turn, as before.
@@ -251,10 +282,7 @@ impl Docs {
         if let Some(doc) = self.docs.get_mut(&(journal, volume)) {
             return Some(doc.get_heads());
         }
-        self.adopted
-            .get(&(journal, volume))
-            .filter(|a| a.contents.is_some())
-            .map(|a| a.heads.clone())
+        self.resting_one(journal, volume).map(|a| a.heads.clone())
     }
 
     /// The volumes resting here, and their heads.
@@ -263,6 +291,13 @@ impl Docs {
             .iter()
             .filter(|(_, a)| a.contents.is_some())
             .map(|(k, a)| (*k, a.heads.as_slice()))
+    }
+
+    /// A volume that rests here.
+    fn resting_one(&self, journal: JournalId, volume: VolumeId) -> Option<&Adopted> {
+        self.adopted
+            .get(&(journal, volume))
+            .filter(|a| a.contents.is_some())
     }
 
     /// Loads a resting volume again from its bytes, for the session to work on (its contents
@@ -284,9 +319,9 @@ impl Docs {
     /// The volumes of a journal and the heads of each, the session's own changes included.
     pub fn inventory(&mut self, journal: JournalId) -> BTreeMap<VolumeId, Vec<ChangeHash>> {
         let mut inv = self.stored.get(&journal).cloned().unwrap_or_default();
-        for ((j, v), a) in &self.adopted {
-            if *j == journal && a.contents.is_some() {
-                inv.insert(*v, a.heads.clone());
+        for ((j, v), heads) in self.rested() {
+            if j == journal {
+                inv.insert(v, heads.to_vec());
             }
         }
         for ((j, v), doc) in self.docs.iter_mut() {
@@ -329,9 +364,7 @@ impl Docs {
         if let Some(doc) = self.docs.get_mut(&(journal, volume)) {
             return Some(doc.save());
         }
-        if let Some(a) = self.adopted.get(&(journal, volume))
-            && a.contents.is_some()
-        {
+        if let Some(a) = self.resting_one(journal, volume) {
             return Some(a.bytes.clone());
         }
         self.saved.get(&(journal, volume)).cloned()
@@ -418,20 +451,14 @@ impl Docs {
         preloaded: Option<Preloaded>,
         signed: Option<&BTreeSet<ChangeHash>>,
     ) -> bool {
-        let (of, mut vol, contents) = match preloaded {
-            Some(Preloaded::Loaded(vol)) => (vol.journal(), Some(*vol), None),
-            Some(Preloaded::Read { journal, contents }) => (journal, None, Some(contents)),
+        let mut taken = match preloaded {
+            Some(taken) => taken,
             None => match Volume::load(self.actor, &bytes) {
-                Ok(vol) => (vol.journal(), Some(vol), None),
+                Ok(vol) => Preloaded::Loaded(Box::new(vol)),
                 Err(_) => return false,
             },
         };
-        let id = match (&vol, &contents) {
-            (Some(vol), _) => vol.id(),
-            (None, Some(contents)) => contents.id,
-            (None, None) => return false,
-        };
-        if of != journal || id != volume {
+        if taken.ids() != (journal, volume) {
             return false;
         }
         self.wake(journal, volume);
@@ -443,28 +470,21 @@ impl Docs {
             // it; taking the peer's copy whole would hide the files here.
             return false;
         }
-        let heads = match (&mut vol, &contents) {
-            (Some(vol), _) => vol.heads(),
-            (None, Some(contents)) => contents.heads.clone(),
-            (None, None) => return false,
-        };
-        let covered = signed.is_none_or(|s| heads.iter().all(|h| s.contains(h)));
-        let contents = match (self.rest && covered, contents, &mut vol) {
-            (true, Some(contents), _) => Some(contents),
-            (true, None, Some(vol)) => Some(vol.contents()),
-            _ => None,
-        };
-        if contents.is_none() {
+        let heads = taken.heads();
+        let contents = if self.rest && all_signed(&heads, signed) {
+            Some(taken.into_contents())
+        } else {
             // Not resting: the document is held (loaded again if it was read ahead).
-            let vol = match vol {
-                Some(vol) => vol,
-                None => match Volume::load(self.actor, &bytes) {
+            let vol = match taken {
+                Preloaded::Loaded(vol) => *vol,
+                Preloaded::Read { .. } => match Volume::load(self.actor, &bytes) {
                     Ok(vol) => vol,
                     Err(_) => return false,
                 },
             };
             self.docs.insert((journal, volume), vol.into_doc());
-        }
+            None
+        };
         self.stored.entry(journal).or_default();
         self.adopted.insert(
             (journal, volume),
