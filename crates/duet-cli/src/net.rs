@@ -574,24 +574,8 @@ async fn session_inner(
     let now = crate::cli::clock().now_ms();
     let reach = duet_net::reach(&conn);
     store.home().reached(&peer_key, &reach, now)?;
-    // The partner record keeps the last sync, for `status` (where devices were reached is in
-    // the address book alone, where addresses age out).
-    if let Some(partner) = couple
-        .partner
-        .as_ref()
-        .filter(|_| kind == PeerKind::Partners)
-    {
-        let mut updated = partner.clone();
-        updated.last_sync = Some(now);
-        // Re-read right before writing: unpair may have happened meanwhile.
-        if store
-            .home()
-            .partner()?
-            .is_some_and(|p| !p.unpaired && p.endpoint_id == updated.endpoint_id)
-        {
-            store.home().set_partner(&updated)?;
-        }
-    }
+    // `status` tells the last sync from the address book (`reached` above): the partner
+    // record is not written again after every session.
     let mut report = SessionReport {
         traffic,
         device: peer_key,

@@ -141,6 +141,8 @@ fn pair_write_sync_and_write_apart() {
     assert_eq!(a_status["partner"]["name"], "Sam");
     assert_eq!(s_status["partner"]["name"], "Alex");
     assert!(a_status["partner"]["device"].as_str().unwrap().len() == 64);
+    assert!(a_status["partner"]["last_sync"].is_null(), "{a_status}");
+    let pinned = std::fs::read(alex.home().join("partner.toml")).unwrap();
 
     alex.write("Alex: pancakes on Sunday");
     alex.duet(["thanks", "for fixing the bike"]).ok();
@@ -152,6 +154,18 @@ fn pair_write_sync_and_write_apart() {
     assert!(
         s_out.contains("1 new entry, 1 new note of thanks from Alex"),
         "{s_out}"
+    );
+    // Both know when they last synced (from the address book: the pinned partner record is
+    // not written again by a sync).
+    for env in [&alex, &sam] {
+        let status = env.duet(["status", "--json"]).ok().json();
+        assert!(status["partner"]["last_sync"].is_string(), "{status}");
+        let text = env.duet(["status"]).ok().stdout;
+        assert!(!text.contains("last sync: never"), "{text}");
+    }
+    assert_eq!(
+        std::fs::read(alex.home().join("partner.toml")).unwrap(),
+        pinned
     );
 
     let expected = vec![

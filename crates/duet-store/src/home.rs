@@ -155,6 +155,8 @@ pub struct Partner {
     /// which both count the days since pairing (the daily question grows deeper with them).
     #[serde(default)]
     pub paired_epoch: Option<i64>,
+    /// The last sync, as homes before the address book kept it (Unix ms); now a session
+    /// stamps the partner's device in `peers.toml` instead, and `status` shows the later.
     #[serde(default)]
     pub last_sync: Option<i64>,
     /// Set by `duet unpair`: the partner is refused from then on.
@@ -581,7 +583,7 @@ impl Home {
         let mut book = self.address_book();
         let seen = book.devices.entry(device.to_owned()).or_default();
         seen.reached(reach, now);
-        self.write_toml(PEERS_FILE, &book)
+        self.write_toml_cache(PEERS_FILE, &book)
     }
 
     /// Add addresses another device said the devices named were reached at, after those this
@@ -600,7 +602,7 @@ impl Home {
         if book == before {
             return Ok(());
         }
-        self.write_toml(PEERS_FILE, &book)
+        self.write_toml_cache(PEERS_FILE, &book)
     }
 
     pub fn partner(&self) -> Result<Option<Partner>, StoreError> {
@@ -695,6 +697,15 @@ impl Home {
     fn write_toml<T: Serialize>(&self, name: &str, value: &T) -> Result<(), StoreError> {
         let text = toml::to_string(value).expect("config serializes");
         write_atomic(&self.root, name, text.as_bytes(), 0o600)
+            .map_err(|e| self.io_err(&self.root.join(name), e))
+    }
+
+    /// [`Home::write_toml`] without the fsyncs, for what is learned again by the next session
+    /// (where devices were reached): never half-written, but a power cut may take back the
+    /// newest version, and reading a damaged one gives the empty book.
+    fn write_toml_cache<T: Serialize>(&self, name: &str, value: &T) -> Result<(), StoreError> {
+        let text = toml::to_string(value).expect("config serializes");
+        fsutil::write_cache(&self.root, name, text.as_bytes())
             .map_err(|e| self.io_err(&self.root.join(name), e))
     }
 

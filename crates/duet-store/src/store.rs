@@ -162,7 +162,7 @@ impl Store {
     }
 
     /// [`Store::fresh_index`] for a listing the caller just made.
-    fn fresh_index_of(
+    pub(crate) fn fresh_index_of(
         &self,
         journal: JournalId,
         listing: &Listing,

@@ -67,6 +67,11 @@ pub fn run(ctx: &Context, out: &mut Out) -> anyhow::Result<()> {
     let config = store.config();
     let partner = store.partner();
     let reached = partner.as_ref().and_then(|p| last_reached(&store, p));
+    // The last session with a device of the partner's, from the address book; homes from
+    // before it kept the time in the partner record.
+    let last_sync = partner
+        .as_ref()
+        .and_then(|p| p.last_sync.max(reached.as_ref().and_then(|r| r.last_seen)));
     if out.json {
         return Ok(out.json_value(&json!({
             "name": config.name,
@@ -77,7 +82,7 @@ pub fn run(ctx: &Context, out: &mut Out) -> anyhow::Result<()> {
                 "device": p.endpoint_id,
                 "journal": p.journal.to_string(),
                 "paired_at": output::rfc3339(p.paired_at),
-                "last_sync": p.last_sync.map(output::rfc3339),
+                "last_sync": last_sync.map(output::rfc3339),
                 "last_reached": reached.as_ref().map(|r| json!({
                     "at": r.last_seen.map(output::rfc3339),
                     "path": r.path,
@@ -120,7 +125,7 @@ pub fn run(ctx: &Context, out: &mut Out) -> anyhow::Result<()> {
                 p.name,
                 counts(&status.partner)
             ))?;
-            let last = p.last_sync.map_or("never".to_owned(), |ms| {
+            let last = last_sync.map_or("never".to_owned(), |ms| {
                 crate::dates::local(ms, &ctx.tz)
                     .strftime("%Y-%m-%d %H:%M")
                     .to_string()
