@@ -378,7 +378,9 @@ fn main() {
     // Live push: both serve; how long from Alex's `duet write` returning until Sam's home
     // holds the entry (target: under 2 s; checked here, not in the test suite).
     let (alex_server, _alex_lines) = serve(&alex);
-    std::thread::sleep(Duration::from_millis(800));
+    // Past serve's first push (1.5 s after it starts), so each run times a push as it goes once
+    // serve runs, not the wait before its first.
+    std::thread::sleep(Duration::from_millis(2000));
     let mut pushes = Vec::new();
     for n in 0..runs.min(10) {
         let body = format!("pushed live, number {n}");

@@ -17,6 +17,38 @@ use crate::sessions::Sessions;
 
 /// How long `serve` lets incoming sessions come before its first push.
 const FIRST_PUSH_AFTER: Duration = Duration::from_millis(1500);
+/// How long `serve` lets a write finish (its files, one after another) once it saw it begin.
+const SETTLE: Duration = Duration::from_millis(10);
+
+/// Watches the journals' directory (and those in it) for writes, and says so on the returned
+/// channel. The watcher must be kept alive; if the system refuses one (a limit on watches),
+/// the channel stays silent and the caller's periodic look is all there is.
+fn watch_journals(store: &Store) -> (mpsc::Receiver<()>, Option<::notify::RecommendedWatcher>) {
+    use ::notify::Watcher;
+    let (tx, rx) = mpsc::channel(1);
+    let dir = store.home().root().join("journals");
+    let watcher = duet_store::fsutil::create_private_dir(&dir)
+        .map_err(::notify::Error::io)
+        .and_then(|()| {
+            ::notify::recommended_watcher(move |event: ::notify::Result<::notify::Event>| {
+                // Reading a journal (a `list`) is no news; anything else may be.
+                if event.is_ok_and(|e| !e.kind.is_access()) {
+                    let _ = tx.try_send(());
+                }
+            })
+        })
+        .and_then(|mut w| {
+            w.watch(&dir, ::notify::RecursiveMode::Recursive)?;
+            Ok(w)
+        });
+    match watcher {
+        Ok(w) => (rx, Some(w)),
+        Err(err) => {
+            tracing::debug!(%err, "no watch on the journals; looking for writes every 200 ms");
+            (rx, None)
+        }
+    }
+}
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -96,10 +128,18 @@ pub fn run(ctx: &Context, out: &mut Out, args: ServeArgs) -> anyhow::Result<()> 
         let mut next_try = tokio::time::Instant::now() + FIRST_PUSH_AFTER;
         let mut pushing: Option<tokio::task::JoinHandle<(Option<[u8; 32]>, bool)>> = None;
         let mut tick = tokio::time::interval(Duration::from_millis(200));
+        // A write to a journal (here, by another process, or by a session) wakes the loop at
+        // once, instead of at the next tick: a new entry leaves within milliseconds.
+        let (mut woken, _watcher) = watch_journals(&store);
         loop {
             tokio::select! {
                 _ = interrupted.recv() => break,
                 _ = terminated.recv() => break,
+                Some(()) = woken.recv() => {
+                    // A write is a few files in a row: let them land, then look once.
+                    tokio::time::sleep(SETTLE).await;
+                    while woken.try_recv().is_ok() {}
+                }
                 Some(result) = rx.recv() => {
                     match result {
                         Ok(report) => {
@@ -120,76 +160,75 @@ pub fn run(ctx: &Context, out: &mut Out, args: ServeArgs) -> anyhow::Result<()> 
                     }
                     out.warnings(&store);
                 }
-                _ = tick.tick() => {
-                    // Device lists, revocations and the partner record may have changed (a
-                    // session brought news, `duet unpair` or `duet device revoke` ran): the
-                    // gate follows at once.
-                    if let Ok(now) = net::Couple::load(&store) {
-                        couple = now;
-                        gate.set_allowed(couple.admitted());
-                    }
-                    if let Some(p) = &paired
-                        && couple.partner.as_ref().is_none_or(|now| now.endpoint_id != p.endpoint_id)
-                    {
-                        if let Some(task) = pushing.take() {
-                            task.abort();
-                        }
-                        out.note(&format!(
-                            "You unpaired from {}: their devices are refused from now on. \
-                             Press Ctrl-C to stop.",
-                            crate::safe::line(&p.name)
-                        ));
-                        paired = None;
-                    }
-                    if let Some(task) = &pushing {
-                        if !task.is_finished() {
-                            continue;
-                        }
-                        let (key, ok) = pushing.take().expect("task present").await.unwrap_or((None, false));
-                        if ok {
-                            pushed = key;
-                            backoff = Duration::from_millis(250);
-                        } else {
-                            backoff = (backoff * 2).min(Duration::from_secs(5));
-                            next_try = tokio::time::Instant::now() + backoff;
-                        }
-                    }
-                    let key = journals_key(&store, &couple.journals);
-                    if key != pushed && tokio::time::Instant::now() >= next_try {
-                        let Ok(targets) = couple.targets(store.home(), &relay) else { continue };
-                        if targets.is_empty() {
-                            continue;
-                        }
-                        let (ep, store, tx) = (ep.clone(), store.clone(), tx.clone());
-                        let sessions = sessions.clone();
-                        // Push to every device at once; one that answers is enough for now.
-                        pushing = Some(tokio::spawn(async move {
-                            let mut dials = tokio::task::JoinSet::new();
-                            for target in targets {
-                                let (ep, store, sessions) = (ep.clone(), store.clone(), sessions.clone());
-                                dials.spawn(async move {
-                                    let wait = Duration::from_secs(3);
-                                    dial_once(&ep, store, &target, quiet, wait, &sessions).await
-                                });
-                            }
-                            let mut any = false;
-                            while let Some(joined) = dials.join_next().await {
-                                match joined {
-                                    Ok(Ok(Some(report))) => {
-                                        any = true;
-                                        let _ = tx.send(Ok(report)).await;
-                                    }
-                                    // The device had dialed us: that session carried it (the
-                                    // acceptor reports it).
-                                    Ok(Ok(None)) => any = true,
-                                    _ => {}
-                                }
-                            }
-                            // What this round brought from the others counts as pushed too.
-                            (if any { key } else { None }, any)
-                        }));
-                    }
+                _ = tick.tick() => {}
+            }
+            // Device lists, revocations and the partner record may have changed (a
+            // session brought news, `duet unpair` or `duet device revoke` ran): the
+            // gate follows at once.
+            if let Ok(now) = net::Couple::load(&store) {
+                couple = now;
+                gate.set_allowed(couple.admitted());
+            }
+            if let Some(p) = &paired
+                && couple.partner.as_ref().is_none_or(|now| now.endpoint_id != p.endpoint_id)
+            {
+                if let Some(task) = pushing.take() {
+                    task.abort();
                 }
+                out.note(&format!(
+                    "You unpaired from {}: their devices are refused from now on. \
+                     Press Ctrl-C to stop.",
+                    crate::safe::line(&p.name)
+                ));
+                paired = None;
+            }
+            if let Some(task) = &pushing {
+                if !task.is_finished() {
+                    continue;
+                }
+                let (key, ok) = pushing.take().expect("task present").await.unwrap_or((None, false));
+                if ok {
+                    pushed = key;
+                    backoff = Duration::from_millis(250);
+                } else {
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    next_try = tokio::time::Instant::now() + backoff;
+                }
+            }
+            let key = journals_key(&store, &couple.journals);
+            if key != pushed && tokio::time::Instant::now() >= next_try {
+                let Ok(targets) = couple.targets(store.home(), &relay) else { continue };
+                if targets.is_empty() {
+                    continue;
+                }
+                let (ep, store, tx) = (ep.clone(), store.clone(), tx.clone());
+                let sessions = sessions.clone();
+                // Push to every device at once; one that answers is enough for now.
+                pushing = Some(tokio::spawn(async move {
+                    let mut dials = tokio::task::JoinSet::new();
+                    for target in targets {
+                        let (ep, store, sessions) = (ep.clone(), store.clone(), sessions.clone());
+                        dials.spawn(async move {
+                            let wait = Duration::from_secs(3);
+                            dial_once(&ep, store, &target, quiet, wait, &sessions).await
+                        });
+                    }
+                    let mut any = false;
+                    while let Some(joined) = dials.join_next().await {
+                        match joined {
+                            Ok(Ok(Some(report))) => {
+                                any = true;
+                                let _ = tx.send(Ok(report)).await;
+                            }
+                            // The device had dialed us: that session carried it (the
+                            // acceptor reports it).
+                            Ok(Ok(None)) => any = true,
+                            _ => {}
+                        }
+                    }
+                    // What this round brought from the others counts as pushed too.
+                    (if any { key } else { None }, any)
+                }));
             }
         }
         if let Some(task) = pushing {
