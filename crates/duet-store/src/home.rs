@@ -780,6 +780,46 @@ mod tests {
         assert!(seen.relay_url.is_some());
     }
 
+    #[test]
+    fn statements_of_many_volumes_are_stored_each_in_its_file() {
+        use duet_core::authority::DeviceKey;
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path().join("home"));
+        home.init("Alex", "laptop", 0).unwrap();
+        let key = DeviceKey::from_bytes([5; 32]);
+        let journals = [JournalId([1; 16]), JournalId([2; 16])];
+        // A first sync stores statements for many volumes at once: each in its own file.
+        let statements: Vec<_> = (0..40u8)
+            .map(|n| {
+                let journal = journals[usize::from(n % 2)];
+                let volume = duet_core::VolumeId([n; 8]);
+                let heads = [automerge::ChangeHash([n; 32])];
+                (
+                    journal,
+                    volume,
+                    vec![key.sign_heads(journal, volume, &heads)],
+                )
+            })
+            .collect();
+        home.save_signatures(statements.iter().map(|(j, v, s)| (*j, *v, s.as_slice())))
+            .unwrap();
+        for (journal, volume, signed) in &statements {
+            assert_eq!(&home.signatures(*journal, *volume), signed);
+        }
+        let left = fs::read_dir(dir.path().join("home/signatures"))
+            .unwrap()
+            .flat_map(|d| fs::read_dir(d.unwrap().path()).unwrap())
+            .filter(|f| {
+                f.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with('.')
+            })
+            .count();
+        assert_eq!(left, 0, "no temporary file is left behind");
+    }
+
     fn partner_with(journal: JournalId) -> Partner {
         Partner {
             name: "Eve".into(),
