@@ -156,7 +156,7 @@ pub struct Partner {
     #[serde(default)]
     pub paired_epoch: Option<i64>,
     /// The last sync, as homes before the address book kept it (Unix ms); now a session
-    /// stamps the partner's device in `peers.toml` instead, and `status` shows the later.
+    /// stamps the partner's device in `peers.toml` instead ([`Partner::last_synced`]).
     #[serde(default)]
     pub last_sync: Option<i64>,
     /// Set by `duet unpair`: the partner is refused from then on.
@@ -166,6 +166,15 @@ pub struct Partner {
     /// device list admits is theirs. Absent for partners paired before person keys.
     #[serde(default)]
     pub person: Option<String>,
+}
+
+impl Partner {
+    /// When a device of this home last synced with the partner, given the latest `last_seen`
+    /// of the partner's devices in the address book: the later of that and what a home from
+    /// before the address book kept in this record.
+    pub fn last_synced(&self, seen: Option<i64>) -> Option<i64> {
+        self.last_sync.max(seen)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -695,18 +704,26 @@ impl Home {
     }
 
     fn write_toml<T: Serialize>(&self, name: &str, value: &T) -> Result<(), StoreError> {
-        let text = toml::to_string(value).expect("config serializes");
-        write_atomic(&self.root, name, text.as_bytes(), 0o600)
-            .map_err(|e| self.io_err(&self.root.join(name), e))
+        self.put_toml(name, value, |dir, name, bytes| {
+            write_atomic(dir, name, bytes, 0o600)
+        })
     }
 
     /// [`Home::write_toml`] without the fsyncs, for what is learned again by the next session
     /// (where devices were reached): never half-written, but a power cut may take back the
     /// newest version, and reading a damaged one gives the empty book.
     fn write_toml_cache<T: Serialize>(&self, name: &str, value: &T) -> Result<(), StoreError> {
+        self.put_toml(name, value, fsutil::write_cache)
+    }
+
+    fn put_toml<T: Serialize>(
+        &self,
+        name: &str,
+        value: &T,
+        write: impl FnOnce(&Path, &str, &[u8]) -> io::Result<()>,
+    ) -> Result<(), StoreError> {
         let text = toml::to_string(value).expect("config serializes");
-        fsutil::write_cache(&self.root, name, text.as_bytes())
-            .map_err(|e| self.io_err(&self.root.join(name), e))
+        write(&self.root, name, text.as_bytes()).map_err(|e| self.io_err(&self.root.join(name), e))
     }
 
     pub(crate) fn io_err(&self, path: &Path, source: io::Error) -> StoreError {

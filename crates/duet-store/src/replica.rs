@@ -85,6 +85,12 @@ impl<'a> StoreReplica<'a> {
         })
     }
 
+    /// The journal's files as listed when the session first read its index.
+    fn listing(&mut self, journal: JournalId) -> Option<&Listing> {
+        self.index(journal);
+        self.listings.get(&journal)
+    }
+
     /// End a sync session: remember what was agreed with `peer`, write back
     /// what changed in the `writable` journals, and report what arrived.
     pub fn settle(
@@ -353,9 +359,8 @@ impl Backend for StoreReplica<'_> {
         // A volume held in snapshot files alone is sent as its newest (largest) snapshot, which
         // holds the others (the one compaction keeps in reserve for a generation, and the one
         // an older duet kept as a snapshot): no need to load it and compress it again.
-        self.index(journal);
         let files = self.store.files(journal);
-        let listed = self.listings.get(&journal)?.volumes.get(&volume)?;
+        let listed = self.listing(journal)?.volumes.get(&volume)?;
         let newest = listed
             .iter()
             .filter(|f| f.kind == FileKind::Snapshot)

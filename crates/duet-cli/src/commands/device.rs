@@ -412,18 +412,15 @@ fn list(ctx: &Context, out: &mut Out) -> anyhow::Result<()> {
         {
             Some(list) => all.extend(rows(&list, false, &this, &book)),
             // Paired before device lists: the one device pinned then.
-            None => all.extend(pinned.map(|id| {
-                Row {
-                    id,
-                    label: "paired device".into(),
-                    mine: false,
-                    added: Some(p.paired_at),
-                    revoked: None,
-                    last_seen: p
-                        .last_sync
-                        .max(book.devices.get(&p.endpoint_id).and_then(|s| s.last_seen)),
-                    this_device: false,
-                }
+            None => all.extend(pinned.map(|id| Row {
+                id,
+                label: "paired device".into(),
+                mine: false,
+                added: Some(p.paired_at),
+                revoked: None,
+                last_seen:
+                    p.last_synced(book.devices.get(&p.endpoint_id).and_then(|s| s.last_seen)),
+                this_device: false,
             })),
         }
     }

@@ -159,6 +159,7 @@ pub fn run(ctx: &Context, out: &mut Out, args: ServeArgs) -> anyhow::Result<()> 
                         Err(e) => out.warn(&format!("a sync failed: {e:#}")),
                     }
                     out.warnings(&store);
+                    continue;
                 }
                 _ = tick.tick() => {}
             }

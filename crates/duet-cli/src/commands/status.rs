@@ -67,11 +67,9 @@ pub fn run(ctx: &Context, out: &mut Out) -> anyhow::Result<()> {
     let config = store.config();
     let partner = store.partner();
     let reached = partner.as_ref().and_then(|p| last_reached(&store, p));
-    // The last session with a device of the partner's, from the address book; homes from
-    // before it kept the time in the partner record.
     let last_sync = partner
         .as_ref()
-        .and_then(|p| p.last_sync.max(reached.as_ref().and_then(|r| r.last_seen)));
+        .and_then(|p| p.last_synced(reached.as_ref().and_then(|r| r.last_seen)));
     if out.json {
         return Ok(out.json_value(&json!({
             "name": config.name,
