@@ -30,4 +30,7 @@ pub use item::{Asked, BODY_LIMIT, Item, ItemError, Kind, Ritual, extract_tags, n
 pub use journal::Journal;
 pub use reveal::Reveal;
 pub use rng::SeededRng;
-pub use volume::{MAX_ITEMS_PER_VOLUME, VOLUME_CAPACITY, Volume, VolumeError, load_bounded};
+pub use volume::{
+    AppendPoint, MAX_ITEMS_PER_VOLUME, VOLUME_CAPACITY, Volume, VolumeError, change_adding,
+    load_bounded,
+};

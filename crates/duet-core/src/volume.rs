@@ -102,7 +102,130 @@ pub struct Contents {
     pub created_at: i64,
     pub marks: Vec<(ItemId, i64)>,
     pub heads: Vec<ChangeHash>,
+    /// Where the next item can be added without loading the document (`None` if unknown).
+    pub append: Option<AppendPoint>,
     pub items: Vec<Item>,
+}
+
+/// What a change adding an item to a volume refers to besides its heads: the volume's `items`
+/// map (the id Automerge gave it, a counter and the actor who made it) and the largest op
+/// counter among the heads' changes, after which the new change's ops are numbered. With
+/// these and the heads, [`change_adding`] makes the very change [`Volume::add`] would make on
+/// the loaded document, without loading it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppendPoint {
+    pub items_counter: u64,
+    pub items_actor: Vec<u8>,
+    pub max_op: u64,
+}
+
+/// One field of a new item, in the order a change adding the item writes them. The one list
+/// both [`Volume::add`] and [`change_adding`] write from.
+enum Field<'a> {
+    Scalar(&'static str, ScalarValue),
+    Tags(&'a [String]),
+}
+
+fn new_item_fields(item: &Item) -> Vec<Field<'_>> {
+    let mut fields = vec![
+        Field::Scalar("kind", item.kind.as_str().into()),
+        Field::Scalar("created_at", item.created_at.into()),
+    ];
+    if let Some(edited) = item.edited_at {
+        fields.push(Field::Scalar("edited_at", edited.into()));
+    }
+    fields.push(Field::Scalar("body", item.body.as_str().into()));
+    fields.push(Field::Tags(&item.tags));
+    fields.push(Field::Scalar("starred", item.starred.into()));
+    fields.push(Field::Scalar("deleted", item.deleted.into()));
+    let ritual = &item.ritual;
+    if let Some(re) = ritual.re {
+        fields.push(Field::Scalar("re", re.to_string().into()));
+    }
+    if let Some(mood) = ritual.mood {
+        fields.push(Field::Scalar("mood", i64::from(mood).into()));
+    }
+    if let Some(energy) = ritual.energy {
+        fields.push(Field::Scalar("energy", i64::from(energy).into()));
+    }
+    if let Some(asked) = &ritual.question {
+        fields.push(Field::Scalar("question", asked.id.as_str().into()));
+        fields.push(Field::Scalar("asked_on", asked.date.as_str().into()));
+    }
+    fields
+}
+
+/// The change that adds `item` to a volume whose heads are `deps` and whose items map and
+/// largest op counter `at` gives, by a fresh `actor` (its first change): byte for byte what
+/// [`Volume::add`] commits on the loaded document (tests hold it to that). A write appends it
+/// to the volume's changes without loading them into Automerge.
+pub fn change_adding(
+    item: &Item,
+    at: &AppendPoint,
+    deps: &[ChangeHash],
+    actor: [u8; 16],
+) -> automerge::Change {
+    use automerge::legacy::{ElementId, Key, ObjectId, Op, OpId, OpType, SortedVec};
+    let actor = ActorId::from(actor);
+    let start = at.max_op + 1;
+    let op = |action, obj: &ObjectId, key, insert| Op {
+        action,
+        obj: obj.clone(),
+        key,
+        pred: SortedVec::new(),
+        insert,
+    };
+    let items = ObjectId::Id(OpId(at.items_counter, ActorId::from(&at.items_actor[..])));
+    let mut ops = vec![op(
+        OpType::Make(ObjType::Map),
+        &items,
+        Key::Map(item.id.to_string().into()),
+        false,
+    )];
+    let obj = ObjectId::Id(OpId(start, actor.clone()));
+    let next = |ops: &Vec<Op>| OpId(start + ops.len() as u64, actor.clone());
+    for field in new_item_fields(item) {
+        match field {
+            Field::Scalar(name, value) => {
+                ops.push(op(OpType::Put(value), &obj, Key::Map(name.into()), false));
+            }
+            Field::Tags(tags) => {
+                let list = ObjectId::Id(next(&ops));
+                ops.push(op(
+                    OpType::Make(ObjType::List),
+                    &obj,
+                    Key::Map("tags".into()),
+                    false,
+                ));
+                let mut after = ElementId::Head;
+                for tag in tags {
+                    let id = next(&ops);
+                    ops.push(op(
+                        OpType::Put(tag.as_str().into()),
+                        &list,
+                        Key::Seq(after),
+                        true,
+                    ));
+                    after = ElementId::Id(id);
+                }
+            }
+        }
+    }
+    let mut deps = deps.to_vec();
+    deps.sort();
+    automerge::ExpandedChange {
+        operations: ops,
+        actor_id: actor,
+        hash: None,
+        seq: 1,
+        start_op: std::num::NonZeroU64::new(start).expect("start is at least 1"),
+        time: 0,
+        message: None,
+        deps,
+        extra_bytes: Vec::new(),
+        author: None,
+    }
+    .into()
 }
 
 pub struct Volume {
@@ -206,6 +329,7 @@ impl Volume {
             created_at: self.created_at(),
             marks: self.marks(),
             heads: self.heads(),
+            append: self.append_point(),
             items,
         }
     }
@@ -247,31 +371,35 @@ impl Volume {
     pub fn add(&mut self, item: &Item) -> Result<(), VolumeError> {
         let key = item.id.to_string();
         let obj = self.doc.put_object(&self.items, &key, ObjType::Map)?;
-        self.doc.put(&obj, "kind", item.kind.as_str())?;
-        self.doc.put(&obj, "created_at", item.created_at)?;
-        if let Some(edited) = item.edited_at {
-            self.doc.put(&obj, "edited_at", edited)?;
-        }
-        self.doc.put(&obj, "body", item.body.as_str())?;
-        put_tags(&mut self.doc, &obj, &item.tags)?;
-        self.doc.put(&obj, "starred", item.starred)?;
-        self.doc.put(&obj, "deleted", item.deleted)?;
-        let ritual = &item.ritual;
-        if let Some(re) = ritual.re {
-            self.doc.put(&obj, "re", re.to_string())?;
-        }
-        if let Some(mood) = ritual.mood {
-            self.doc.put(&obj, "mood", i64::from(mood))?;
-        }
-        if let Some(energy) = ritual.energy {
-            self.doc.put(&obj, "energy", i64::from(energy))?;
-        }
-        if let Some(asked) = &ritual.question {
-            self.doc.put(&obj, "question", asked.id.as_str())?;
-            self.doc.put(&obj, "asked_on", asked.date.as_str())?;
+        for field in new_item_fields(item) {
+            match field {
+                Field::Scalar(name, value) => self.doc.put(&obj, name, value)?,
+                Field::Tags(tags) => put_tags(&mut self.doc, &obj, tags)?,
+            }
         }
         self.doc.commit();
         Ok(())
+    }
+
+    /// Where a change adding an item can be made without this document: see [`AppendPoint`].
+    /// `None` for a document whose heads' changes it cannot find (none that Automerge loaded).
+    pub fn append_point(&mut self) -> Option<AppendPoint> {
+        let automerge::ObjId::Id(counter, actor, _) = &self.items else {
+            return None;
+        };
+        let (counter, actor) = (*counter, actor.to_bytes().to_vec());
+        let heads = self.doc.get_heads();
+        let max_op = heads
+            .iter()
+            .map(|h| self.doc.get_change_meta_by_hash(h).map(|m| m.max_op))
+            .collect::<Option<Vec<u64>>>()?
+            .into_iter()
+            .max()?;
+        Some(AppendPoint {
+            items_counter: counter,
+            items_actor: actor,
+            max_op,
+        })
     }
 
     /// Change some fields of an item as one change. `now` becomes `edited_at`
@@ -486,6 +614,106 @@ mod tests {
             starred: false,
             deleted: false,
             ritual: Default::default(),
+        }
+    }
+
+    /// A volume of `n` items, each added by a process of its own (its own actor), as writes
+    /// made them: the shape a change made without the document must fit into.
+    fn written_by_many(n: u8) -> Volume {
+        let mut vol = Volume::create([1; 16], JournalId([2; 16]), VolumeId([3; 8]), 5);
+        for k in 0..n {
+            let mut next = Volume::load([10 + k; 16], &vol.save()).unwrap();
+            next.add(&item(k, "an earlier page")).unwrap();
+            vol = next;
+        }
+        vol
+    }
+
+    /// `change_adding` must make, byte for byte, the change `add` commits on the loaded
+    /// document: the same hash, so a volume written either way is the same volume.
+    fn assert_same_change_as_add(vol: &mut Volume, new: &Item) {
+        let at = vol.append_point().expect("a volume made by duet has one");
+        let heads = vol.heads();
+        let saved = vol.save();
+        let made = change_adding(new, &at, &heads, [0xaa; 16]);
+        let mut loaded = Volume::load([0xaa; 16], &saved).unwrap();
+        loaded.add(new).unwrap();
+        let by_add = loaded.doc_mut().get_last_local_change().unwrap();
+        assert_eq!(made.hash(), by_add.hash());
+        assert_eq!(made.raw_bytes(), by_add.raw_bytes());
+        // And the document made of the stored bytes and that change holds the item.
+        let mut appended = saved.clone();
+        appended.extend_from_slice(made.raw_bytes());
+        let mut back = Volume::load([0xbb; 16], &appended).unwrap();
+        assert_eq!(back.item(new.id).as_ref(), Some(new));
+        assert_eq!(back.heads(), vec![made.hash()]);
+        assert_eq!(back.append_point().unwrap().max_op, made.max_op());
+    }
+
+    #[test]
+    fn a_change_made_without_the_document_is_the_one_add_makes() {
+        let mut vol = written_by_many(6);
+        let mut full = item(200, "Long walk, long talk, and soup after");
+        full.kind = Kind::Answer;
+        full.edited_at = Some(1_700_000_000_999);
+        full.tags = vec!["walk".into(), "soup".into(), "us".into()];
+        full.starred = true;
+        full.ritual = Ritual {
+            re: Some(ItemId([7; 8])),
+            mood: Some(4),
+            energy: Some(2),
+            question: Some(Asked {
+                id: "memories-07".into(),
+                date: "2026-11-27".into(),
+            }),
+            ..Default::default()
+        };
+        let mut bare = item(201, "");
+        bare.tags.clear();
+        for new in [full, bare, item(202, "plain")] {
+            assert_same_change_as_add(&mut vol, &new);
+        }
+        // A new volume (only its creating change) and a volume with concurrent heads.
+        assert_same_change_as_add(&mut written_by_many(0), &item(203, "first"));
+        let base = written_by_many(2).save();
+        let mut left = Volume::load([0x31; 16], &base).unwrap();
+        let mut right = Volume::load([0x32; 16], &base).unwrap();
+        left.add(&item(40, "left")).unwrap();
+        right.add(&item(41, "right")).unwrap();
+        let mut both = left.save();
+        both.extend_from_slice(&right.save());
+        let mut merged = Volume::load([0x33; 16], &both).unwrap();
+        assert_eq!(merged.heads().len(), 2);
+        assert_same_change_as_add(&mut merged, &item(204, "after both"));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        #[test]
+        fn any_new_item_is_added_the_same_without_the_document(
+            body in "\\PC{0,80}",
+            tags in proptest::collection::vec("[a-z0-9-]{1,12}", 0..6),
+            kind in 0u8..5,
+            edited in proptest::option::of(0i64..i64::MAX),
+            starred: bool,
+            mood in proptest::option::of(1u8..=5),
+            re: Option<[u8; 8]>,
+            earlier in 0u8..4,
+        ) {
+            let mut new = item(250, &body);
+            new.kind = match kind {
+                0 => Kind::Entry,
+                1 => Kind::Thanks,
+                2 => Kind::Checkin,
+                3 => Kind::Answer,
+                _ => Kind::Other("letter".into()),
+            };
+            new.tags = tags;
+            new.edited_at = edited;
+            new.starred = starred;
+            new.ritual.mood = mood;
+            new.ritual.re = re.map(ItemId);
+            assert_same_change_as_add(&mut written_by_many(earlier), &new);
         }
     }
 

@@ -21,11 +21,14 @@ use std::path::{Path, PathBuf};
 
 use duet_core::bloom::{BITS, TrigramBloom};
 use duet_core::volume::Contents;
-use duet_core::{Item, ItemId, JournalId, VolumeId};
+use duet_core::{AppendPoint, Item, ItemId, JournalId, VolumeId};
 
 use crate::fsutil::{create_private_dir, write_cache};
 
-const META_MAGIC: &[u8; 8] = b"DUETIX\x00\x06";
+const META_MAGIC: &[u8; 8] = b"DUETIX\x00\x07";
+/// The manifest before volumes' append points were kept: read as it is (a write then loads the
+/// open volume once, and keeps its append point), so an upgrade does not reload every volume.
+const META_MAGIC_V6: &[u8; 8] = b"DUETIX\x00\x06";
 /// The manifest before volumes' sizes were kept: read as it is (sizes unknown), so an upgrade does
 /// not reload every volume.
 const META_MAGIC_V5: &[u8; 8] = b"DUETIX\x00\x05";
@@ -54,6 +57,8 @@ pub struct VolumeIndex {
     /// (a manifest written before sizes were kept). A file's name is its content's hash, so
     /// the key fixes the sizes too.
     pub bytes: Option<u64>,
+    /// Where a write can add an item without loading the volume (with `heads`, for this `key`).
+    pub append: Option<AppendPoint>,
 }
 
 impl VolumeIndex {
@@ -73,6 +78,7 @@ impl VolumeIndex {
             starred: items.iter().filter(|i| i.starred && !i.deleted).count() as u32,
             answers: answered(items),
             bytes: None,
+            append: contents.append.clone(),
         }
     }
 
@@ -166,6 +172,16 @@ impl JournalIndex {
                 w.0.extend_from_slice(id.as_bytes());
             }
             w.i64(v.bytes.and_then(|b| i64::try_from(b).ok()).unwrap_or(-1));
+            match &v.append {
+                None => w.0.push(0),
+                Some(at) => {
+                    w.0.push(1);
+                    w.i64(at.items_counter as i64);
+                    w.u32(at.items_actor.len());
+                    w.0.extend_from_slice(&at.items_actor);
+                    w.i64(at.max_op as i64);
+                }
+            }
         }
         w.0
     }
@@ -173,9 +189,10 @@ impl JournalIndex {
     /// Decode a manifest; `None` for anything malformed (it is then rebuilt).
     pub fn decode(bytes: &[u8]) -> Option<JournalIndex> {
         let mut r = Reader(bytes);
-        let sized = match r.take(8)? {
-            magic if magic == META_MAGIC => true,
-            magic if magic == META_MAGIC_V5 => false,
+        let (sized, appends) = match r.take(8)? {
+            magic if magic == META_MAGIC => (true, true),
+            magic if magic == META_MAGIC_V6 => (true, false),
+            magic if magic == META_MAGIC_V5 => (false, false),
             _ => return None,
         };
         let mut volumes = BTreeMap::new();
@@ -205,6 +222,15 @@ impl JournalIndex {
                 true => u64::try_from(r.i64()?).ok(),
                 false => None,
             };
+            let append = match appends.then(|| r.u8()).flatten() {
+                None | Some(0) => None,
+                Some(1) => Some(AppendPoint {
+                    items_counter: u64::try_from(r.i64()?).ok()?,
+                    items_actor: r.raw_text()?.to_vec(),
+                    max_op: u64::try_from(r.i64()?).ok()?,
+                }),
+                Some(_) => return None,
+            };
             let vi = VolumeIndex {
                 id,
                 key,
@@ -218,6 +244,7 @@ impl JournalIndex {
                 starred,
                 answers,
                 bytes,
+                append,
             };
             volumes.insert(id, vi);
         }
@@ -623,8 +650,19 @@ mod tests {
         index.volumes.get_mut(&vi.id).unwrap().bytes = Some(70_000);
         let bytes = index.encode();
         assert_eq!(JournalIndex::decode(&bytes), Some(index.clone()));
-        // A manifest of the version before sizes were kept reads, sizes unknown.
-        let mut v5 = bytes[..bytes.len() - 8].to_vec();
+        assert!(vi.append.is_some(), "a loaded volume has an append point");
+        // The manifests of the versions before: without append points (6), without sizes
+        // either (5). Both read, what they lack unknown.
+        let mut bare = index.clone();
+        bare.volumes.get_mut(&vi.id).unwrap().append = None;
+        let bare = bare.encode();
+        assert_eq!(bare.last(), Some(&0));
+        let mut v6 = bare[..bare.len() - 1].to_vec();
+        v6[..8].copy_from_slice(META_MAGIC_V6);
+        let old = JournalIndex::decode(&v6).unwrap();
+        assert_eq!(old.volumes[&vi.id].append, None);
+        assert_eq!(old.volumes[&vi.id].bytes, Some(70_000));
+        let mut v5 = bare[..bare.len() - 9].to_vec();
         v5[..8].copy_from_slice(META_MAGIC_V5);
         let old = JournalIndex::decode(&v5).unwrap();
         assert_eq!(old.volumes[&vi.id].bytes, None);

@@ -293,17 +293,19 @@ impl Store {
             None => loaded.volume.items(),
         };
         let contents = loaded.volume.contents_with(items);
-        self.index_contents(journal, &loaded.files, contents, old_key)
+        self.index_contents(journal, &loaded.files, contents, old_key, None)
     }
 
     /// Indexes a volume stored in `files` from what was read of it: what [`Store::reindex`]
-    /// does after reading, and what a sync does with a volume it took in whole.
+    /// does after reading, and what a sync does with a volume it took in whole. `size` is the
+    /// bytes the files hold, when the caller knows (else they are measured).
     pub(crate) fn index_contents(
         &self,
         journal: JournalId,
         files: &[VolumeFile],
         mut contents: Contents,
         old_key: Option<[u8; 16]>,
+        size: Option<u64>,
     ) -> (VolumeIndex, Vec<Item>) {
         let key = Listing::volume_key(files);
         let (id, items) = (contents.id, &mut contents.items);
@@ -336,7 +338,7 @@ impl Store {
             ))]);
         }
         let mut vi = VolumeIndex::build(&contents, key);
-        vi.bytes = Some(self.files(journal).size_of(files));
+        vi.bytes = Some(size.unwrap_or_else(|| self.files(journal).size_of(files)));
         self.index
             .write_items(journal, &vi, &contents.items, old_key);
         (vi, contents.items)
@@ -438,23 +440,33 @@ impl Store {
             deleted: false,
             ritual: req.ritual,
         };
-        self.add_to_open_volume(journal, now, &[item.id], |vol| Ok(vol.add(&item)?))?;
+        self.add_to_open_volume(journal, now, &[item.id], Some(&item), |vol| {
+            Ok(vol.add(&item)?)
+        })?;
         Ok(item)
     }
 
     /// Apply a change to the volume new items go into. If that volume cannot
-    /// be read (a damaged file), the change starts a new volume instead.
+    /// be read (a damaged file), the change starts a new volume instead. A change that only
+    /// adds `new` is appended without loading the volume when the index allows
+    /// ([`Store::append_item`]).
     fn add_to_open_volume(
         &self,
         journal: JournalId,
         now: i64,
         touched: &[ItemId],
+        new: Option<&Item>,
         change: impl Fn(&mut Volume) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         // One listing and one read of the index serve the whole write.
         let listing = self.files(journal).list()?;
-        let index = self.fresh_index_of(journal, &listing)?;
+        let mut index = self.fresh_index_of(journal, &listing)?;
         let open = open_volume(index.volumes.values().map(VolumeIndex::summary));
+        if let (Some(item), Some(vol)) = (new, open)
+            && self.append_item(journal, vol, &listing, &mut index, item)?
+        {
+            return Ok(());
+        }
         let seen = Some((&listing, index));
         match (
             self.modify(journal, open, now, touched, seen, &change),
@@ -470,6 +482,82 @@ impl Store {
             }
             (other, _) => other,
         }
+    }
+
+    /// Adds `item` to the open volume `vol` without loading it into Automerge: its new chunk
+    /// is the distinct changes of the volume's chunks (each chunk holds every change since the
+    /// snapshot, as [`Store::modify`] writes them) and the change [`duet_core::change_adding`]
+    /// makes from the heads and append point the index keeps, which is byte for byte the change
+    /// `Volume::add` makes on the loaded document. The index is updated from the items it
+    /// keeps. `Ok(false)`, nothing written, when the index cannot vouch for the volume's files
+    /// as they are (a stale or older record, no cached items, not exactly one snapshot, a file
+    /// missing or damaged) or the write would compact it: the caller then loads the volume.
+    fn append_item(
+        &self,
+        journal: JournalId,
+        vol: VolumeId,
+        listing: &Listing,
+        index: &mut JournalIndex,
+        item: &Item,
+    ) -> Result<bool, StoreError> {
+        let (Some(listed), Some(vi)) = (listing.volumes.get(&vol), index.volumes.get(&vol)) else {
+            return Ok(false);
+        };
+        let Some(at) = vi.append.clone() else {
+            return Ok(false);
+        };
+        let snapshots = listed
+            .iter()
+            .filter(|f| f.kind == FileKind::Snapshot)
+            .count();
+        if vi.key != Listing::volume_key(listed)
+            || snapshots != 1
+            || listed.len() + 1 >= COMPACT_AFTER
+            || vi.len as usize >= duet_core::VOLUME_CAPACITY
+        {
+            return Ok(false);
+        }
+        let Some(mut items) = self.index.read_items(journal, vol, &vi.key) else {
+            return Ok(false);
+        };
+        let files = self.files(journal);
+        let chunks: Vec<&VolumeFile> = listed
+            .iter()
+            .filter(|f| f.kind == FileKind::Chunk)
+            .collect();
+        let Some(mut bytes) = files
+            .read_all_checked(&chunks)
+            .and_then(|read| duet_core::volume::distinct_chunks(read.iter().map(Vec::as_slice)))
+        else {
+            return Ok(false);
+        };
+        let heads: Vec<automerge::ChangeHash> =
+            vi.heads.iter().map(|h| automerge::ChangeHash(*h)).collect();
+        // A fresh actor for each appended change: its first, as `change_adding` makes it.
+        let change = duet_core::change_adding(item, &at, &heads, random_bytes());
+        bytes.extend_from_slice(change.raw_bytes());
+        let file = files.write(vol, FileKind::Chunk, &bytes)?;
+        let size = vi.bytes.map(|b| b + bytes.len() as u64);
+        let mut stored = listed.clone();
+        stored.push(file);
+        stored.sort();
+        items.push(item.clone());
+        let contents = Contents {
+            id: vol,
+            created_at: vi.created_at,
+            marks: vi.marks.clone(),
+            heads: vec![change.hash()],
+            append: Some(duet_core::AppendPoint {
+                max_op: change.max_op(),
+                ..at
+            }),
+            items,
+        };
+        let old_key = Some(vi.key);
+        let (vi, _) = self.index_contents(journal, &stored, contents, old_key, size);
+        index.volumes.insert(vol, vi);
+        self.index.write_manifest(journal, index);
+        Ok(true)
     }
 
     /// Find the one item whose id starts with `prefix`.
@@ -728,7 +816,7 @@ impl Store {
             };
             return self.update(at, &update, now);
         }
-        self.add_to_open_volume(self.config.journal, now, &[], |vol| {
+        self.add_to_open_volume(self.config.journal, now, &[], None, |vol| {
             Ok(vol.set_mark(at.id, on, now)?)
         })
     }
@@ -1065,4 +1153,149 @@ fn marks_of(index: &JournalIndex) -> HashMap<ItemId, bool> {
     all.into_iter()
         .filter_map(|(id, ts)| Some((id, resolve_marks(ts)?)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use automerge::ActorId;
+
+    use super::*;
+
+    fn entry(body: &str, at: i64) -> WriteRequest {
+        WriteRequest {
+            kind: Kind::Entry,
+            body: body.into(),
+            tags: vec!["us".into(), "walk".into()],
+            starred: at % 3 == 0,
+            created_at: at,
+            private: false,
+            ritual: Ritual::default(),
+        }
+    }
+
+    /// The actor of the change at the single head of `vol` as it loads now.
+    fn head_actor(files: &JournalFiles, vol: VolumeId) -> automerge::ActorId {
+        let listed = files.list_volume(vol).unwrap();
+        let mut loaded = files
+            .load(vol, &listed, [0xee; 16], &mut Vec::new())
+            .unwrap()
+            .unwrap();
+        let heads = loaded.volume.heads();
+        assert_eq!(heads.len(), 1);
+        let doc = loaded.volume.doc_mut();
+        doc.get_change_by_hash(&heads[0])
+            .unwrap()
+            .actor_id()
+            .clone()
+    }
+
+    /// Every volume, loaded afresh, is what the index says of it: heads, append point, items.
+    fn assert_index_matches_the_files(store: &Store, journal: JournalId) -> usize {
+        let files = store.files(journal);
+        let listing = files.list().unwrap();
+        let index = store.fresh_index(journal).unwrap();
+        let mut count = 0;
+        for (vol, listed) in &listing.volumes {
+            let vi = &index.volumes[vol];
+            assert_eq!(vi.key, Listing::volume_key(listed), "the record is current");
+            let mut loaded = files
+                .load(*vol, listed, [0xef; 16], &mut Vec::new())
+                .unwrap()
+                .unwrap();
+            let heads: Vec<[u8; 32]> = loaded.volume.heads().iter().map(|h| h.0).collect();
+            assert_eq!(vi.heads, heads);
+            assert_eq!(vi.append, loaded.volume.append_point());
+            let mut from_files = loaded.volume.items();
+            let mut cached = store.index.read_items(journal, *vol, &vi.key).unwrap();
+            from_files.sort_by_key(|i| i.id);
+            cached.sort_by_key(|i| i.id);
+            assert_eq!(from_files, cached);
+            assert_eq!(vi.len as usize, cached.len());
+            assert_eq!(vi.bytes, Some(files.size_of(listed)));
+            count += cached.len();
+        }
+        count
+    }
+
+    #[test]
+    fn a_write_appends_without_loading_and_the_volume_loads_as_the_index_says() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("home");
+        Home::new(&root).init("Alex", "laptop", 1).unwrap();
+        let open = || Store::open(Home::new(&root)).unwrap();
+        let journal = open().config().journal;
+        // Each write a process of its own; past a compaction (24 files) and on.
+        for n in 0..40 {
+            let store = open();
+            let item = store
+                .add(entry(&format!("page {n} of our walks"), n), n)
+                .unwrap();
+            let at = store.locate(&item.id.to_string()).unwrap();
+            let files = store.files(journal);
+            let listed = files.list_volume(at.volume).unwrap();
+            let chunks = listed.iter().filter(|f| f.kind == FileKind::Chunk).count();
+            // The first write starts the volume and a write that compacts loads it; every other
+            // one appends its change with an actor of its own, not the store's.
+            if n > 0 && chunks > 0 {
+                assert_ne!(
+                    head_actor(&files, at.volume),
+                    ActorId::from(store.actor()),
+                    "write {n}"
+                );
+            }
+            assert_eq!(store.get(&at).unwrap().item, item);
+        }
+        assert_eq!(assert_index_matches_the_files(&open(), journal), 40);
+        // Without the cache, everything is read again from the files, the same.
+        fs::remove_dir_all(root.join("cache")).unwrap();
+        assert_eq!(assert_index_matches_the_files(&open(), journal), 40);
+    }
+
+    #[test]
+    fn an_appended_chunk_holds_every_change_since_the_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("home");
+        Home::new(&root).init("Alex", "laptop", 1).unwrap();
+        let open = || Store::open(Home::new(&root)).unwrap();
+        let journal = open().config().journal;
+        let mut written = Vec::new();
+        for n in 0..8 {
+            written.push(open().add(entry(&format!("evening {n}"), n), n).unwrap().id);
+        }
+        // Damage every chunk but the newest: the newest alone still carries all of them.
+        let files = open().files(journal);
+        let listing = files.list().unwrap();
+        let (vol, listed) = listing.volumes.iter().next().unwrap();
+        let chunks: Vec<&VolumeFile> = listed
+            .iter()
+            .filter(|f| f.kind == FileKind::Chunk)
+            .collect();
+        let newest = chunks
+            .iter()
+            .max_by_key(|f| fs::metadata(files.dir.join(&f.name)).unwrap().len())
+            .unwrap();
+        for f in &chunks {
+            if f.name != newest.name {
+                fs::write(files.dir.join(&f.name), b"damaged").unwrap();
+            }
+        }
+        fs::remove_dir_all(root.join("cache")).unwrap();
+        let mut warnings = Vec::new();
+        let mut loaded = files
+            .load(*vol, listed, [1; 16], &mut warnings)
+            .unwrap()
+            .unwrap();
+        assert_eq!(warnings.len(), chunks.len() - 1);
+        let mut ids: Vec<ItemId> = loaded.volume.items().iter().map(|i| i.id).collect();
+        ids.sort();
+        written.sort();
+        assert_eq!(ids, written);
+        // And the next write, finding damaged files, loads the volume (and says so) instead.
+        let store = open();
+        store.add(entry("after the damage", 9), 9).unwrap();
+        assert!(!store.take_warnings().is_empty());
+        assert_eq!(loaded.volume.heads().len(), 1);
+    }
 }

@@ -250,6 +250,13 @@ impl JournalFiles {
         }
     }
 
+    /// The bytes of every one of `files`, each checked against its name; `None` if one is
+    /// missing or damaged (a load then says which).
+    pub fn read_all_checked(&self, files: &[&VolumeFile]) -> Option<Vec<Vec<u8>>> {
+        let good = self.read_checked(files, &mut Vec::new()).ok()?;
+        (good.len() == files.len()).then(|| good.into_iter().map(|(_, bytes)| bytes).collect())
+    }
+
     /// The bytes of `files` whose content matches their names (the others are named in
     /// `warnings`).
     fn read_checked(
