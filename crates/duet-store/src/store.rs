@@ -491,7 +491,8 @@ impl Store {
     /// `Volume::add` makes on the loaded document. The index is updated from the items it
     /// keeps. `Ok(false)`, nothing written, when the index cannot vouch for the volume's files
     /// as they are (a stale or older record, no cached items, not exactly one snapshot, a file
-    /// missing or damaged) or the write would compact it: the caller then loads the volume.
+    /// missing or not matching its name) or the write would compact it: the caller then loads
+    /// the volume.
     fn append_item(
         &self,
         journal: JournalId,
@@ -520,15 +521,22 @@ impl Store {
         let Some(mut items) = self.index.read_items(journal, vol, &vi.key) else {
             return Ok(false);
         };
+        // The snapshot is read too, though only checked: a new change on top of a damaged one
+        // could never load (its dependencies gone), where a load starts a new volume instead.
         let files = self.files(journal);
-        let chunks: Vec<&VolumeFile> = listed
+        let current: Vec<&VolumeFile> = listed
             .iter()
-            .filter(|f| f.kind == FileKind::Chunk)
+            .filter(|f| f.kind != FileKind::Previous)
             .collect();
-        let Some(mut bytes) = files
-            .read_all_checked(&chunks)
-            .and_then(|read| duet_core::volume::distinct_chunks(read.iter().map(Vec::as_slice)))
-        else {
+        let Some(read) = files.read_all_checked(&current) else {
+            return Ok(false);
+        };
+        let chunks = current
+            .iter()
+            .zip(&read)
+            .filter(|(f, _)| f.kind == FileKind::Chunk)
+            .map(|(_, bytes)| bytes.as_slice());
+        let Some(mut bytes) = duet_core::volume::distinct_chunks(chunks) else {
             return Ok(false);
         };
         let heads: Vec<automerge::ChangeHash> =
