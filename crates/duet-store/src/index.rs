@@ -64,21 +64,45 @@ pub struct VolumeIndex {
 impl VolumeIndex {
     /// Index a volume from what was read of it, stored in files whose key is `key`.
     pub fn build(contents: &Contents, key: [u8; 16]) -> VolumeIndex {
-        let items = &contents.items;
-        VolumeIndex {
+        let mut vi = VolumeIndex {
             id: contents.id,
             key,
             created_at: contents.created_at,
-            len: items.len() as u32,
-            min_created: items.iter().map(|i| i.created_at).min().unwrap_or(i64::MAX),
-            max_created: items.iter().map(|i| i.created_at).max().unwrap_or(i64::MIN),
+            len: 0,
+            min_created: i64::MAX,
+            max_created: i64::MIN,
             marks: contents.marks.clone(),
             heads: contents.heads.iter().map(|h| h.0).collect(),
-            kinds: kind_counts(items),
-            starred: items.iter().filter(|i| i.starred && !i.deleted).count() as u32,
-            answers: answered(items),
+            kinds: Vec::new(),
+            starred: 0,
+            answers: Vec::new(),
             bytes: None,
             append: contents.append.clone(),
+        };
+        for item in &contents.items {
+            vi.count(item);
+        }
+        vi
+    }
+
+    /// Counts one more item of the volume in its figures: how [`VolumeIndex::build`] counts
+    /// each, and how a write that appends an item updates the record without reading the rest.
+    pub fn count(&mut self, item: &Item) {
+        self.len += 1;
+        self.min_created = self.min_created.min(item.created_at);
+        self.max_created = self.max_created.max(item.created_at);
+        if !item.deleted {
+            let kind = item.kind.as_str();
+            match self.kinds.binary_search_by(|(k, _)| k.as_str().cmp(kind)) {
+                Ok(at) => self.kinds[at].1 += 1,
+                Err(at) => self.kinds.insert(at, (kind.to_owned(), 1)),
+            }
+            self.starred += u32::from(item.starred);
+        }
+        if let Some(re) = item.ritual.re
+            && let Err(at) = self.answers.binary_search(&re)
+        {
+            self.answers.insert(at, re);
         }
     }
 
@@ -89,14 +113,6 @@ impl VolumeIndex {
             len: self.len as usize,
         }
     }
-}
-
-fn kind_counts(items: &[Item]) -> Vec<(String, u32)> {
-    let mut counts: BTreeMap<String, u32> = BTreeMap::new();
-    for item in items.iter().filter(|i| !i.deleted) {
-        *counts.entry(item.kind.to_string()).or_default() += 1;
-    }
-    counts.into_iter().collect()
 }
 
 /// What `--contains` and id lookups need about a volume.
@@ -119,14 +135,6 @@ impl VolumeSearch {
             bloom,
         }
     }
-}
-
-/// The items that `items` answer, sorted, each once.
-fn answered(items: &[Item]) -> Vec<ItemId> {
-    let mut out: Vec<ItemId> = items.iter().filter_map(|i| i.ritual.re).collect();
-    out.sort();
-    out.dedup();
-    out
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -603,8 +611,30 @@ impl IndexFiles {
                 let _ = fs::remove_dir_all(self.dir.join(earlier));
             }
         }
-        let bytes = crate::items_file::encode(items);
-        let _ = write_cache(&dir, &Self::items_name(journal, vi.id, &vi.key), &bytes);
+        self.write_items_file(journal, vi, &crate::items_file::encode(items), old_key);
+    }
+
+    /// The items file of the cached volume as it is stored (see [`crate::items_file`]).
+    pub fn read_items_file(
+        &self,
+        journal: JournalId,
+        vol: VolumeId,
+        key: &[u8; 16],
+    ) -> Option<Vec<u8>> {
+        fs::read(self.items_dir().join(Self::items_name(journal, vol, key))).ok()
+    }
+
+    /// Stores the items file of `vi` (made by [`crate::items_file`]) and removes the one of the
+    /// volume's files before (`old_key`).
+    pub fn write_items_file(
+        &self,
+        journal: JournalId,
+        vi: &VolumeIndex,
+        bytes: &[u8],
+        old_key: Option<[u8; 16]>,
+    ) {
+        let dir = self.items_dir();
+        let _ = write_cache(&dir, &Self::items_name(journal, vi.id, &vi.key), bytes);
         if let Some(old) = old_key.filter(|old| *old != vi.key) {
             let _ = fs::remove_file(dir.join(Self::items_name(journal, vi.id, &old)));
         }

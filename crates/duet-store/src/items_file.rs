@@ -28,48 +28,64 @@ pub fn encode(items: &[Item]) -> Vec<u8> {
     let mut out = Vec::with_capacity(16 + items.iter().map(|i| i.body.len() + 64).sum::<usize>());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&(items.len() as u32).to_le_bytes());
+    for item in items {
+        encode_item(&mut out, item);
+    }
+    out
+}
+
+/// `bytes`, a whole items file, with `item` added at its end; `None` if `bytes` are not a
+/// well-formed items file (checked without building its items).
+pub fn appended(bytes: &[u8], item: &Item) -> Option<Vec<u8>> {
+    decode(bytes, &|_| false)?;
+    let count = u32::from_le_bytes(bytes[8..12].try_into().ok()?).checked_add(1)?;
+    let mut out = Vec::with_capacity(bytes.len() + item.body.len() + 64);
+    out.extend_from_slice(bytes);
+    out[8..12].copy_from_slice(&count.to_le_bytes());
+    encode_item(&mut out, item);
+    Some(out)
+}
+
+fn encode_item(out: &mut Vec<u8>, item: &Item) {
     let text = |out: &mut Vec<u8>, s: &str| {
         out.extend_from_slice(&(s.len() as u32).to_le_bytes());
         out.extend_from_slice(s.as_bytes());
     };
-    for item in items {
-        let r = &item.ritual;
-        let flags = [
-            (item.edited_at.is_some(), EDITED),
-            (item.starred, STARRED),
-            (item.deleted, DELETED),
-            (r.re.is_some(), RE),
-            (r.mood.is_some(), MOOD),
-            (r.energy.is_some(), ENERGY),
-            (r.question.is_some(), QUESTION),
-            (r.edited_after_reveal, EDITED_AFTER_REVEAL),
-        ]
-        .iter()
-        .filter(|(on, _)| *on)
-        .fold(0, |acc, (_, bit)| acc | bit);
-        out.extend_from_slice(item.id.as_bytes());
-        out.extend_from_slice(&item.created_at.to_le_bytes());
-        out.push(flags);
-        if let Some(at) = item.edited_at {
-            out.extend_from_slice(&at.to_le_bytes());
-        }
-        text(&mut out, &item.body);
-        text(&mut out, item.kind.as_str());
-        out.extend_from_slice(&(item.tags.len() as u32).to_le_bytes());
-        for tag in &item.tags {
-            text(&mut out, tag);
-        }
-        if let Some(re) = r.re {
-            out.extend_from_slice(re.as_bytes());
-        }
-        out.extend(r.mood);
-        out.extend(r.energy);
-        if let Some(q) = &r.question {
-            text(&mut out, &q.id);
-            text(&mut out, &q.date);
-        }
+    let r = &item.ritual;
+    let flags = [
+        (item.edited_at.is_some(), EDITED),
+        (item.starred, STARRED),
+        (item.deleted, DELETED),
+        (r.re.is_some(), RE),
+        (r.mood.is_some(), MOOD),
+        (r.energy.is_some(), ENERGY),
+        (r.question.is_some(), QUESTION),
+        (r.edited_after_reveal, EDITED_AFTER_REVEAL),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .fold(0, |acc, (_, bit)| acc | bit);
+    out.extend_from_slice(item.id.as_bytes());
+    out.extend_from_slice(&item.created_at.to_le_bytes());
+    out.push(flags);
+    if let Some(at) = item.edited_at {
+        out.extend_from_slice(&at.to_le_bytes());
     }
-    out
+    text(out, &item.body);
+    text(out, item.kind.as_str());
+    out.extend_from_slice(&(item.tags.len() as u32).to_le_bytes());
+    for tag in &item.tags {
+        text(out, tag);
+    }
+    if let Some(re) = r.re {
+        out.extend_from_slice(re.as_bytes());
+    }
+    out.extend(r.mood);
+    out.extend(r.energy);
+    if let Some(q) = &r.question {
+        text(out, &q.id);
+        text(out, &q.date);
+    }
 }
 
 /// The items whose body `keep` takes (as stored, before its UTF-8 is checked), in stored order;
@@ -223,6 +239,20 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn an_item_appended_to_the_file_is_the_file_of_all_of_them(
+            items in prop::collection::vec(item(), 0..8),
+            new in item(),
+        ) {
+            let mut all = items.clone();
+            all.push(new.clone());
+            prop_assert_eq!(appended(&encode(&items), &new), Some(encode(&all)));
+            // A cut or foreign file is not added to: the cache is rebuilt from the volume instead.
+            let whole = encode(&items);
+            prop_assert_eq!(appended(&whole[..whole.len() - 1], &new), None);
+            prop_assert_eq!(appended(b"DUETIT", &new), None);
+        }
+
         #[test]
         fn items_round_trip_and_a_search_keeps_exactly_what_it_takes(
             items in prop::collection::vec(item(), 0..12),

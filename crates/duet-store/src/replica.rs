@@ -272,7 +272,7 @@ impl<'a> StoreReplica<'a> {
                     .unwrap_or_default();
                 let (vi, items) =
                     self.store
-                        .index_contents(journal, &stored, contents, old.map(|v| v.key), None);
+                        .index_contents(journal, &stored, contents, old.map(|v| v.key));
                 let arrivals = report.entry(journal).or_default();
                 for item in &items {
                     match before.get(&item.id) {

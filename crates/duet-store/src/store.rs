@@ -293,19 +293,17 @@ impl Store {
             None => loaded.volume.items(),
         };
         let contents = loaded.volume.contents_with(items);
-        self.index_contents(journal, &loaded.files, contents, old_key, None)
+        self.index_contents(journal, &loaded.files, contents, old_key)
     }
 
     /// Indexes a volume stored in `files` from what was read of it: what [`Store::reindex`]
-    /// does after reading, and what a sync does with a volume it took in whole. `size` is the
-    /// bytes the files hold, when the caller knows (else they are measured).
+    /// does after reading, and what a sync does with a volume it took in whole.
     pub(crate) fn index_contents(
         &self,
         journal: JournalId,
         files: &[VolumeFile],
         mut contents: Contents,
         old_key: Option<[u8; 16]>,
-        size: Option<u64>,
     ) -> (VolumeIndex, Vec<Item>) {
         let key = Listing::volume_key(files);
         let (id, items) = (contents.id, &mut contents.items);
@@ -338,7 +336,7 @@ impl Store {
             ))]);
         }
         let mut vi = VolumeIndex::build(&contents, key);
-        vi.bytes = Some(size.unwrap_or_else(|| self.files(journal).size_of(files)));
+        vi.bytes = Some(self.files(journal).size_of(files));
         self.index
             .write_items(journal, &vi, &contents.items, old_key);
         (vi, contents.items)
@@ -518,7 +516,13 @@ impl Store {
         {
             return Ok(false);
         }
-        let Some(mut items) = self.index.read_items(journal, vol, &vi.key) else {
+        // The cached items, with the new one at their end; the other items are not built.
+        let Some(items_file) = self
+            .index
+            .read_items_file(journal, vol, &vi.key)
+            .and_then(|bytes| crate::items_file::appended(&bytes, item))
+            .filter(|_| duet_core::item::check_stored(item).is_ok())
+        else {
             return Ok(false);
         };
         // The snapshot is read too, though only checked: a new change on top of a damaged one
@@ -545,24 +549,22 @@ impl Store {
         let change = duet_core::change_adding(item, &at, &heads, random_bytes());
         bytes.extend_from_slice(change.raw_bytes());
         let file = files.write(vol, FileKind::Chunk, &bytes)?;
-        let size = vi.bytes.map(|b| b + bytes.len() as u64);
         let mut stored = listed.clone();
         stored.push(file);
         stored.sort();
-        items.push(item.clone());
-        let contents = Contents {
-            id: vol,
-            created_at: vi.created_at,
-            marks: vi.marks.clone(),
-            heads: vec![change.hash()],
-            append: Some(duet_core::AppendPoint {
-                max_op: change.max_op(),
-                ..at
-            }),
-            items,
-        };
-        let old_key = Some(vi.key);
-        let (vi, _) = self.index_contents(journal, &stored, contents, old_key, size);
+        // The record, counted on from the one before (as `VolumeIndex::build` counts).
+        let old_key = vi.key;
+        let mut vi = vi.clone();
+        vi.key = Listing::volume_key(&stored);
+        vi.heads = vec![change.hash().0];
+        vi.append = Some(duet_core::AppendPoint {
+            max_op: change.max_op(),
+            ..at
+        });
+        vi.bytes = vi.bytes.map(|b| b + bytes.len() as u64);
+        vi.count(item);
+        self.index
+            .write_items_file(journal, &vi, &items_file, Some(old_key));
         index.volumes.insert(vol, vi);
         self.index.write_manifest(journal, index);
         Ok(true)
@@ -1171,15 +1173,23 @@ mod tests {
 
     use super::*;
 
+    /// Entries and notes of thanks, some starred, some in answer to something.
     fn entry(body: &str, at: i64) -> WriteRequest {
         WriteRequest {
-            kind: Kind::Entry,
+            kind: if at % 2 == 0 {
+                Kind::Entry
+            } else {
+                Kind::Thanks
+            },
             body: body.into(),
             tags: vec!["us".into(), "walk".into()],
             starred: at % 3 == 0,
-            created_at: at,
+            created_at: 1_700_000_000_000 - at * 1000,
             private: false,
-            ritual: Ritual::default(),
+            ritual: Ritual {
+                re: (at % 5 == 0).then_some(ItemId([at as u8 % 3; 8])),
+                ..Ritual::default()
+            },
         }
     }
 
@@ -1215,6 +1225,10 @@ mod tests {
             let heads: Vec<[u8; 32]> = loaded.volume.heads().iter().map(|h| h.0).collect();
             assert_eq!(vi.heads, heads);
             assert_eq!(vi.append, loaded.volume.append_point());
+            // The whole record, counted on by each append, is the one a load builds.
+            let mut built = VolumeIndex::build(&loaded.volume.contents(), vi.key);
+            built.bytes = vi.bytes;
+            assert_eq!(*vi, built);
             let mut from_files = loaded.volume.items();
             let mut cached = store.index.read_items(journal, *vol, &vi.key).unwrap();
             from_files.sort_by_key(|i| i.id);
