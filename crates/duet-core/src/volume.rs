@@ -382,8 +382,12 @@ impl Volume {
     }
 
     /// Where a change adding an item can be made without this document: see [`AppendPoint`].
-    /// `None` for a document whose heads' changes it cannot find (none that Automerge loaded).
+    /// `None` when `items` is not a map (only a modified client makes such a volume, and `add`
+    /// fails on it too) or the heads' changes cannot be found.
     pub fn append_point(&mut self) -> Option<AppendPoint> {
+        if self.doc.object_type(&self.items).ok()? != ObjType::Map {
+            return None;
+        }
         let automerge::ObjId::Id(counter, actor, _) = &self.items else {
             return None;
         };
@@ -685,6 +689,23 @@ mod tests {
         let mut merged = Volume::load([0x33; 16], &both).unwrap();
         assert_eq!(merged.heads().len(), 2);
         assert_same_change_as_add(&mut merged, &item(204, "after both"));
+    }
+
+    #[test]
+    fn a_volume_whose_items_are_not_a_map_has_no_append_point() {
+        let mut doc = AutoCommit::new().with_actor(ActorId::from([1u8; 16]));
+        doc.put(ROOT, "duet", FORMAT).unwrap();
+        doc.put(ROOT, "journal", JournalId([2; 16]).to_string())
+            .unwrap();
+        doc.put(ROOT, "volume", VolumeId([3; 8]).to_string())
+            .unwrap();
+        doc.put_object(ROOT, "items", ObjType::List).unwrap();
+        doc.commit();
+        let mut vol = Volume::from_doc([4; 16], doc).unwrap();
+        assert_eq!(vol.append_point(), None);
+        assert!(vol.add(&item(1, "nowhere to go")).is_err());
+        let mut fine = written_by_many(1);
+        assert!(fine.append_point().is_some());
     }
 
     proptest::proptest! {

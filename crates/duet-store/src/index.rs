@@ -115,6 +115,26 @@ impl VolumeIndex {
     }
 }
 
+/// A check over what a write builds on without loading the volume: the record's volume, key
+/// and heads and the append point. A write whose change named a damaged head or object would
+/// never load, so the manifest does not trust these bytes on their own.
+fn append_check(vi: &VolumeIndex, at: &AppendPoint) -> [u8; 16] {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(b"duet append point\0");
+    hasher.update(vi.id.as_bytes());
+    hasher.update(&vi.key);
+    for head in &vi.heads {
+        hasher.update(head);
+    }
+    hasher.update(&at.items_counter.to_le_bytes());
+    hasher.update(&(at.items_actor.len() as u64).to_le_bytes());
+    hasher.update(&at.items_actor);
+    hasher.update(&at.max_op.to_le_bytes());
+    hasher.finalize().as_bytes()[..16]
+        .try_into()
+        .expect("16 bytes")
+}
+
 /// What `--contains` and id lookups need about a volume.
 #[derive(Clone, Debug, PartialEq)]
 pub struct VolumeSearch {
@@ -188,6 +208,7 @@ impl JournalIndex {
                     w.u32(at.items_actor.len());
                     w.0.extend_from_slice(&at.items_actor);
                     w.i64(at.max_op as i64);
+                    w.0.extend_from_slice(&append_check(v, at));
                 }
             }
         }
@@ -232,14 +253,17 @@ impl JournalIndex {
             };
             let append = match appends.then(|| r.u8()).flatten() {
                 None | Some(0) => None,
-                Some(1) => Some(AppendPoint {
-                    items_counter: u64::try_from(r.i64()?).ok()?,
-                    items_actor: r.raw_text()?.to_vec(),
-                    max_op: u64::try_from(r.i64()?).ok()?,
-                }),
+                Some(1) => Some((
+                    AppendPoint {
+                        items_counter: u64::try_from(r.i64()?).ok()?,
+                        items_actor: r.raw_text()?.to_vec(),
+                        max_op: u64::try_from(r.i64()?).ok()?,
+                    },
+                    r.array::<16>()?,
+                )),
                 Some(_) => return None,
             };
-            let vi = VolumeIndex {
+            let mut vi = VolumeIndex {
                 id,
                 key,
                 created_at,
@@ -252,8 +276,12 @@ impl JournalIndex {
                 starred,
                 answers,
                 bytes,
-                append,
+                append: None,
             };
+            // An append point whose check fails (a damaged cache) is dropped: the next write
+            // loads the volume instead of building on it.
+            vi.append =
+                append.and_then(|(at, check)| (append_check(&vi, &at) == check).then_some(at));
             volumes.insert(id, vi);
         }
         r.0.is_empty().then_some(JournalIndex { volumes })
@@ -681,6 +709,19 @@ mod tests {
         let bytes = index.encode();
         assert_eq!(JournalIndex::decode(&bytes), Some(index.clone()));
         assert!(vi.append.is_some(), "a loaded volume has an append point");
+        // A flipped byte anywhere in what a write builds on (a head, the append point, its
+        // check) drops the append point and nothing else.
+        let head_at = bytes.windows(32).position(|w| w == vi.heads[0]).unwrap();
+        // From the end: the check (16 bytes), max_op (8), the actor (16), its length (4, not
+        // flipped: the record would no longer parse), the counter (8).
+        let ends = [1, 9, 20, 30, 48].map(|back| bytes.len() - back);
+        for at in ends.into_iter().chain([head_at + 5]) {
+            let mut damaged = bytes.clone();
+            damaged[at] ^= 0x10;
+            let read = JournalIndex::decode(&damaged).unwrap();
+            assert_eq!(read.volumes[&vi.id].append, None, "byte {at}");
+            assert_eq!(read.volumes[&vi.id].len, vi.len);
+        }
         // The manifests of the versions before: without append points (6), without sizes
         // either (5). Both read, what they lack unknown.
         let mut bare = index.clone();
