@@ -5,7 +5,8 @@
 //! volume's file set (see [`Listing::volume_key`]) matches the files on disk:
 //!
 //! - `cache/<journal>.manifest`: per volume its key, size, time span,
-//!   Automerge heads, marks, and the items its items answer. Small: every command reads it.
+//!   Automerge heads, marks, the items its items answer, and where a write can add an item
+//!   without loading it (its append point, with a check). Small: every command reads it.
 //! - `cache/<journal>.search`: per volume its item ids and a trigram Bloom
 //!   filter of its bodies. Read only by `--contains` and id lookups, and
 //!   brought up to date lazily by them, so a write never rewrites it.

@@ -1241,13 +1241,20 @@ mod tests {
         count
     }
 
+    /// A home of one's own in a temporary directory (`<dir>/home`), and its journal.
+    fn new_home() -> (tempfile::TempDir, JournalId) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Home::new(dir.path().join("home"))
+            .init("Alex", "laptop", 1)
+            .unwrap();
+        (dir, config.journal)
+    }
+
     #[test]
     fn a_write_appends_without_loading_and_the_volume_loads_as_the_index_says() {
-        let dir = tempfile::tempdir().unwrap();
+        let (dir, journal) = new_home();
         let root = dir.path().join("home");
-        Home::new(&root).init("Alex", "laptop", 1).unwrap();
         let open = || Store::open(Home::new(&root)).unwrap();
-        let journal = open().config().journal;
         // Each write a process of its own; past a compaction (24 files) and on.
         for n in 0..40 {
             let store = open();
@@ -1277,11 +1284,9 @@ mod tests {
 
     #[test]
     fn an_appended_chunk_holds_every_change_since_the_snapshot() {
-        let dir = tempfile::tempdir().unwrap();
+        let (dir, journal) = new_home();
         let root = dir.path().join("home");
-        Home::new(&root).init("Alex", "laptop", 1).unwrap();
         let open = || Store::open(Home::new(&root)).unwrap();
-        let journal = open().config().journal;
         let mut written = Vec::new();
         for n in 0..8 {
             written.push(open().add(entry(&format!("evening {n}"), n), n).unwrap().id);
