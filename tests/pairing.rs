@@ -104,9 +104,14 @@ pub fn serve_by(command: crate::DuetCommand) -> (Child, mpsc::Receiver<String>) 
             let _ = tx.send(line);
         }
     });
-    let first = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("serve starts");
+    // Run with `-v`, it may log before it says it serves.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let first = std::iter::from_fn(|| {
+        rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .ok()
+    })
+    .find(|line| !line.contains(" INFO ") && !line.contains(" DEBUG "));
+    let first = first.expect("serve starts");
     assert!(first.contains("Serving"), "{first}");
     (child, rx)
 }

@@ -420,7 +420,8 @@ fn main() {
     // away, which a direct sync between two devices does not).
     let home = TestEnv::new(bin).with_real_clock();
     duet_tests::pairing::link(&alex, &home, "home");
-    let (home_server, _home_lines) = serve(&home);
+    // `-v`: if a hop fails, what the home device's `serve` did is printed with it.
+    let (home_server, home_lines) = duet_tests::pairing::serve_by(home.duet(["-v", "serve"]));
     let started = Instant::now();
     alex.duet(["sync", "--json", "--timeout", "60"]).ok();
     println!(
@@ -431,7 +432,15 @@ fn main() {
     let (alex_server, _alex_lines) = serve(&alex);
     sam.duet(["sync", "--timeout", "30"]).ok();
     interrupt(alex_server);
-    sam.duet(["sync", "--timeout", "60"]).ok();
+    let reached = sam.duet(["-v", "sync", "--timeout", "60"]).run();
+    if !reached.status.success() {
+        let served: Vec<String> = home_lines.try_iter().collect();
+        panic!(
+            "Sam could not reach the home device.\nSam's sync:\n{}\nthe home device's serve:\n{}",
+            reached.stderr,
+            served.join("\n")
+        );
+    }
     let hop = |env: &TestEnv| -> (f64, f64, f64) {
         let started = Instant::now();
         let out = env.duet(["sync", "--json", "--timeout", "30"]).ok().json();

@@ -77,8 +77,12 @@ pub fn spawn_acceptor(
             tokio::spawn(async move {
                 let connected = tokio::time::timeout(HANDSHAKE_TIMEOUT, incoming).await;
                 drop(handshaking);
-                let Ok(Ok(conn)) = connected else {
-                    return;
+                let conn = match connected {
+                    Ok(Ok(conn)) => conn,
+                    Ok(Err(e)) => {
+                        return tracing::info!(error = %e, "an incoming connection failed");
+                    }
+                    Err(_) => return tracing::info!("an incoming connection took too long"),
                 };
                 if conn.alpn() != SYNC_ALPN {
                     conn.close(duet_net::close_code::NOT_ALLOWED.into(), b"not here");
@@ -90,13 +94,16 @@ pub fn spawn_acceptor(
                 let remote = conn.remote_id();
                 // A connection that crossed this device's own dial to the same device is closed:
                 // that dial's session stands for both.
+                let device = remote.fmt_short().to_string();
                 let Some(token) = sessions.admit(remote, &conn) else {
-                    return;
+                    return tracing::info!(%device, "its dial crossed this device's and gave way");
                 };
+                tracing::info!(%device, "a device dialed this one");
                 // A slot a superseded session is giving back comes free within moments.
                 let slot = match tokio::time::timeout(SLOT_WAIT, slots.acquire_owned()).await {
                     Ok(Ok(slot)) => slot,
                     _ => {
+                        tracing::info!(%device, "turned away: every session slot is taken");
                         sessions.end(remote, false, token, false);
                         conn.close(duet_net::close_code::BUSY.into(), b"busy");
                         return;
@@ -105,6 +112,7 @@ pub fn spawn_acceptor(
                 let watched = conn.clone();
                 let r = net::session(store, conn, false, progress_printer(name, quiet)).await;
                 drop(slot);
+                log_session(&device, false, &r);
                 let ok = r.is_ok();
                 // Closed because it crossed a dial of this device's: no report, the twin
                 // session stands for it. Otherwise reported before it counts as ended: a `sync`
@@ -133,13 +141,21 @@ pub async fn dial_once(
     let before = sessions.completed(remote);
     let token = match sessions.begin_dial(remote) {
         Dial::Run(token) => token,
-        Dial::Yield => return yielded(sessions, remote, before, connect_timeout).await,
+        Dial::Yield => {
+            tracing::info!(device = %name, "it dialed this device: waiting for that session");
+            return yielded(sessions, remote, before, connect_timeout).await;
+        }
     };
+    tracing::info!(device = %name, addrs = ?target.addr.ip_addrs().collect::<Vec<_>>(), "dialing");
     let connect = ep.connect(target.addr.clone(), SYNC_ALPN);
     let conn = match tokio::time::timeout(connect_timeout, connect).await {
         Ok(Ok(conn)) => conn,
         failed => {
             sessions.end(remote, true, token, false);
+            match &failed {
+                Ok(Err(e)) => tracing::info!(device = %name, error = %e, "dial failed"),
+                _ => tracing::info!(device = %name, after = ?connect_timeout, "no answer"),
+            }
             return match failed {
                 Ok(Err(e)) if duet_net::refused_by_gate(&e) => Err(Refused(name).into()),
                 Ok(Err(e)) => Err(e.into()),
@@ -149,6 +165,7 @@ pub async fn dial_once(
     };
     if !sessions.dialed(remote, token, &conn) {
         // It crossed the device's own dial to this one, whose session stands for both.
+        tracing::info!(device = %name, "this dial crossed theirs and gave way");
         sessions.end(remote, true, token, false);
         return yielded(sessions, remote, before, connect_timeout + CROSSED_WAIT).await;
     }
@@ -156,13 +173,30 @@ pub async fn dial_once(
     let watched = conn.clone();
     let result = net::session(store, conn, true, progress_printer(name.clone(), quiet)).await;
     if result.is_err() && sessions.lost_crossing(remote, true, token, &watched) {
+        tracing::info!(device = %name, "this dial crossed theirs and gave way");
         sessions.end(remote, true, token, false);
         return yielded(sessions, remote, before, connect_timeout + CROSSED_WAIT).await;
     }
     sessions.end(remote, true, token, result.is_ok());
+    log_session(&name, true, &result);
     match (&result, watched.close_reason()) {
         (Err(_), Some(reason)) if duet_net::refused_by_gate(&reason) => Err(Refused(name).into()),
         _ => result.map(Some),
+    }
+}
+
+/// Says at `-v` how a session ended.
+fn log_session(device: &str, outgoing: bool, result: &anyhow::Result<SessionReport>) {
+    match result {
+        Ok(r) => tracing::info!(
+            device,
+            outgoing,
+            ms = r.elapsed.as_millis() as u64,
+            sent = r.traffic.sent,
+            received = r.traffic.received,
+            "session done"
+        ),
+        Err(e) => tracing::info!(device, outgoing, error = %format!("{e:#}"), "session failed"),
     }
 }
 
