@@ -1224,7 +1224,9 @@ mod tests {
                 .unwrap();
             let heads: Vec<[u8; 32]> = loaded.volume.heads().iter().map(|h| h.0).collect();
             assert_eq!(vi.heads, heads);
-            assert_eq!(vi.append, loaded.volume.append_point());
+            // A full volume takes no new item: its record keeps no append point.
+            let open = loaded.volume.len() < duet_core::VOLUME_CAPACITY;
+            assert_eq!(vi.append, loaded.volume.append_point().filter(|_| open));
             // The whole record, counted on by each append, is the one a load builds.
             let mut built = VolumeIndex::build(&loaded.volume.contents(), vi.key);
             built.bytes = vi.bytes;
@@ -1280,6 +1282,32 @@ mod tests {
         // Without the cache, everything is read again from the files, the same.
         fs::remove_dir_all(root.join("cache")).unwrap();
         assert_eq!(assert_index_matches_the_files(&open(), journal), 40);
+    }
+
+    #[test]
+    fn a_full_volume_keeps_no_append_point_and_the_next_one_is_appended_to() {
+        let (dir, journal) = new_home();
+        let store = Store::open(Home::new(dir.path().join("home"))).unwrap();
+        let n = duet_core::VOLUME_CAPACITY as i64 + 3;
+        for at in 0..n {
+            store.add(entry(&format!("line {at}"), at), at).unwrap();
+        }
+        let index = store.fresh_index(journal).unwrap();
+        let records: Vec<&VolumeIndex> = index.volumes.values().collect();
+        assert_eq!(records.len(), 2);
+        let (full, open) = match records[0].len as usize {
+            duet_core::VOLUME_CAPACITY => (records[0], records[1]),
+            _ => (records[1], records[0]),
+        };
+        assert_eq!(full.len as usize, duet_core::VOLUME_CAPACITY);
+        assert_eq!(full.append, None, "a full volume takes no new item");
+        assert_eq!(open.len, 3);
+        assert!(open.append.is_some());
+        // The new volume's later items were appended (a head change by an actor not the
+        // store's), and every record is the one a load builds.
+        let files = store.files(journal);
+        assert_ne!(head_actor(&files, open.id), ActorId::from(store.actor()));
+        assert_eq!(assert_index_matches_the_files(&store, journal), n as usize);
     }
 
     #[test]
