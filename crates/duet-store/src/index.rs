@@ -26,7 +26,10 @@ use duet_core::{AppendPoint, Item, ItemId, JournalId, VOLUME_CAPACITY, VolumeId}
 
 use crate::fsutil::{create_private_dir, write_cache};
 
-const META_MAGIC: &[u8; 8] = b"DUETIX\x00\x07";
+const META_MAGIC: &[u8; 8] = b"DUETIX\x00\x08";
+/// The manifest before the chunk an append builds on was kept: read as it is (the next append
+/// reads every chunk of the open volume once, and keeps the one it writes).
+const META_MAGIC_V7: &[u8; 8] = b"DUETIX\x00\x07";
 /// The manifest before volumes' append points were kept: read as it is (a write then loads the
 /// open volume once, and keeps its append point), so an upgrade does not reload every volume.
 const META_MAGIC_V6: &[u8; 8] = b"DUETIX\x00\x06";
@@ -62,6 +65,10 @@ pub struct VolumeIndex {
     /// Only while the volume has room: a full one takes no new item, and its record is spared
     /// the bytes and the check (a manifest of 391 volumes once hashed 782 checks per write).
     pub append: Option<AppendPoint>,
+    /// With `append`: the name of the volume's chunk that holds every change since its snapshot
+    /// (the last one an append wrote, when this record knows it), so that the next append reads
+    /// the snapshot and that chunk only, not every chunk before it.
+    pub tip: Option<String>,
 }
 
 impl VolumeIndex {
@@ -81,6 +88,7 @@ impl VolumeIndex {
             answers: Vec::new(),
             bytes: None,
             append: contents.append.clone(),
+            tip: None,
         };
         for item in &contents.items {
             vi.count(item);
@@ -94,6 +102,7 @@ impl VolumeIndex {
         self.len += 1;
         if self.len as usize >= VOLUME_CAPACITY {
             self.append = None;
+            self.tip = None;
         }
         self.min_created = self.min_created.min(item.created_at);
         self.max_created = self.max_created.max(item.created_at);
@@ -122,9 +131,9 @@ impl VolumeIndex {
 }
 
 /// A check over what a write builds on without loading the volume: the record's volume, key
-/// and heads and the append point. A write whose change named a damaged head or object would
+/// and heads, the append point and the chunk it builds on. A write whose change named a damaged head or object would
 /// never load, so the manifest does not trust these bytes on their own.
-fn append_check(vi: &VolumeIndex, at: &AppendPoint) -> [u8; 16] {
+fn append_check(vi: &VolumeIndex, at: &AppendPoint, tip: Option<&str>) -> [u8; 16] {
     let mut hasher = blake3::Hasher::new();
     hasher.update(b"duet append point\0");
     hasher.update(vi.id.as_bytes());
@@ -136,6 +145,10 @@ fn append_check(vi: &VolumeIndex, at: &AppendPoint) -> [u8; 16] {
     hasher.update(&(at.items_actor.len() as u64).to_le_bytes());
     hasher.update(&at.items_actor);
     hasher.update(&at.max_op.to_le_bytes());
+    if let Some(tip) = tip {
+        hasher.update(&(tip.len() as u64).to_le_bytes());
+        hasher.update(tip.as_bytes());
+    }
     hasher.finalize().as_bytes()[..16]
         .try_into()
         .expect("16 bytes")
@@ -214,7 +227,10 @@ impl JournalIndex {
                     w.u32(at.items_actor.len());
                     w.0.extend_from_slice(&at.items_actor);
                     w.i64(at.max_op as i64);
-                    w.0.extend_from_slice(&append_check(v, at));
+                    let tip = v.tip.as_deref().unwrap_or("");
+                    w.u32(tip.len());
+                    w.0.extend_from_slice(tip.as_bytes());
+                    w.0.extend_from_slice(&append_check(v, at, v.tip.as_deref()));
                 }
             }
         }
@@ -224,10 +240,11 @@ impl JournalIndex {
     /// Decode a manifest; `None` for anything malformed (it is then rebuilt).
     pub fn decode(bytes: &[u8]) -> Option<JournalIndex> {
         let mut r = Reader(bytes);
-        let (sized, appends) = match r.take(8)? {
-            magic if magic == META_MAGIC => (true, true),
-            magic if magic == META_MAGIC_V6 => (true, false),
-            magic if magic == META_MAGIC_V5 => (false, false),
+        let (sized, appends, tips) = match r.take(8)? {
+            magic if magic == META_MAGIC => (true, true, true),
+            magic if magic == META_MAGIC_V7 => (true, true, false),
+            magic if magic == META_MAGIC_V6 => (true, false, false),
+            magic if magic == META_MAGIC_V5 => (false, false, false),
             _ => return None,
         };
         let mut volumes = BTreeMap::new();
@@ -259,14 +276,18 @@ impl JournalIndex {
             };
             let append = match appends.then(|| r.u8()).flatten() {
                 None | Some(0) => None,
-                Some(1) => Some((
-                    AppendPoint {
+                Some(1) => {
+                    let at = AppendPoint {
                         items_counter: u64::try_from(r.i64()?).ok()?,
                         items_actor: r.raw_text()?.to_vec(),
                         max_op: u64::try_from(r.i64()?).ok()?,
-                    },
-                    r.array::<16>()?,
-                )),
+                    };
+                    let tip = match tips {
+                        true => Some(r.text()?).filter(|t| !t.is_empty()).map(str::to_owned),
+                        false => None,
+                    };
+                    Some((at, tip, r.array::<16>()?))
+                }
                 Some(_) => return None,
             };
             let mut vi = VolumeIndex {
@@ -283,13 +304,17 @@ impl JournalIndex {
                 answers,
                 bytes,
                 append: None,
+                tip: None,
             };
             // An append point whose check fails (a damaged cache) is dropped: the next write
             // loads the volume instead of building on it. A full volume's (written by an
             // earlier version) is dropped unchecked: no write uses it.
-            vi.append = append
-                .filter(|_| (len as usize) < VOLUME_CAPACITY)
-                .and_then(|(at, check)| (append_check(&vi, &at) == check).then_some(at));
+            if let Some((at, tip, check)) = append.filter(|_| (len as usize) < VOLUME_CAPACITY)
+                && append_check(&vi, &at, tip.as_deref()) == check
+            {
+                vi.append = Some(at);
+                vi.tip = tip;
+            }
             volumes.insert(id, vi);
         }
         r.0.is_empty().then_some(JournalIndex { volumes })
@@ -714,20 +739,32 @@ mod tests {
         let unsized_bytes = index.encode();
         assert_eq!(JournalIndex::decode(&unsized_bytes), Some(index.clone()));
         index.volumes.get_mut(&vi.id).unwrap().bytes = Some(70_000);
+        assert!(vi.append.is_some(), "a loaded volume has an append point");
+        // Written by the version before (7): no tip, whose field it lacks; its append point
+        // reads, checked as that version checked it.
+        let untipped = index.encode();
+        let mut v7 = untipped[..untipped.len() - 20].to_vec();
+        v7.extend_from_slice(&untipped[untipped.len() - 16..]);
+        v7[..8].copy_from_slice(META_MAGIC_V7);
+        assert_eq!(JournalIndex::decode(&v7), Some(index.clone()));
+        let tip = "3ta7f2bcp4zkq.vz3mnh6dxwqaotqlkrbnzrs3ea.chunk";
+        index.volumes.get_mut(&vi.id).unwrap().tip = Some(tip.into());
         let bytes = index.encode();
         assert_eq!(JournalIndex::decode(&bytes), Some(index.clone()));
-        assert!(vi.append.is_some(), "a loaded volume has an append point");
-        // A flipped byte anywhere in what a write builds on (a head, the append point, its
-        // check) drops the append point and nothing else.
+        // A flipped byte anywhere in what a write builds on (a head, the append point, the tip,
+        // the check) drops the append point and the tip, and nothing else.
         let head_at = bytes.windows(32).position(|w| w == vi.heads[0]).unwrap();
-        // From the end: the check (16 bytes), max_op (8), the actor (16), its length (4, not
-        // flipped: the record would no longer parse), the counter (8).
-        let ends = [1, 9, 20, 30, 48].map(|back| bytes.len() - back);
+        // From the end: the check (16 bytes), the tip (n), its length (4, not flipped: the
+        // record would no longer parse), max_op (8), the actor (16), its length (4, likewise),
+        // the counter (8).
+        let n = tip.len();
+        let ends = [1, 9, 17, 16 + n, 21 + n, 30 + n, 50 + n].map(|back| bytes.len() - back);
         for at in ends.into_iter().chain([head_at + 5]) {
             let mut damaged = bytes.clone();
             damaged[at] ^= 0x10;
             let read = JournalIndex::decode(&damaged).unwrap();
             assert_eq!(read.volumes[&vi.id].append, None, "byte {at}");
+            assert_eq!(read.volumes[&vi.id].tip, None, "byte {at}");
             assert_eq!(read.volumes[&vi.id].len, vi.len);
         }
         // The manifests of the versions before: without append points (6), without sizes

@@ -527,10 +527,21 @@ impl Store {
         };
         // The snapshot is read too, though only checked: a new change on top of a damaged one
         // could never load (its dependencies gone), where a load starts a new volume instead.
+        // Of the chunks, the one the record names as holding every change since the snapshot
+        // (the last append's) is enough; without one, all are read.
         let files = self.files(journal);
+        let tip = vi.tip.as_deref().filter(|name| {
+            listed
+                .iter()
+                .any(|f| f.kind == FileKind::Chunk && f.name == *name)
+        });
         let current: Vec<&VolumeFile> = listed
             .iter()
-            .filter(|f| f.kind != FileKind::Previous)
+            .filter(|f| match (f.kind, tip) {
+                (FileKind::Previous, _) => false,
+                (FileKind::Chunk, Some(tip)) => f.name == tip,
+                _ => true,
+            })
             .collect();
         let Some(read) = files.read_all_checked(&current) else {
             return Ok(false);
@@ -550,7 +561,7 @@ impl Store {
         bytes.extend_from_slice(change.raw_bytes());
         let file = files.write(vol, FileKind::Chunk, &bytes)?;
         let mut stored = listed.clone();
-        stored.push(file);
+        stored.push(file.clone());
         stored.sort();
         // The record, counted on from the one before (as `VolumeIndex::build` counts).
         let old_key = vi.key;
@@ -562,6 +573,8 @@ impl Store {
             ..at
         });
         vi.bytes = vi.bytes.map(|b| b + bytes.len() as u64);
+        // The new chunk holds every change since the snapshot: the next append reads only it.
+        vi.tip = Some(file.name.clone());
         vi.count(item);
         self.index
             .write_items_file(journal, &vi, &items_file, Some(old_key));
@@ -1230,6 +1243,14 @@ mod tests {
             // The whole record, counted on by each append, is the one a load builds.
             let mut built = VolumeIndex::build(&loaded.volume.contents(), vi.key);
             built.bytes = vi.bytes;
+            // Which chunk holds everything only the writes know; a load does not.
+            if let Some(tip) = &vi.tip {
+                assert!(
+                    listed.iter().any(|f| &f.name == tip),
+                    "the tip is the volume's"
+                );
+                built.tip = vi.tip.clone();
+            }
             assert_eq!(*vi, built);
             let mut from_files = loaded.volume.items();
             let mut cached = store.index.read_items(journal, *vol, &vi.key).unwrap();
@@ -1282,6 +1303,49 @@ mod tests {
         // Without the cache, everything is read again from the files, the same.
         fs::remove_dir_all(root.join("cache")).unwrap();
         assert_eq!(assert_index_matches_the_files(&open(), journal), 40);
+    }
+
+    #[test]
+    fn an_append_reads_the_snapshot_and_the_last_chunk_only() {
+        let (dir, journal) = new_home();
+        let root = dir.path().join("home");
+        let store = Store::open(Home::new(&root)).unwrap();
+        for n in 0..5 {
+            store.add(entry(&format!("morning {n}"), n), n).unwrap();
+        }
+        let index = store.fresh_index(journal).unwrap();
+        let vi = index.volumes.values().next().unwrap().clone();
+        let tip = vi.tip.clone().expect("the last append's chunk");
+        let files = store.files(journal);
+        let listed = files.list_volume(vi.id).unwrap();
+        let chunks: Vec<&VolumeFile> = listed
+            .iter()
+            .filter(|f| f.kind == FileKind::Chunk)
+            .collect();
+        assert_eq!(chunks.len(), 4);
+        // An older chunk damaged in place (its name kept): the tip holds all it held, so the
+        // next write still appends, reading only the snapshot and the tip.
+        let older = chunks.iter().find(|f| f.name != tip).unwrap();
+        fs::write(files.dir.join(&older.name), b"not a chunk any more").unwrap();
+        let store = Store::open(Home::new(&root)).unwrap();
+        store.add(entry("morning 5", 5), 5).unwrap();
+        assert_ne!(head_actor(&files, vi.id), ActorId::from(store.actor()));
+        // Read afresh without the cache, every entry is there (the damaged chunk is named).
+        fs::remove_dir_all(root.join("cache")).unwrap();
+        let store = Store::open(Home::new(&root)).unwrap();
+        let bodies: Vec<String> = store
+            .list(&Filter::default(), None)
+            .unwrap()
+            .into_iter()
+            .map(|l| l.item.body)
+            .collect();
+        assert_eq!(bodies.len(), 6, "{bodies:?}");
+        assert!(
+            store
+                .take_warnings()
+                .iter()
+                .any(|w| w.0.contains(&older.name))
+        );
     }
 
     #[test]
