@@ -538,9 +538,16 @@ async fn session_inner(
             store.home().save_devices(list)?;
         }
     }
-    // Hints only for devices this one already knows by id, never about itself or the peer.
+    // Hints only for devices this one knows by id, never about itself or the peer: known as
+    // of now, with the device lists this session brought (the session that first tells of a
+    // device, a home device just linked, also says where it is; filtered by the devices known
+    // when the session began, that hint was dropped, and a laptop could not find the home
+    // device until its next session with the partner).
+    let known_now: Vec<DeviceId> = Couple::load(&store)
+        .map(|c| c.peers().into_iter().map(|(d, _)| d).collect())
+        .unwrap_or(known);
     let mut heard = sync.heard_hints().to_vec();
-    heard.retain(|(d, _)| about_others(d));
+    heard.retain(|(d, _)| known_now.contains(d) && *d != device);
     let _ = store.home().hint(&heard);
     let mut traffic = driven?;
     // Only what the owners' devices signed is kept; say so when something was not.

@@ -266,6 +266,90 @@ fn serve_on_both_sides_carries_a_new_entry_quickly() {
     }
 }
 
+/// The addresses `peers.toml` holds for `device` (hex id).
+fn book_addrs(env: &TestEnv, device: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(env.home().join("peers.toml")).unwrap_or_default();
+    let section = format!("[devices.{device}]");
+    text.lines()
+        .skip_while(|l| l.trim() != section)
+        .skip(1)
+        .take_while(|l| !l.starts_with('['))
+        .find_map(|l| l.strip_prefix("addrs = "))
+        .map(|list| {
+            list.trim_matches(|c| c == '[' || c == ']')
+                .split(',')
+                .map(|a| a.trim().trim_matches('"').to_owned())
+                .filter(|a| !a.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Each side of a session learns where the other was reached, the side that was dialed as well
+/// as the side that dialed: it is how the partner's later devices learn where a device is (a
+/// laptop that a home device dialed hands on the home device's address).
+#[test]
+fn both_sides_of_a_session_remember_where_the_other_was_reached() {
+    let _g = serial();
+    let (alex, sam) = couple();
+    pair(&alex, &sam);
+    let alex_id = alex.duet(["device", "list", "--json"]).ok().json()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sam_id = sam.duet(["device", "list", "--json"]).ok().json()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for env in [&alex, &sam] {
+        let _ = std::fs::remove_file(env.home().join("peers.toml"));
+    }
+    let (server, _lines) = serve(&sam);
+    alex.write("a first page");
+    alex.duet(["sync", "--timeout", "10"]).ok();
+    assert!(interrupt(server));
+    let dialed = book_addrs(&alex, &sam_id);
+    let listened = book_addrs(&sam, &alex_id);
+    assert!(
+        dialed.iter().any(|a| a.starts_with("127.0.0.1:")),
+        "{dialed:?}"
+    );
+    assert!(
+        listened.iter().any(|a| a.starts_with("127.0.0.1:")),
+        "{listened:?}"
+    );
+}
+
+/// The session that first tells Sam of a device Alex linked (a home device) also tells where
+/// it is: Sam can reach it next time without Alex.
+#[test]
+fn a_device_learns_where_a_new_device_is_in_the_session_that_tells_of_it() {
+    let _g = serial();
+    let (alex, sam) = couple();
+    pair(&alex, &sam);
+    let home = TestEnv::new(DUET).seeded(3).sharing_clock_with(&alex);
+    let home_id = link(&alex, &home, "home server");
+    // The laptop reaches the home device once: it knows where the home device is.
+    let (home_server, _lines) = serve(&home);
+    alex.duet(["sync", "--timeout", "10"]).ok();
+    assert!(interrupt(home_server));
+    assert!(!book_addrs(&alex, &home_id).is_empty());
+    // Sam hears of the home device from the laptop, in one session: its id and its address.
+    let (alex_server, _lines) = serve(&alex);
+    sam.duet(["sync", "--timeout", "10"]).ok();
+    assert!(interrupt(alex_server));
+    let addrs = book_addrs(&sam, &home_id);
+    assert!(
+        addrs.iter().any(|a| a.starts_with("127.0.0.1:")),
+        "{addrs:?}"
+    );
+    // With the laptop away, Sam reaches the home device.
+    let (home_server, _lines) = serve(&home);
+    let out = sam.duet(["sync", "--json", "--timeout", "10"]).ok().json();
+    assert!(interrupt(home_server));
+    assert_eq!(out["reached"][0]["device"], home_id.as_str(), "{out}");
+}
+
 #[test]
 fn unpaired_partner_is_refused() {
     let _g = serial();
