@@ -266,22 +266,13 @@ fn serve_on_both_sides_carries_a_new_entry_quickly() {
     }
 }
 
-/// The addresses `peers.toml` holds for `device` (hex id).
+/// The addresses `env`'s address book holds for `device` (hex id).
 fn book_addrs(env: &TestEnv, device: &str) -> Vec<String> {
-    let text = std::fs::read_to_string(env.home().join("peers.toml")).unwrap_or_default();
-    let section = format!("[devices.{device}]");
-    text.lines()
-        .skip_while(|l| l.trim() != section)
-        .skip(1)
-        .take_while(|l| !l.starts_with('['))
-        .find_map(|l| l.strip_prefix("addrs = "))
-        .map(|list| {
-            list.trim_matches(|c| c == '[' || c == ']')
-                .split(',')
-                .map(|a| a.trim().trim_matches('"').to_owned())
-                .filter(|a| !a.is_empty())
-                .collect()
-        })
+    duet_store::Home::new(env.home())
+        .address_book()
+        .devices
+        .remove(device)
+        .map(|seen| seen.addrs)
         .unwrap_or_default()
 }
 

@@ -131,8 +131,8 @@ impl VolumeIndex {
 }
 
 /// A check over what a write builds on without loading the volume: the record's volume, key
-/// and heads, the append point and the chunk it builds on. A write whose change named a damaged head or object would
-/// never load, so the manifest does not trust these bytes on their own.
+/// and heads, the append point and the chunk it builds on. A write whose change named a damaged
+/// head or object would never load, so the manifest does not trust these bytes on their own.
 fn append_check(vi: &VolumeIndex, at: &AppendPoint, tip: Option<&str>) -> [u8; 16] {
     let mut hasher = blake3::Hasher::new();
     hasher.update(b"duet append point\0");

@@ -560,8 +560,10 @@ impl Store {
         let change = duet_core::change_adding(item, &at, &heads, random_bytes());
         bytes.extend_from_slice(change.raw_bytes());
         let file = files.write(vol, FileKind::Chunk, &bytes)?;
+        // The new chunk holds every change since the snapshot: the next append reads only it.
+        let tip = file.name.clone();
         let mut stored = listed.clone();
-        stored.push(file.clone());
+        stored.push(file);
         stored.sort();
         // The record, counted on from the one before (as `VolumeIndex::build` counts).
         let old_key = vi.key;
@@ -573,8 +575,7 @@ impl Store {
             ..at
         });
         vi.bytes = vi.bytes.map(|b| b + bytes.len() as u64);
-        // The new chunk holds every change since the snapshot: the next append reads only it.
-        vi.tip = Some(file.name.clone());
+        vi.tip = Some(tip);
         vi.count(item);
         self.index
             .write_items_file(journal, &vi, &items_file, Some(old_key));
