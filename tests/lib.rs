@@ -51,6 +51,13 @@ pub fn sibling_duet() -> Result<PathBuf, String> {
     }
 }
 
+/// `path` made absolute against the working directory, for a `--duet PATH` given relative:
+/// the benchmarks run their commands from other directories.
+pub fn absolute(path: impl Into<PathBuf>) -> PathBuf {
+    let path = path.into();
+    std::path::absolute(&path).unwrap_or(path)
+}
+
 /// How a test's commands read time: pinned at [`NOW`] plus one second per command, shared by
 /// every home that [`TestEnv::sharing_clock_with`] another; or the real clock.
 #[derive(Clone)]

@@ -65,7 +65,7 @@ fn parse_args() -> Options {
         match flag.as_str() {
             "--items" => o.items = value().parse().unwrap_or_else(|_| usage()),
             "--runs" => o.runs = value().parse().unwrap_or_else(|_| usage()),
-            "--duet" => o.duet = Some(PathBuf::from(value())),
+            "--duet" => o.duet = Some(duet_tests::absolute(value())),
             "--seed" => o.seed = value().parse().unwrap_or_else(|_| usage()),
             "--common" => o.common = value(),
             "--keep" => o.keep = true,

@@ -214,7 +214,7 @@ fn main() {
     let json_out = arg(&args, "--json").map(PathBuf::from);
     let export_out = arg(&args, "--export").map(PathBuf::from);
     let bin = match arg(&args, "--duet")
-        .map(PathBuf::from)
+        .map(duet_tests::absolute)
         .map_or_else(duet_tests::sibling_duet, Ok)
     {
         Ok(bin) => bin,

@@ -102,7 +102,21 @@ pub enum Command {
     Recovery(commands::init::RecoveryCommand),
 }
 
-pub fn run() -> ExitCode {
+/// How a program runs the network commands: `duet` hands them over ([`hand_over`]),
+/// `duet-net` runs them ([`run_network`]).
+pub type NetworkCommands = fn(&Global, &mut Out, NetworkCommand) -> anyhow::Result<()>;
+
+/// The commands that reach other devices, which only `duet-net` links the code of.
+#[derive(Debug)]
+pub enum NetworkCommand {
+    Pair(commands::pair::PairCommand),
+    Sync(commands::sync::SyncArgs),
+    Serve(commands::serve::ServeArgs),
+    Device(commands::device::DeviceCommand),
+}
+
+/// Parse the arguments and run the command; `network` runs the network commands.
+pub fn run(network: NetworkCommands) -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -126,7 +140,7 @@ pub fn run() -> ExitCode {
             .try_init();
     }
     let mut out = Out::new(cli.global.json, cli.global.quiet);
-    match dispatch(cli, &mut out) {
+    match dispatch(cli, &mut out, network) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
@@ -144,32 +158,95 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-fn dispatch(cli: Cli, out: &mut Out) -> anyhow::Result<()> {
-    let ctx = Context::new(&cli.global)?;
+fn dispatch(cli: Cli, out: &mut Out, network: NetworkCommands) -> anyhow::Result<()> {
+    // A network command is handed over before anything is read (the time zone, the clock):
+    // `duet-net` reads them itself.
+    let global = &cli.global;
+    let ctx = || Context::new(global);
     match cli.command {
-        Command::Init(args) => commands::init::run(&ctx, out, args),
-        Command::Write(args) => commands::write::run_write(&ctx, out, args),
-        Command::Thanks(args) => commands::write::run_thanks(&ctx, out, args),
-        Command::Checkin(args) => commands::checkin::run(&ctx, out, args),
-        Command::Question(args) => commands::question::run_question(&ctx, out, args),
-        Command::Answer(args) => commands::question::run_answer(&ctx, out, args),
-        Command::Week(args) => commands::rituals::run_week(&ctx, out, args),
-        Command::Pulse(args) => commands::rituals::run_pulse(&ctx, out, args),
-        Command::Memories(args) => commands::rituals::run_memories(&ctx, out, args),
-        Command::List(args) => commands::list::run(&ctx, out, args),
-        Command::Show(args) => commands::show::run(&ctx, out, args),
-        Command::Edit(args) => commands::edit::run_edit(&ctx, out, args),
-        Command::Delete(args) => commands::edit::run_delete(&ctx, out, args),
-        Command::Star(args) => commands::edit::run_star(&ctx, out, args),
-        Command::Export(args) => commands::export::run(&ctx, out, args),
-        Command::Status => commands::status::run(&ctx, out),
-        Command::Pair(cmd) => commands::pair::run(&ctx, out, cmd),
-        Command::Sync(args) => commands::sync::run(&ctx, out, args),
-        Command::Serve(args) => commands::serve::run(&ctx, out, args),
-        Command::Unpair(args) => commands::unpair::run(&ctx, out, args),
-        Command::Doctor(args) => commands::doctor::run(&ctx, out, args),
-        Command::Device(cmd) => commands::device::run(&ctx, out, cmd),
-        Command::Recovery(cmd) => commands::init::run_recovery(&ctx, out, cmd),
+        Command::Init(args) => commands::init::run(&ctx()?, out, args),
+        Command::Write(args) => commands::write::run_write(&ctx()?, out, args),
+        Command::Thanks(args) => commands::write::run_thanks(&ctx()?, out, args),
+        Command::Checkin(args) => commands::checkin::run(&ctx()?, out, args),
+        Command::Question(args) => commands::question::run_question(&ctx()?, out, args),
+        Command::Answer(args) => commands::question::run_answer(&ctx()?, out, args),
+        Command::Week(args) => commands::rituals::run_week(&ctx()?, out, args),
+        Command::Pulse(args) => commands::rituals::run_pulse(&ctx()?, out, args),
+        Command::Memories(args) => commands::rituals::run_memories(&ctx()?, out, args),
+        Command::List(args) => commands::list::run(&ctx()?, out, args),
+        Command::Show(args) => commands::show::run(&ctx()?, out, args),
+        Command::Edit(args) => commands::edit::run_edit(&ctx()?, out, args),
+        Command::Delete(args) => commands::edit::run_delete(&ctx()?, out, args),
+        Command::Star(args) => commands::edit::run_star(&ctx()?, out, args),
+        Command::Export(args) => commands::export::run(&ctx()?, out, args),
+        Command::Status => commands::status::run(&ctx()?, out),
+        Command::Pair(cmd) => network(global, out, NetworkCommand::Pair(cmd)),
+        Command::Sync(args) => network(global, out, NetworkCommand::Sync(args)),
+        Command::Serve(args) => network(global, out, NetworkCommand::Serve(args)),
+        Command::Unpair(args) => commands::unpair::run(&ctx()?, out, args),
+        Command::Doctor(args) => commands::doctor::run(&ctx()?, out, args),
+        Command::Device(cmd) => network(global, out, NetworkCommand::Device(cmd)),
+        Command::Recovery(cmd) => commands::init::run_recovery(&ctx()?, out, cmd),
+    }
+}
+
+/// `duet-net`: runs a network command in this process.
+pub fn run_network(global: &Global, out: &mut Out, command: NetworkCommand) -> anyhow::Result<()> {
+    let ctx = &Context::new(global)?;
+    match command {
+        NetworkCommand::Pair(cmd) => commands::pair::run(ctx, out, cmd),
+        NetworkCommand::Sync(args) => commands::sync::run(ctx, out, args),
+        NetworkCommand::Serve(args) => commands::serve::run(ctx, out, args),
+        NetworkCommand::Device(cmd) => commands::device::run(ctx, out, cmd),
+    }
+}
+
+/// The program that runs the network commands: `duet-net`, in the directory of this one.
+pub const NETWORK_PROGRAM: &str = "duet-net";
+
+/// `duet`: this process becomes `duet-net` beside it, with the same arguments, environment and
+/// terminal (so the same process id, exit code and signals); it returns only when that fails.
+pub fn hand_over(_: &Global, _: &mut Out, _: NetworkCommand) -> anyhow::Result<()> {
+    let this = std::env::current_exe().context("cannot find where duet itself is")?;
+    let program = this.with_file_name(format!("{NETWORK_PROGRAM}{}", std::env::consts::EXE_SUFFIX));
+    let mut args = std::env::args_os();
+    let mut command = std::process::Command::new(&program);
+    if let Some(name) = args.next() {
+        command_named(&mut command, name);
+    }
+    command.args(args);
+    let error = become_program(command);
+    anyhow::bail!(
+        "cannot start {}: {error}; duet's network commands (pair, sync, serve, device) run \
+         there: `cargo build --release` builds it beside duet, `cargo install --path \
+         crates/duet-cli` installs both",
+        program.display()
+    )
+}
+
+/// The child keeps the name it was called by, so its messages name `duet` as the user typed it.
+#[cfg(unix)]
+fn command_named(command: &mut std::process::Command, name: std::ffi::OsString) {
+    use std::os::unix::process::CommandExt as _;
+    command.arg0(name);
+}
+
+#[cfg(not(unix))]
+fn command_named(_: &mut std::process::Command, _: std::ffi::OsString) {}
+
+/// Replace this process with `command`; returns only its failure to start.
+#[cfg(unix)]
+fn become_program(mut command: std::process::Command) -> std::io::Error {
+    use std::os::unix::process::CommandExt as _;
+    command.exec()
+}
+
+/// Where a process cannot be replaced: run `command` to its end and leave with its exit code.
+#[cfg(not(unix))]
+fn become_program(mut command: std::process::Command) -> std::io::Error {
+    match command.status() {
+        Ok(status) => std::process::exit(status.code().unwrap_or(1)),
+        Err(e) => e,
     }
 }
 

@@ -1,15 +1,6 @@
-//! `duet`: a local-first journal for two partners.
-
-mod cli;
-mod commands;
-mod dates;
-mod editor;
-mod net;
-mod notify;
-mod output;
-mod safe;
-mod sessions;
+//! `duet`: every command that stays on this device; the network commands are handed to
+//! `duet-net` beside it (see the crate's documentation).
 
 fn main() -> std::process::ExitCode {
-    cli::run()
+    duet_cli::cli::run(duet_cli::cli::hand_over)
 }

@@ -712,6 +712,51 @@ fn status_human_and_json() {
     assert_eq!(v["home"], "[HOME]", "output names the test's home [HOME]");
 }
 
+// ---------------------------------------------------------------- the two programs
+
+#[test]
+fn duet_alone_keeps_the_journal_and_names_the_program_the_network_commands_need() {
+    // `duet` copied to a directory of its own, without `duet-net`: every command that stays on
+    // the device works, and each network command fails with one line that says what is
+    // missing and how to get it, touching nothing.
+    let holder = TestEnv::new(DUET);
+    let lone = holder.root().join("lone").join("duet");
+    std::fs::create_dir_all(lone.parent().unwrap()).unwrap();
+    std::fs::copy(DUET, &lone).unwrap();
+    let env = TestEnv::new(&lone);
+    env.duet(["init", "--name", "Alex"]).ok();
+    env.duet(["write", "written by duet alone"]).ok();
+    let items = env.duet(["list", "--json"]).ok().json();
+    assert_eq!(items[0]["body"], "written by duet alone");
+    let journal = files_in(&env.home().join("journals")).remove(0);
+    let before = files_in(&journal);
+    for args in [
+        &["sync"][..],
+        &["serve"],
+        &["pair", "invite"],
+        &["device", "list"],
+        &["sync", "--json"],
+    ] {
+        let out = env.duet(args.iter().copied()).fails();
+        assert_eq!(out.code(), Some(1), "{args:?}: {}", out.stderr);
+        assert_eq!(out.stderr.lines().count(), 1, "{args:?}: {}", out.stderr);
+        let missing = lone.with_file_name("duet-net");
+        assert!(
+            out.stderr.starts_with("duet: error: cannot start ")
+                && out.stderr.contains(&missing.display().to_string())
+                && out.stderr.contains("cargo build --release"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    assert_eq!(files_in(&journal), before);
+    // Beside `duet-net` again, the same home syncs as far as this device goes: not paired.
+    let paired = TestEnv::new(DUET);
+    paired.duet(["init", "--name", "Sam"]).ok();
+    let out = paired.duet(["sync"]).fails();
+    assert!(out.stderr.contains("not paired yet"), "{}", out.stderr);
+}
+
 // ---------------------------------------------------------------- bad input
 
 #[test]
