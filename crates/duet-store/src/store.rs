@@ -458,11 +458,19 @@ impl Store {
     ) -> Result<(), StoreError> {
         // One listing and one read of the index serve the whole write.
         let listing = self.files(journal).list()?;
+        if let Some(item) = new
+            && self.append_in_place(journal, &listing, item)?
+        {
+            return Ok(());
+        }
         let mut index = self.fresh_index_of(journal, &listing)?;
         let open = open_volume(index.volumes.values().map(VolumeIndex::summary));
         if let (Some(item), Some(vol)) = (new, open)
-            && self.append_item(journal, vol, &listing, &mut index, item)?
+            && let Some(record) = index.volumes.get(&vol)
+            && let Some(vi) = self.append_item(journal, vol, &listing, record, item)?
         {
+            index.volumes.insert(vol, vi);
+            self.index.write_manifest(journal, &index);
             return Ok(());
         }
         let seen = Some((&listing, index));
@@ -482,28 +490,60 @@ impl Store {
         }
     }
 
+    /// The common write, when the manifest holds exactly the volumes listed, each with its
+    /// files' key: [`Store::append_item`] with only the open volume's record decoded, and the
+    /// new record written in the place of the old one ([`crate::index::ManifestView`]).
+    /// `Ok(false)`, nothing written, otherwise: the caller reads the manifest whole.
+    fn append_in_place(
+        &self,
+        journal: JournalId,
+        listing: &Listing,
+        item: &Item,
+    ) -> Result<bool, StoreError> {
+        let Some(view) = self.index.read_manifest_view(journal) else {
+            return Ok(false);
+        };
+        if !view.matches(listing) {
+            return Ok(false);
+        }
+        let Some(vol) = open_volume(view.summaries()) else {
+            return Ok(false);
+        };
+        let Some(vi) = view.record(vol) else {
+            return Ok(false);
+        };
+        let Some(vi) = self.append_item(journal, vol, listing, &vi, item)? else {
+            return Ok(false);
+        };
+        if let Some(bytes) = view.replaced(&vi) {
+            self.index.write_manifest_bytes(journal, &bytes);
+        }
+        Ok(true)
+    }
+
     /// Adds `item` to the open volume `vol` without loading it into Automerge: its new chunk
     /// is the distinct changes of the volume's chunks (each chunk holds every change since the
     /// snapshot, as [`Store::modify`] writes them) and the change [`duet_core::change_adding`]
     /// makes from the heads and append point the index keeps, which is byte for byte the change
-    /// `Volume::add` makes on the loaded document. The index is updated from the items it
-    /// keeps. `Ok(false)`, nothing written, when the index cannot vouch for the volume's files
-    /// as they are (a stale or older record, no cached items, not exactly one snapshot, a file
-    /// missing or not matching its name) or the write would compact it: the caller then loads
-    /// the volume.
+    /// `Volume::add` makes on the loaded document. Returns the volume's new record, counted on
+    /// from `vi` (its record in the index) with the items file beside it written; the caller
+    /// writes the manifest. `Ok(None)`, nothing written, when the index cannot vouch for the
+    /// volume's files as they are (a stale or older record, no cached items, not exactly one
+    /// snapshot, a file missing or not matching its name) or the write would compact it: the
+    /// caller then loads the volume.
     fn append_item(
         &self,
         journal: JournalId,
         vol: VolumeId,
         listing: &Listing,
-        index: &mut JournalIndex,
+        vi: &VolumeIndex,
         item: &Item,
-    ) -> Result<bool, StoreError> {
-        let (Some(listed), Some(vi)) = (listing.volumes.get(&vol), index.volumes.get(&vol)) else {
-            return Ok(false);
+    ) -> Result<Option<VolumeIndex>, StoreError> {
+        let Some(listed) = listing.volumes.get(&vol) else {
+            return Ok(None);
         };
         let Some(at) = vi.append.clone() else {
-            return Ok(false);
+            return Ok(None);
         };
         let snapshots = listed
             .iter()
@@ -515,7 +555,7 @@ impl Store {
             || listed.len() + 1 >= COMPACT_AFTER
             || duet_core::item::check_stored(item).is_err()
         {
-            return Ok(false);
+            return Ok(None);
         }
         // The cached items, with the new one at their end; the other items are not built.
         let Some(items_file) = self
@@ -523,7 +563,7 @@ impl Store {
             .read_items_file(journal, vol, &vi.key)
             .and_then(|bytes| crate::items_file::appended(&bytes, item))
         else {
-            return Ok(false);
+            return Ok(None);
         };
         // The snapshot is read too, though only checked: a new change on top of a damaged one
         // could never load (its dependencies gone), where a load starts a new volume instead.
@@ -544,7 +584,7 @@ impl Store {
             })
             .collect();
         let Some(read) = files.read_all_checked(&current) else {
-            return Ok(false);
+            return Ok(None);
         };
         let chunks = current
             .iter()
@@ -552,7 +592,7 @@ impl Store {
             .filter(|(f, _)| f.kind == FileKind::Chunk)
             .map(|(_, bytes)| bytes.as_slice());
         let Some(mut bytes) = duet_core::volume::distinct_chunks(chunks) else {
-            return Ok(false);
+            return Ok(None);
         };
         let heads: Vec<automerge::ChangeHash> =
             vi.heads.iter().map(|h| automerge::ChangeHash(*h)).collect();
@@ -579,9 +619,7 @@ impl Store {
         vi.count(item);
         self.index
             .write_items_file(journal, &vi, &items_file, Some(old_key));
-        index.volumes.insert(vol, vi);
-        self.index.write_manifest(journal, index);
-        Ok(true)
+        Ok(Some(vi))
     }
 
     /// Find the one item whose id starts with `prefix`.
@@ -1373,6 +1411,51 @@ mod tests {
         let files = store.files(journal);
         assert_ne!(head_actor(&files, open.id), ActorId::from(store.actor()));
         assert_eq!(assert_index_matches_the_files(&store, journal), n as usize);
+    }
+
+    #[test]
+    fn a_write_decodes_the_open_volumes_record_only() {
+        let (dir, journal) = new_home();
+        let root = dir.path().join("home");
+        let store = Store::open(Home::new(&root)).unwrap();
+        let n = duet_core::VOLUME_CAPACITY as i64 + 3;
+        for at in 0..n {
+            store.add(entry(&format!("line {at}"), at), at).unwrap();
+        }
+        let index = store.fresh_index(journal).unwrap();
+        let full = index
+            .volumes
+            .values()
+            .find(|v| v.len as usize == duet_core::VOLUME_CAPACITY)
+            .unwrap()
+            .id;
+        let open = index.volumes.keys().find(|v| **v != full).copied().unwrap();
+        // Damage the full volume's record past its head (the count of its marks), where only a
+        // whole decode reads: the manifest no longer decodes, its framing still holds.
+        let path = root.join("cache").join(format!("{journal}.manifest"));
+        let mut bytes = fs::read(&path).unwrap();
+        let mut at = 12;
+        while bytes[at + 4..at + 12] != *full.as_bytes() {
+            at += 4 + u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        }
+        let marks = at + 4 + 8 + 16 + 8 + 4 + 8 + 8;
+        bytes[marks..marks + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        fs::write(&path, &bytes).unwrap();
+        assert_eq!(JournalIndex::decode(&bytes), None);
+        // The write reads the heads of the records and the open volume's whole: it appends,
+        // and puts the damaged record back as it was, unread.
+        store.add(entry("after the damage", n), n).unwrap();
+        let after = fs::read(&path).unwrap();
+        assert_eq!(JournalIndex::decode(&after), None);
+        assert_eq!(after[marks..marks + 4], u32::MAX.to_le_bytes());
+        let files = store.files(journal);
+        assert_ne!(head_actor(&files, open), ActorId::from(store.actor()));
+        // Every reader decodes the manifest whole: it rebuilds it, and every item is there.
+        assert_eq!(
+            assert_index_matches_the_files(&store, journal),
+            n as usize + 1
+        );
+        assert!(JournalIndex::decode(&fs::read(&path).unwrap()).is_some());
     }
 
     #[test]
