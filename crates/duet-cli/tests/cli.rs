@@ -730,6 +730,7 @@ fn duet_alone_keeps_the_journal_and_names_the_program_the_network_commands_need(
     assert_eq!(items[0]["body"], "written by duet alone");
     let journal = files_in(&env.home().join("journals")).remove(0);
     let before = files_in(&journal);
+    let missing = lone.with_file_name("duet-net");
     for args in [
         &["sync"][..],
         &["serve"],
@@ -740,7 +741,6 @@ fn duet_alone_keeps_the_journal_and_names_the_program_the_network_commands_need(
         let out = env.duet(args.iter().copied()).fails();
         assert_eq!(out.code(), Some(1), "{args:?}: {}", out.stderr);
         assert_eq!(out.stderr.lines().count(), 1, "{args:?}: {}", out.stderr);
-        let missing = lone.with_file_name("duet-net");
         assert!(
             out.stderr.starts_with("duet: error: cannot start ")
                 && out.stderr.contains(&missing.display().to_string())

@@ -24,9 +24,8 @@ use duet_core::bloom::{BITS, TrigramBloom};
 use duet_core::volume::Contents;
 use duet_core::{AppendPoint, Item, ItemId, JournalId, VOLUME_CAPACITY, VolumeId};
 
-use crate::volumes::Listing;
-
 use crate::fsutil::{create_private_dir, write_cache};
+use crate::volumes::Listing;
 
 const META_MAGIC: &[u8; 8] = b"DUETIX\x00\x09";
 /// The manifest before each volume's record carried its length: read as it is (whole), though a
@@ -241,19 +240,20 @@ impl Layout {
     };
 
     fn of(magic: &[u8]) -> Option<Layout> {
-        let (framed, tips, appends, sized) = match magic {
-            m if m == META_MAGIC => (true, true, true, true),
-            m if m == META_MAGIC_V8 => (false, true, true, true),
-            m if m == META_MAGIC_V7 => (false, false, true, true),
-            m if m == META_MAGIC_V6 => (false, false, false, true),
-            m if m == META_MAGIC_V5 => (false, false, false, false),
-            _ => return None,
-        };
-        Some(Layout {
-            framed,
+        // Before 9 no record was framed; each version before added one field.
+        let unframed = |tips, appends, sized| Layout {
+            framed: false,
             tips,
             appends,
             sized,
+        };
+        Some(match magic {
+            m if m == META_MAGIC => Layout::CURRENT,
+            m if m == META_MAGIC_V8 => unframed(true, true, true),
+            m if m == META_MAGIC_V7 => unframed(false, true, true),
+            m if m == META_MAGIC_V6 => unframed(false, false, true),
+            m if m == META_MAGIC_V5 => unframed(false, false, false),
+            _ => return None,
         })
     }
 }
