@@ -125,7 +125,9 @@ def main():
     p("- **The floor** for `write`: a minimal process (the bench binary itself) that appends the "
       "same ~700 bytes to a file and fsyncs it, timed in the same rounds.")
     p("- **Sync** (`duet-sync-bench`): two paired homes on loopback, relays off, one side "
-      "running `duet serve`; each journey times the whole `duet sync` process. Bytes twice: "
+      "running `duet serve`; each journey times the whole `duet sync` process. The generated "
+      "journal is flushed to disk (`sync(2)`) before the first sync, which otherwise waits "
+      "behind the kernel writing it back. Bytes twice: "
       "duet's own frames (what `sync --json` reports, both ways) and the IP bytes of every packet "
       "on the loopback interface of a network namespace the bench makes for itself (QUIC "
       "handshake, path setup and acknowledgements included). Round trips are the batches each "

@@ -126,13 +126,16 @@ pub fn run(network: NetworkCommands) -> ExitCode {
         }
     };
     if cli.global.verbose > 0 {
-        // -v: what duet and iroh do; -vv: everything they say.
-        let level = if cli.global.verbose == 1 {
-            "duet=info,duet_net=info,duet_store=info,iroh=info"
-        } else {
-            "debug"
+        // -v: what duet and iroh do; -vv: everything they say; -vvv: every packet's frames
+        // too (or what RUST_LOG names).
+        let filter = match cli.global.verbose {
+            1 => tracing_subscriber::EnvFilter::new(
+                "duet=info,duet_net=info,duet_store=info,iroh=info",
+            ),
+            2 => tracing_subscriber::EnvFilter::new("debug"),
+            _ => tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("trace")),
         };
-        let filter = tracing_subscriber::EnvFilter::new(level);
         let _ = tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_ansi(crate::output::stderr_color())

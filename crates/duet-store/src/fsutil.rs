@@ -144,6 +144,52 @@ fn write_atomic_from(
     result
 }
 
+/// How many files [`in_parallel`] writes at once: a synced write spends most of its time
+/// waiting for the disk, and several waits overlap. On the first sync of 100,000 items (391
+/// volumes, each a snapshot and a signature file), storing took 522-759 ms with one writer and
+/// 232-443 ms with eight (three runs each); 391 files of 64 KB alone, 90 ms and 37 ms.
+pub const PARALLEL_WRITES: usize = 8;
+
+/// Runs `f` on every item, on up to [`PARALLEL_WRITES`] threads, and returns the first error
+/// (the items not yet started are then left alone).
+pub fn in_parallel<T: Send, E: Send>(
+    items: Vec<T>,
+    f: impl Fn(T) -> Result<(), E> + Sync,
+) -> Result<(), E> {
+    let threads = PARALLEL_WRITES.min(items.len());
+    if threads <= 1 {
+        return items.into_iter().try_for_each(f);
+    }
+    let queue = std::sync::Mutex::new(items.into_iter());
+    let failed = std::sync::Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let next = match queue.lock() {
+                        Ok(mut queue) => queue.next(),
+                        Err(_) => None,
+                    };
+                    let Some(item) = next else { break };
+                    if let Err(e) = f(item) {
+                        if let Ok(mut queue) = queue.lock() {
+                            queue.by_ref().for_each(drop);
+                        }
+                        if let Ok(mut failed) = failed.lock() {
+                            failed.get_or_insert(e);
+                        }
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    match failed.into_inner() {
+        Ok(Some(e)) => Err(e),
+        _ => Ok(()),
+    }
+}
+
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
@@ -176,5 +222,37 @@ pub fn sweep_temp_files(dir: &Path) {
         if old {
             let _ = fs::remove_file(entry.path());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_parallel_writes_every_file_and_stops_at_the_first_error() {
+        let dir = std::env::temp_dir().join(format!("duet-in-parallel-{}", std::process::id()));
+        create_private_dir(&dir).unwrap();
+        let names: Vec<String> = (0..40).map(|n| format!("f{n}")).collect();
+        in_parallel(names.clone(), |name| {
+            write_atomic_sync_dir_later(&dir, &name, name.as_bytes(), 0o600)
+        })
+        .unwrap();
+        for name in &names {
+            assert_eq!(fs::read(dir.join(name)).unwrap(), name.as_bytes());
+        }
+        // One item fails: that error comes back, and the queue is not run to its end.
+        let ran = std::sync::atomic::AtomicUsize::new(0);
+        let got = in_parallel((0..1000).collect(), |n: usize| {
+            ran.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if n == 3 {
+                return Err(format!("item {n}"));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            Ok(())
+        });
+        assert_eq!(got, Err("item 3".to_string()));
+        assert!(ran.load(std::sync::atomic::Ordering::SeqCst) < 1000);
+        fs::remove_dir_all(&dir).unwrap();
     }
 }

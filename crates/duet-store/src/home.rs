@@ -536,22 +536,23 @@ impl Home {
     ) -> Result<(), StoreError> {
         let top = self.root.join("signatures");
         let mut dirs = std::collections::BTreeSet::new();
+        let mut files = Vec::new();
         for (journal, volume, statements) in volumes {
             let dir = top.join(journal.to_string());
             if !dirs.contains(&dir) {
                 for d in [&top, &dir] {
                     create_private_dir(d).map_err(|e| self.io_err(d, e))?;
                 }
+                dirs.insert(dir.clone());
             }
-            fsutil::write_atomic_sync_dir_later(
-                &dir,
-                &volume.to_string(),
-                &duet_core::authority::encode_signed(statements),
-                0o600,
-            )
-            .map_err(|e| self.io_err(&dir, e))?;
-            dirs.insert(dir);
+            let bytes = duet_core::authority::encode_signed(statements);
+            files.push((dir, volume.to_string(), bytes));
         }
+        // Each file synced (several at once), then the names: all durable before it returns.
+        fsutil::in_parallel(files, |(dir, name, bytes)| {
+            fsutil::write_atomic_sync_dir_later(&dir, &name, &bytes, 0o600)
+                .map_err(|e| self.io_err(&dir, e))
+        })?;
         for dir in dirs {
             fsutil::sync_dir(&dir).map_err(|e| self.io_err(&dir, e))?;
         }

@@ -181,39 +181,43 @@ impl<'a> StoreReplica<'a> {
                 Some(received.bytes),
             ));
         }
-        // A second thread reads each volume's items from its document (the costliest step,
-        // about a fifth of a first sync; a rested volume was read when it arrived) and writes
-        // the snapshot of a volume that arrived whole, while this one indexes the volume
-        // before; at most two volumes wait between them.
+        // Writer threads ([`fsutil::in_parallel`]) read each volume's items from its document
+        // (the costliest step of a volume that did not rest; a rested volume was read when it
+        // arrived) and write the snapshot of a volume that arrived whole, while this one indexes
+        // the volumes they hand over, in the order they finish; at most two wait between them.
+        // A snapshot is synced before it is named, and most of a synced write is waiting for the
+        // disk, which several threads overlap.
         let actor = self.store.actor();
         let store = self.store;
         std::thread::scope(|scope| -> Result<(), StoreError> {
             let (tx, rx) = std::sync::mpsc::sync_channel(2);
             scope.spawn(move || {
-                for ((journal, vol), taken, o, changed, whole) in work {
-                    let read = match taken {
-                        Taken::Doc(doc) => Volume::from_doc(actor, *doc)
-                            .ok()
-                            .filter(|v| v.journal() == journal && v.id() == vol)
-                            .map(|mut v| {
-                                let contents = v.contents();
-                                (Some(v), contents)
-                            }),
-                        Taken::Read(contents) => Some((None, contents)),
-                    };
-                    let written = match (&read, whole) {
-                        (Some(_), Some(bytes)) => Some(store.files(journal).write_sync_later(
-                            vol,
-                            FileKind::Snapshot,
-                            &bytes,
-                        )),
-                        _ => None,
-                    };
-                    let ready = ((journal, vol), read, o, changed, written);
-                    if tx.send(ready).is_err() {
-                        break;
-                    }
-                }
+                // Stops early when the loop below returns on an error (the next send fails).
+                let _ = crate::fsutil::in_parallel(
+                    work,
+                    |((journal, vol), taken, o, changed, whole)| {
+                        let read = match taken {
+                            Taken::Doc(doc) => Volume::from_doc(actor, *doc)
+                                .ok()
+                                .filter(|v| v.journal() == journal && v.id() == vol)
+                                .map(|mut v| {
+                                    let contents = v.contents();
+                                    (Some(v), contents)
+                                }),
+                            Taken::Read(contents) => Some((None, contents)),
+                        };
+                        let written = match (&read, whole) {
+                            (Some(_), Some(bytes)) => Some(store.files(journal).write_sync_later(
+                                vol,
+                                FileKind::Snapshot,
+                                &bytes,
+                            )),
+                            _ => None,
+                        };
+                        tx.send(((journal, vol), read, o, changed, written))
+                            .map_err(drop)
+                    },
+                );
             });
             for ((journal, vol), read, mut o, changed, written) in rx {
                 let Some((volume, contents)) = read else {
