@@ -539,11 +539,10 @@ impl Home {
         let mut files = Vec::new();
         for (journal, volume, statements) in volumes {
             let dir = top.join(journal.to_string());
-            if !dirs.contains(&dir) {
+            if dirs.insert(dir.clone()) {
                 for d in [&top, &dir] {
                     create_private_dir(d).map_err(|e| self.io_err(d, e))?;
                 }
-                dirs.insert(dir.clone());
             }
             let bytes = duet_core::authority::encode_signed(statements);
             files.push((dir, volume.to_string(), bytes));
