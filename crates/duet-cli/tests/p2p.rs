@@ -131,6 +131,34 @@ fn two_devices_that_dial_each_other_at_the_same_moment_hold_one_session() {
 }
 
 #[test]
+fn a_sync_started_before_the_partner_is_up_holds_one_session_with_it() {
+    let _g = serial();
+    let (alex, sam) = couple();
+    pair(&alex, &sam);
+    alex.write("something to carry first");
+    sync_both(&alex, &sam);
+    // Sam dials while Alex's device is not up yet, and that dial goes unanswered for a while.
+    // Meanwhile Alex comes up and dials Sam, and their session (nothing new: a few
+    // milliseconds) runs. Sam's own dial, still waiting, must not add a second session.
+    let sam_sync = sam.duet(["sync", "--json", "--timeout", "20"]).spawn(true);
+    std::thread::sleep(Duration::from_millis(100));
+    let alex_sync = alex.duet(["sync", "--json", "--timeout", "20"]).spawn(true);
+    for out in [
+        wait(sam_sync, Duration::from_secs(40)),
+        wait(alex_sync, Duration::from_secs(40)),
+    ] {
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{log}");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["reached"].as_array().unwrap().len(), 1, "{report}");
+        assert_eq!(report["reached"][0]["round_trips"], 1, "{report}");
+        let bytes =
+            report["bytes_sent"].as_u64().unwrap() + report["bytes_received"].as_u64().unwrap();
+        assert!(bytes < 250, "nothing new cost {bytes} bytes: {report}");
+    }
+}
+
+#[test]
 fn pair_write_sync_and_write_apart() {
     let _g = serial();
     let (alex, sam) = couple();

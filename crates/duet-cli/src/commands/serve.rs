@@ -211,7 +211,8 @@ pub fn run(ctx: &Context, out: &mut Out, args: ServeArgs) -> anyhow::Result<()> 
                         let (ep, store, sessions) = (ep.clone(), store.clone(), sessions.clone());
                         dials.spawn(async move {
                             let wait = Duration::from_secs(3);
-                            dial_once(&ep, store, &target, quiet, wait, &sessions).await
+                            let since = sessions.completed(target.addr.id);
+                            dial_once(&ep, store, &target, quiet, wait, &sessions, since).await
                         });
                     }
                     let mut any = false;

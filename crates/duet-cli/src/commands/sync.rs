@@ -127,7 +127,9 @@ pub fn spawn_acceptor(
 }
 
 /// Dial one device of the couple once and run a session if it answers. `None`: the device had
-/// dialed this one, and that session (which the acceptor reports) stood for this dial.
+/// dialed this one, and that session (which the acceptor reports) stood for this dial. `since`
+/// is how many sessions with the device had completed when the dialing began
+/// ([`Sessions::completed`]): one more, from either side, is the session this dial is for.
 pub async fn dial_once(
     ep: &Endpoint,
     store: Arc<Store>,
@@ -135,15 +137,18 @@ pub async fn dial_once(
     quiet: bool,
     connect_timeout: Duration,
     sessions: &Sessions,
+    since: u64,
 ) -> anyhow::Result<Option<SessionReport>> {
     let name = target.name.clone();
     let remote = target.addr.id;
-    let before = sessions.completed(remote);
+    if sessions.completed(remote) > since {
+        return Ok(None);
+    }
     let token = match sessions.begin_dial(remote) {
         Dial::Run(token) => token,
         Dial::Yield => {
             tracing::info!(device = %name, "it dialed this device: waiting for that session");
-            return yielded(sessions, remote, before, connect_timeout).await;
+            return yielded(sessions, remote, since, connect_timeout).await;
         }
     };
     tracing::info!(device = %name, addrs = ?target.addr.ip_addrs().collect::<Vec<_>>(), "dialing");
@@ -163,11 +168,19 @@ pub async fn dial_once(
             };
         }
     };
+    if sessions.completed(remote) > since {
+        // While this dial waited for an answer (the device was not up yet), the device dialed
+        // this one and that session completed: a second would carry nothing new.
+        tracing::info!(device = %name, "a session it dialed already ran: closing this dial");
+        conn.close(duet_net::close_code::CROSSED.into(), b"crossed");
+        sessions.end(remote, true, token, false);
+        return Ok(None);
+    }
     if !sessions.dialed(remote, token, &conn) {
         // It crossed the device's own dial to this one, whose session stands for both.
         tracing::info!(device = %name, "this dial crossed theirs and gave way");
         sessions.end(remote, true, token, false);
-        return yielded(sessions, remote, before, connect_timeout + CROSSED_WAIT).await;
+        return yielded(sessions, remote, since, connect_timeout + CROSSED_WAIT).await;
     }
     // The gate may also close the connection just after the handshake.
     let watched = conn.clone();
@@ -175,7 +188,7 @@ pub async fn dial_once(
     if result.is_err() && sessions.lost_crossing(remote, true, token, &watched) {
         tracing::info!(device = %name, "this dial crossed theirs and gave way");
         sessions.end(remote, true, token, false);
-        return yielded(sessions, remote, before, connect_timeout + CROSSED_WAIT).await;
+        return yielded(sessions, remote, since, connect_timeout + CROSSED_WAIT).await;
     }
     sessions.end(remote, true, token, result.is_ok());
     log_session(&name, true, &result);
@@ -218,7 +231,8 @@ async fn yielded(
     }
 }
 
-/// Dial `target` until a session succeeds, trying cannot help any more, or `deadline` passes.
+/// Dial `target` until a session succeeds (from either side: one completed past `since`, see
+/// [`dial_once`]), trying cannot help any more, or `deadline` passes.
 pub async fn dial_until(
     ep: Endpoint,
     store: Arc<Store>,
@@ -226,12 +240,13 @@ pub async fn dial_until(
     quiet: bool,
     deadline: tokio::time::Instant,
     sessions: Sessions,
+    since: u64,
 ) -> anyhow::Result<Option<SessionReport>> {
     let mut last_err = None;
     while tokio::time::Instant::now() < deadline {
         let left = deadline - tokio::time::Instant::now();
         let wait = left.min(Duration::from_secs(5));
-        match dial_once(&ep, store.clone(), &target, quiet, wait, &sessions).await {
+        match dial_once(&ep, store.clone(), &target, quiet, wait, &sessions, since).await {
             Ok(report) => return Ok(report),
             Err(e) if is_final(&e) => return Err(e),
             Err(e) => last_err = Some(e),
@@ -306,13 +321,16 @@ pub fn run(ctx: &Context, out: &mut Out, args: SyncArgs) -> anyhow::Result<()> {
         let ep = net::bind(ctx, store.home(), vec![SYNC_ALPN.to_vec()], gate).await?;
         let (tx, mut rx) = mpsc::channel(8);
         let sessions = Sessions::new(ep.id());
+        // Counted before the acceptor starts: a session the device dials in before this
+        // process's own dial begins is the one that dial is for (none has completed yet).
+        let since: Vec<u64> = targets.iter().map(|t| sessions.completed(t.addr.id)).collect();
         let acceptor =
             spawn_acceptor(ep.clone(), store.clone(), tx, label.clone(), quiet, sessions.clone());
         let deadline = tokio::time::Instant::now() + timeout;
         let mut dialers = tokio::task::JoinSet::new();
-        for target in targets {
-            let sessions = sessions.clone();
-            dialers.spawn(dial_until(ep.clone(), store.clone(), target, quiet, deadline, sessions));
+        for (target, since) in targets.into_iter().zip(since) {
+            let (ep, store, sessions) = (ep.clone(), store.clone(), sessions.clone());
+            dialers.spawn(dial_until(ep, store, target, quiet, deadline, sessions, since));
         }
         // Every device that answers before the timeout, from either direction.
         let mut reports: Vec<SessionReport> = Vec::new();
