@@ -24,7 +24,7 @@ use duet_core::bloom::{BITS, TrigramBloom};
 use duet_core::volume::Contents;
 use duet_core::{AppendPoint, Item, ItemId, JournalId, VOLUME_CAPACITY, VolumeId};
 
-use crate::fsutil::{create_private_dir, write_cache};
+use crate::fsutil::{create_private_dir, write_cache, write_checked_cache};
 use crate::volumes::Listing;
 
 const META_MAGIC: &[u8; 8] = b"DUETIX\x00\x09";
@@ -787,7 +787,7 @@ impl IndexFiles {
 
     fn write(&self, name: &str, bytes: &[u8]) {
         if create_private_dir(&self.dir).is_ok() {
-            let _ = write_cache(&self.dir, name, bytes);
+            let _ = write_checked_cache(&self.dir, name, bytes);
         }
     }
 
