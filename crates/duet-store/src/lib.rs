@@ -15,6 +15,7 @@ pub mod volumes;
 
 mod replica;
 mod store;
+mod warm;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -74,6 +74,8 @@ pub struct Store {
     actor: [u8; 16],
     index: IndexFiles,
     warnings: Mutex<Vec<Warning>>,
+    /// Open volumes kept loaded between sync sessions ([`crate::warm`]).
+    pub(crate) warm: Mutex<crate::warm::WarmVolumes>,
 }
 
 impl Store {
@@ -88,6 +90,7 @@ impl Store {
             actor: random_bytes(),
             index,
             warnings: Mutex::default(),
+            warm: Mutex::default(),
         })
     }
 
@@ -111,6 +114,12 @@ impl Store {
 
     pub fn actor(&self) -> [u8; 16] {
         self.actor
+    }
+
+    /// The volumes kept loaded between sync sessions.
+    pub(crate) fn warm(&self) -> std::sync::MutexGuard<'_, crate::warm::WarmVolumes> {
+        // Nothing kept is half-changed by a panic elsewhere: every change is one push or pop.
+        self.warm.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Problems met so far that did not stop the command.
@@ -1221,7 +1230,7 @@ fn marks_of(index: &JournalIndex) -> HashMap<ItemId, bool> {
 mod tests {
     use std::fs;
 
-    use automerge::ActorId;
+    use automerge::{ActorId, ChangeHash};
 
     use super::*;
 
@@ -1342,6 +1351,83 @@ mod tests {
         // Without the cache, everything is read again from the files, the same.
         fs::remove_dir_all(root.join("cache")).unwrap();
         assert_eq!(assert_index_matches_the_files(&open(), journal), 40);
+    }
+
+    #[test]
+    fn a_volume_kept_loaded_between_sessions_is_loaded_again_once_its_files_change() {
+        use duet_core::sync::Backend;
+
+        use crate::StoreReplica;
+        let (dir, journal) = new_home();
+        let root = dir.path().join("home");
+        // A long-lived process (`duet serve`), and the `duet write`s of others.
+        let serve = Store::open(Home::new(&root)).unwrap();
+        let write = |n: i64| {
+            let other = Store::open(Home::new(&root)).unwrap();
+            other.add(entry(&format!("evening {n}"), n), n).unwrap();
+        };
+        for n in 0..3 {
+            write(n);
+        }
+        let vol = *serve
+            .fresh_index(journal)
+            .unwrap()
+            .volumes
+            .keys()
+            .next()
+            .unwrap();
+        let files = serve.files(journal);
+        let loaded_afresh = || {
+            let listed = files.list_volume(vol).unwrap();
+            let mut loaded = files.load(vol, &listed, [0xee; 16], &mut Vec::new());
+            loaded.as_mut().unwrap().as_mut().unwrap().volume.heads()
+        };
+        let first = StoreReplica::new(&serve).load_doc(journal, vol).unwrap();
+        let listed = files.list_volume(vol).unwrap();
+        assert!(serve.warm().get(journal, vol, &listed).is_some(), "kept");
+        // The next session gets it as it was, without loading it.
+        let mut again = StoreReplica::new(&serve).load_doc(journal, vol).unwrap();
+        assert_eq!(again.get_heads(), loaded_afresh());
+        // Another process writes to it: the next session loads the files, the new page with.
+        write(3);
+        let listed = files.list_volume(vol).unwrap();
+        assert!(serve.warm().get(journal, vol, &listed).is_none());
+        let mut after = StoreReplica::new(&serve).load_doc(journal, vol).unwrap();
+        assert_eq!(after.get_heads(), loaded_afresh());
+        assert_ne!(after.get_heads(), first.clone().get_heads());
+    }
+
+    #[test]
+    fn a_sync_loads_ahead_only_the_open_volumes_written_since_the_peer_last_agreed() {
+        use duet_core::sync::{JournalPeerState, PeerState, heads_digest};
+        let (dir, journal) = new_home();
+        let root = dir.path().join("home");
+        let store = Store::open(Home::new(&root)).unwrap();
+        for n in 0..3 {
+            store.add(entry(&format!("morning {n}"), n), n).unwrap();
+        }
+        let index = store.fresh_index(journal).unwrap();
+        let (vol, vi) = index.volumes.iter().next().unwrap();
+        let listed = store.files(journal).list_volume(*vol).unwrap();
+        let heads: Vec<ChangeHash> = vi.heads.iter().map(|h| ChangeHash(*h)).collect();
+        let agreed_at = |digest| PeerState {
+            journals: [(
+                journal,
+                JournalPeerState {
+                    agreed: [(*vol, digest)].into(),
+                    automerge: Default::default(),
+                },
+            )]
+            .into(),
+        };
+        // Never synced with, or agreed on the volume as it is: nothing to load.
+        store.warm_up(&[PeerState::default()]);
+        store.warm_up(&[agreed_at(heads_digest(&heads))]);
+        assert!(store.warm().get(journal, *vol, &listed).is_none());
+        // Written to since: loaded, as the files hold it.
+        store.warm_up(&[agreed_at(heads_digest(&[]))]);
+        let mut warm = store.warm().get(journal, *vol, &listed).unwrap();
+        assert_eq!(warm.doc.get_heads(), heads);
     }
 
     #[test]

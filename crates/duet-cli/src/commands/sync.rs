@@ -308,6 +308,14 @@ pub fn run(ctx: &Context, out: &mut Out, args: SyncArgs) -> anyhow::Result<()> {
         bail!("none of your devices or your partner's is known to this one yet");
     }
     let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
+    // The volumes written to since the last sync with each device load while the endpoint
+    // binds and dials (`Store::warm_up`); the thread only reads, and is not waited for.
+    let agreed: Vec<_> = targets
+        .iter()
+        .map(|t| store.peer_state(&duet_store::home::hex(t.addr.id.as_bytes())))
+        .collect();
+    let warming = store.clone();
+    std::thread::spawn(move || warming.warm_up(&agreed));
     let gate = Gate::with_allowed(couple.admitted());
     let timeout = Duration::from_secs(args.timeout.max(1));
     let quiet = out.quiet;

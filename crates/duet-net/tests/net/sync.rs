@@ -227,6 +227,48 @@ async fn pair_then_sync_on_loopback() {
     .await;
 }
 
+/// The stores live on from session to session, as in a `duet serve`: each keeps the open
+/// volumes it loaded or stored, and what it stores from them is what loading the files gives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_one_after_another_store_what_loading_each_time_would() {
+    bounded(async {
+        let (ea, ga) = node(13).await;
+        let (eb, gb) = node(14).await;
+        let (mut alex, mut sam) = (person("Alex"), person("Sam"));
+        pair(&mut alex, &ea, &ga, &mut sam, &eb).await;
+        ga.allow(eb.id());
+        gb.allow(ea.id());
+        let mut from_alex = Vec::new();
+        let mut from_sam = Vec::new();
+        for round in 0..6 {
+            // Alex writes every round and Sam every other; either side dials.
+            from_alex.push(format!("from Alex {round}"));
+            alex.write(from_alex.last().unwrap());
+            if round % 2 == 1 {
+                from_sam.push(format!("from Sam {round}"));
+                sam.write(from_sam.last().unwrap());
+            }
+            if round % 3 == 2 {
+                sync_once((&eb, &sam), (&ea, &alex), ea.addr()).await;
+            } else {
+                sync_once((&ea, &alex), (&eb, &sam), eb.addr()).await;
+            }
+            assert_eq!(sam.bodies(Author::Partner), from_alex, "round {round}");
+            assert_eq!(alex.bodies(Author::Partner), from_sam, "round {round}");
+        }
+        // Read afresh from the files, by processes that kept nothing loaded.
+        for p in [&mut alex, &mut sam] {
+            p.store = Arc::new(Store::open(p.home.clone()).unwrap());
+        }
+        assert_eq!(sam.bodies(Author::Partner), from_alex);
+        assert_eq!(alex.bodies(Author::Partner), from_sam);
+        // And a sync between them finds nothing to exchange.
+        let idle = sync_once((&ea, &alex), (&eb, &sam), eb.addr()).await;
+        assert!(idle.sent + idle.received < 600, "{idle:?}");
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pair_then_sync_through_a_loopback_relay_alone() {
     bounded(async {
