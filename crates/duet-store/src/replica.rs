@@ -29,6 +29,22 @@ struct Open {
 }
 
 impl Open {
+    /// A stored volume, as its `files` hold it: `doc`, and `base`, the heads of its snapshots.
+    fn stored(
+        files: Vec<VolumeFile>,
+        base: Vec<ChangeHash>,
+        mut doc: AutoCommit,
+    ) -> (Open, AutoCommit) {
+        let saved = doc.get_heads();
+        let open = Open {
+            files,
+            saved,
+            existed: true,
+            base,
+        };
+        (open, doc)
+    }
+
     /// A volume new here that arrived whole: its snapshot, to be written as it came, is all.
     fn received(heads: Vec<ChangeHash>) -> Open {
         Open {
@@ -327,30 +343,15 @@ impl StoreReplica<'_> {
         let listed = files.list_volume(volume).ok()?;
         // Kept loaded from an earlier session, files unchanged since: a clone, not a load.
         if let Some(warm) = self.store.warm().get(journal, volume, &listed) {
-            let mut doc = warm.doc;
-            let saved = doc.get_heads();
-            let open = Open {
-                files: warm.files,
-                saved,
-                existed: true,
-                base: warm.base,
-            };
-            return Some((open, doc));
+            return Some(Open::stored(warm.files, warm.base, warm.doc));
         }
         match files.load(volume, &listed, self.store.actor(), &mut self.warnings) {
             Ok(Some(loaded)) => {
                 self.store
                     .warm()
                     .keep(&loaded.volume, &loaded.files, &loaded.base);
-                let mut doc = loaded.volume.into_doc();
-                let saved = doc.get_heads();
-                let open = Open {
-                    files: loaded.files,
-                    saved,
-                    existed: true,
-                    base: loaded.base,
-                };
-                Some((open, doc))
+                let doc = loaded.volume.into_doc();
+                Some(Open::stored(loaded.files, loaded.base, doc))
             }
             Ok(None) => None,
             Err(e) => {
