@@ -542,13 +542,20 @@ async fn session_inner(
     // of now, with the device lists this session brought (the session that first tells of a
     // device, a home device just linked, also says where it is; filtered by the devices known
     // when the session began, that hint was dropped, and a laptop could not find the home
-    // device until its next session with the partner).
-    let known_now: Vec<DeviceId> = Couple::load(&store)
-        .map(|c| c.peers().into_iter().map(|(d, _)| d).collect())
-        .unwrap_or(known);
+    // device until its next session with the partner). Read again only when the session
+    // brought device lists: reading them checks every signature in them.
     let mut heard = sync.heard_hints().to_vec();
-    heard.retain(|(d, _)| known_now.contains(d) && *d != device);
-    let _ = store.home().hint(&heard);
+    if !heard.is_empty() {
+        let known_now: Vec<DeviceId> = if sync.heard_devices().is_empty() {
+            known
+        } else {
+            Couple::load(&store)
+                .map(|c| c.peers().into_iter().map(|(d, _)| d).collect())
+                .unwrap_or(known)
+        };
+        heard.retain(|(d, _)| known_now.contains(d) && *d != device);
+        let _ = store.home().hint(&heard);
+    }
     let mut traffic = driven?;
     // Only what the owners' devices signed is kept; say so when something was not.
     let unsigned_cut = sync.keep_covered(&mut docs);
