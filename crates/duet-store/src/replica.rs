@@ -423,21 +423,22 @@ impl Store {
             let index = self.index_files().read_manifest(*journal);
             for (vol, vi) in &index.volumes {
                 // Full volumes keep no append point: they take no new item.
-                let Some(listed) = listing.volumes.remove(vol) else {
+                let open = vi.append.is_some();
+                let Some(listed) = listing.volumes.remove(vol).filter(|_| open) else {
                     continue;
                 };
                 let heads: Vec<ChangeHash> = vi.heads.iter().map(|h| ChangeHash(*h)).collect();
                 let changed =
                     agreed.agreed.get(vol) != Some(&duet_core::sync::heads_digest(&heads));
                 let current = vi.key == Listing::volume_key(&listed);
-                if vi.append.is_some() && changed && current && !wanted.iter().any(|w| w.1 == *vol)
-                {
+                let seen = wanted.iter().any(|w| (w.0, w.1) == (*journal, *vol));
+                if changed && current && !seen {
                     wanted.push((*journal, *vol, listed));
                 }
             }
         }
         for (journal, vol, listed) in wanted.into_iter().take(crate::warm::WARM_VOLUMES) {
-            if self.warm().get(journal, vol, &listed).is_some() {
+            if self.warm().holds(journal, vol, &listed) {
                 continue;
             }
             let files = self.files(journal);

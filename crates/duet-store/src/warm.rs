@@ -38,15 +38,22 @@ pub(crate) struct WarmVolumes {
 impl WarmVolumes {
     /// A copy of `vol` if it was kept as exactly the files `listed` (in any order).
     pub fn get(&self, journal: JournalId, vol: VolumeId, listed: &[VolumeFile]) -> Option<Warm> {
-        let (_, warm) = self.kept.iter().find(|(key, _)| *key == (journal, vol))?;
-        if sorted(listed) != sorted(&warm.files) {
-            return None;
-        }
+        let warm = self.kept_as(journal, vol, listed)?;
         Some(Warm {
             files: warm.files.clone(),
             base: warm.base.clone(),
             doc: warm.doc.clone(),
         })
+    }
+
+    /// Whether `vol` is kept as exactly the files `listed`.
+    pub fn holds(&self, journal: JournalId, vol: VolumeId, listed: &[VolumeFile]) -> bool {
+        self.kept_as(journal, vol, listed).is_some()
+    }
+
+    fn kept_as(&self, journal: JournalId, vol: VolumeId, listed: &[VolumeFile]) -> Option<&Warm> {
+        let (_, warm) = self.kept.iter().find(|(key, _)| *key == (journal, vol))?;
+        (sorted(listed) == sorted(&warm.files)).then_some(warm)
     }
 
     /// Keep `volume`, loaded from or stored as `files`, unless it is full; the oldest kept
@@ -126,6 +133,7 @@ mod tests {
         // A chunk more (another process wrote), one less (a compaction), another volume: no.
         let more = [file("a.snap"), file("b.chunk"), file("c.chunk")];
         assert!(warm.get(j, v, &more).is_none());
+        assert!(!warm.holds(j, v, &more) && warm.holds(j, v, &[file("b.chunk"), file("a.snap")]));
         assert!(warm.get(j, v, &[file("a.snap")]).is_none());
         assert!(
             warm.get(j, VolumeId([4; 8]), &[file("a.snap"), file("b.chunk")])
