@@ -87,10 +87,10 @@ pub fn write_cache(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
 /// the new one and then removed, where [`write_cache`] renames over it. Renaming a file over
 /// another makes ext4 allocate its blocks and start writing it out inside the rename
 /// (`auto_da_alloc`, there so that an editor's save survives a power cut whole), which the
-/// renaming process pays for; a swapped file is left to the usual writeback. Measured here, swapping a 67 KB file into place took
-/// 40-50 µs against 160-200 µs renamed over, and the manifest of a journal of 100,000 items is
-/// that size and is rewritten by every `duet write`. The price: after a power cut the file
-/// may be found empty, and is rebuilt.
+/// renaming process pays for; a swapped file is left to the usual writeback. Measured here,
+/// swapping a 67 KB file into place took 40-50 µs against 160-200 µs renamed over, and the
+/// manifest of a journal of 100,000 items is that size and is rewritten by every `duet write`.
+/// The price: after a power cut the file may be found empty, and is rebuilt.
 pub fn write_checked_cache(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
     write_atomic_inner(dir, name, bytes, 0o600, Durable::Checked)
 }
