@@ -415,12 +415,17 @@ impl Store {
     /// Reads only; a journal whose index is not current, or a peer never synced with, is left
     /// to the session.
     pub fn warm_up(&self, peers: &[PeerState]) {
+        // Each journal a peer has agreed on is read once, for all the peers that have.
+        let journals: std::collections::BTreeSet<JournalId> = peers
+            .iter()
+            .flat_map(|p| p.journals.keys().copied())
+            .collect();
         let mut wanted: Vec<(JournalId, VolumeId, Vec<VolumeFile>)> = Vec::new();
-        for (journal, agreed) in peers.iter().flat_map(|p| &p.journals) {
-            let Ok(mut listing) = self.files(*journal).list() else {
+        for journal in journals {
+            let Ok(mut listing) = self.files(journal).list() else {
                 continue;
             };
-            let index = self.index_files().read_manifest(*journal);
+            let index = self.index_files().read_manifest(journal);
             for (vol, vi) in &index.volumes {
                 // Full volumes keep no append point: they take no new item.
                 let open = vi.append.is_some();
@@ -428,12 +433,13 @@ impl Store {
                     continue;
                 };
                 let heads: Vec<ChangeHash> = vi.heads.iter().map(|h| ChangeHash(*h)).collect();
-                let changed =
-                    agreed.agreed.get(vol) != Some(&duet_core::sync::heads_digest(&heads));
-                let current = vi.key == Listing::volume_key(&listed);
-                let seen = wanted.iter().any(|w| (w.0, w.1) == (*journal, *vol));
-                if changed && current && !seen {
-                    wanted.push((*journal, *vol, listed));
+                let digest = duet_core::sync::heads_digest(&heads);
+                let changed = peers
+                    .iter()
+                    .filter_map(|p| p.journals.get(&journal))
+                    .any(|agreed| agreed.agreed.get(vol) != Some(&digest));
+                if changed && vi.key == Listing::volume_key(&listed) {
+                    wanted.push((journal, *vol, listed));
                 }
             }
         }

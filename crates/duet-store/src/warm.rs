@@ -22,6 +22,7 @@ use crate::volumes::VolumeFile;
 pub(crate) const WARM_VOLUMES: usize = 4;
 
 /// A loaded volume as its files hold it.
+#[derive(Clone)]
 pub(crate) struct Warm {
     pub files: Vec<VolumeFile>,
     /// Heads of its snapshots alone (see [`crate::volumes::LoadedVolume::base`]).
@@ -38,12 +39,7 @@ pub(crate) struct WarmVolumes {
 impl WarmVolumes {
     /// A copy of `vol` if it was kept as exactly the files `listed` (in any order).
     pub fn get(&self, journal: JournalId, vol: VolumeId, listed: &[VolumeFile]) -> Option<Warm> {
-        let warm = self.kept_as(journal, vol, listed)?;
-        Some(Warm {
-            files: warm.files.clone(),
-            base: warm.base.clone(),
-            doc: warm.doc.clone(),
-        })
+        self.kept_as(journal, vol, listed).cloned()
     }
 
     /// Whether `vol` is kept as exactly the files `listed`.
