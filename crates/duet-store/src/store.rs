@@ -1321,6 +1321,16 @@ mod tests {
         (dir, config.journal)
     }
 
+    /// A new home with `n` entries written by one store, and that store.
+    fn home_with_mornings(n: i64) -> (tempfile::TempDir, JournalId, Store) {
+        let (dir, journal) = new_home();
+        let store = Store::open(Home::new(dir.path().join("home"))).unwrap();
+        for k in 0..n {
+            store.add(entry(&format!("morning {k}"), k), k).unwrap();
+        }
+        (dir, journal, store)
+    }
+
     #[test]
     fn a_write_appends_without_loading_and_the_volume_loads_as_the_index_says() {
         let (dir, journal) = new_home();
@@ -1400,12 +1410,7 @@ mod tests {
     #[test]
     fn a_sync_loads_ahead_only_the_open_volumes_written_since_the_peer_last_agreed() {
         use duet_core::sync::{JournalPeerState, PeerState, heads_digest};
-        let (dir, journal) = new_home();
-        let root = dir.path().join("home");
-        let store = Store::open(Home::new(&root)).unwrap();
-        for n in 0..3 {
-            store.add(entry(&format!("morning {n}"), n), n).unwrap();
-        }
+        let (_dir, journal, store) = home_with_mornings(3);
         let index = store.fresh_index(journal).unwrap();
         let (vol, vi) = index.volumes.iter().next().unwrap();
         let listed = store.files(journal).list_volume(*vol).unwrap();
@@ -1432,12 +1437,8 @@ mod tests {
 
     #[test]
     fn an_append_reads_the_snapshot_and_the_last_chunk_only() {
-        let (dir, journal) = new_home();
+        let (dir, journal, store) = home_with_mornings(5);
         let root = dir.path().join("home");
-        let store = Store::open(Home::new(&root)).unwrap();
-        for n in 0..5 {
-            store.add(entry(&format!("morning {n}"), n), n).unwrap();
-        }
         let index = store.fresh_index(journal).unwrap();
         let vi = index.volumes.values().next().unwrap().clone();
         let tip = vi.tip.clone().expect("the last append's chunk");

@@ -203,15 +203,27 @@ fn check_exchange(alex: &Person, sam: &Person) {
     assert_eq!(alex.bodies(Author::Me), sam.bodies(Author::Partner));
 }
 
+/// Alex and Sam, each on a loopback endpoint of the given seed, paired and admitting each other.
+async fn paired_on_loopback(seed_a: u8, seed_b: u8) -> (Endpoint, Endpoint, Person, Person) {
+    let (ea, ga) = node(seed_a).await;
+    let (eb, gb) = node(seed_b).await;
+    let (mut alex, mut sam) = (person("Alex"), person("Sam"));
+    pair(&mut alex, &ea, &ga, &mut sam, &eb).await;
+    ga.allow(eb.id());
+    gb.allow(ea.id());
+    (ea, eb, alex, sam)
+}
+
+/// A session between the two finds nothing new: a few hundred bytes of digests.
+async fn assert_nothing_to_exchange(ea: &Endpoint, alex: &Person, eb: &Endpoint, sam: &Person) {
+    let idle = sync_once((ea, alex), (eb, sam), eb.addr()).await;
+    assert!(idle.sent + idle.received < 600, "{idle:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pair_then_sync_on_loopback() {
     bounded(async {
-        let (ea, ga) = node(11).await;
-        let (eb, gb) = node(12).await;
-        let (mut alex, mut sam) = (person("Alex"), person("Sam"));
-        pair(&mut alex, &ea, &ga, &mut sam, &eb).await;
-        ga.allow(eb.id());
-        gb.allow(ea.id());
+        let (ea, eb, alex, sam) = paired_on_loopback(11, 12).await;
 
         alex.write("from Alex 1");
         alex.write("from Alex 2");
@@ -220,9 +232,7 @@ async fn pair_then_sync_on_loopback() {
         check_exchange(&alex, &sam);
         assert!(first.sent > 0 && first.received > 0);
 
-        // Nothing new: a few hundred bytes of digests.
-        let idle = sync_once((&ea, &alex), (&eb, &sam), eb.addr()).await;
-        assert!(idle.sent + idle.received < 600, "{idle:?}");
+        assert_nothing_to_exchange(&ea, &alex, &eb, &sam).await;
     })
     .await;
 }
@@ -232,12 +242,7 @@ async fn pair_then_sync_on_loopback() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_one_after_another_store_what_loading_each_time_would() {
     bounded(async {
-        let (ea, ga) = node(13).await;
-        let (eb, gb) = node(14).await;
-        let (mut alex, mut sam) = (person("Alex"), person("Sam"));
-        pair(&mut alex, &ea, &ga, &mut sam, &eb).await;
-        ga.allow(eb.id());
-        gb.allow(ea.id());
+        let (ea, eb, mut alex, mut sam) = paired_on_loopback(13, 14).await;
         let mut from_alex = Vec::new();
         let mut from_sam = Vec::new();
         for round in 0..6 {
@@ -263,8 +268,7 @@ async fn sessions_one_after_another_store_what_loading_each_time_would() {
         assert_eq!(sam.bodies(Author::Partner), from_alex);
         assert_eq!(alex.bodies(Author::Partner), from_sam);
         // And a sync between them finds nothing to exchange.
-        let idle = sync_once((&ea, &alex), (&eb, &sam), eb.addr()).await;
-        assert!(idle.sent + idle.received < 600, "{idle:?}");
+        assert_nothing_to_exchange(&ea, &alex, &eb, &sam).await;
     })
     .await;
 }
