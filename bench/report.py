@@ -103,6 +103,7 @@ def main():
     cli = {n: load(f"{results}/cli-{n}.json") for n in sizes}
     sync = {n: load(f"{results}/sync-{n}.json") for n in sizes}
     amr = {n: load(f"{results}/amr-{n}.json") for n in sizes}
+    link = load(f"{results}/link-100000.json")
     out = []
     p = out.append
     p("# Benchmarks\n")
@@ -223,6 +224,19 @@ def main():
           + (f" (automerge-repo: {mib(aj['first_sync'].get('client_max_rss_kib'))} client, "
              f"{mib(aj['first_sync'].get('server_max_rss_kib'))} server)"
              if aj.get("first_sync") else "") + ".\n")
+
+    if link:
+        f = link["first_sync"]
+        p(f"### The first sync of {link['items']:,} over a {link['link_mbit']} Mbit/s link\n")
+        p("The same first sync on a fresh pair of homes, with a token bucket of "
+          f"{link['link_mbit']} Mbit/s on the loopback interface of the bench's own namespace "
+          "(`duet-sync-bench --link-mbit`): the snapshots of a batch load as their frames "
+          "arrive, so on a link slower than loading them the loading hides under the transfer. "
+          "The floor is what the link alone needs to carry the session's IP bytes.\n")
+        p("| duet | the link alone | duet against the link | IP bytes |")
+        p("|---:|---:|---:|---:|")
+        p(f"| {ms(f['ms'])} | {ms(f['link_floor_ms'])} | "
+          f"{f['ms'] / f['link_floor_ms']:.2f}× | {num(f['ip_bytes'])} |\n")
 
     # The goals, checked against this run.
     p("## The goals (issue 11), against this run\n")

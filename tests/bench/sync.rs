@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo build --release -p duet-cli -p duet-tests
-//! target/release/duet-sync-bench [--items N] [--runs R] [--duet PATH]
+//! target/release/duet-sync-bench [--items N] [--runs R] [--duet PATH] [--link-mbit M]
 //! ```
 //!
 //! Alex's journal gets N generated items (one Automerge change each). Sam
@@ -17,6 +17,10 @@
 //! the whole exchange puts on the loopback interface (connection and path setup included). For
 //! the second the bench runs itself in a network namespace of its own (`unshare -n`, as root),
 //! where nothing else uses loopback; where it cannot, it says so and counts frames only.
+//!
+//! `--link-mbit M` times the first sync alone, over a link of M Mbit/s: a token bucket
+//! (`tc qdisc ... tbf`) on the loopback interface of the bench's own namespace, set after
+//! pairing. Beside it, what the link alone needs for the session's IP bytes: the floor.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -145,6 +149,56 @@ fn timed_sync(
     }
 }
 
+/// The first sync alone, over a link of `mbit` Mbit/s (a token bucket on this namespace's
+/// loopback interface), against what the link needs for its IP bytes.
+fn first_sync_over_a_link(
+    launcher: &mut Launcher,
+    alex: &TestEnv,
+    mbit: u64,
+    own_namespace: bool,
+    (items, snapshot): (usize, u64),
+    json_out: Option<&std::path::Path>,
+) {
+    if !own_namespace {
+        eprintln!("duet-sync-bench: --link-mbit needs a network namespace of its own (root)");
+        std::process::exit(1);
+    }
+    let rate = format!("{mbit}mbit");
+    let shaped = std::process::Command::new("tc")
+        .args(["qdisc", "add", "dev", "lo", "root", "tbf", "rate", &rate])
+        .args(["burst", "256kb", "latency", "200ms"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !shaped {
+        eprintln!("duet-sync-bench: `tc qdisc add ... tbf` failed (iproute2, sch_tbf)");
+        std::process::exit(1);
+    }
+    let first = sync_once(launcher, alex, own_namespace);
+    let ip = first.ip.unwrap_or(0);
+    let floor_ms = ip as f64 * 8.0 / (mbit as f64 * 1e6) * 1000.0;
+    println!(
+        "first sync of {items} items over a {mbit} Mbit/s link: {:.0} ms, {ip} IP bytes, which \
+         the link alone needs {floor_ms:.0} ms for ({:.2}x)",
+        first.ms,
+        first.ms / floor_ms.max(1e-9),
+    );
+    let results = serde_json::json!({
+        "bench": "duet-sync-bench",
+        "items": items,
+        "snapshot_bytes": snapshot,
+        "link_mbit": mbit,
+        "first_sync": {
+            "ms": first.ms,
+            "frames": first.frames,
+            "ip_bytes": ip,
+            "link_floor_ms": floor_ms,
+        },
+    });
+    if let Some(path) = json_out {
+        std::fs::write(path, format!("{results:#}\n")).expect("writing the JSON report");
+    }
+}
+
 /// A long-running process's peak memory so far (KiB), from `/proc`.
 fn peak_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -212,6 +266,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(30);
     let json_out = arg(&args, "--json").map(PathBuf::from);
+    let link_mbit: Option<u64> = arg(&args, "--link-mbit").and_then(|v| v.parse().ok());
     let export_out = arg(&args, "--export").map(PathBuf::from);
     let bin = match arg(&args, "--duet")
         .map(duet_tests::absolute)
@@ -276,6 +331,19 @@ fn main() {
         child
     });
     let serve_before = peak_kib(server.id());
+    if let Some(mbit) = link_mbit {
+        let json = json_out.as_deref();
+        first_sync_over_a_link(
+            &mut launcher,
+            &alex,
+            mbit,
+            own_namespace,
+            (items, snapshot),
+            json,
+        );
+        interrupt(server);
+        return;
+    }
     let first = if let Ok(out) = std::env::var("DUET_BENCH_PERF") {
         // The same sync under `perf record` (its peak memory is then perf's).
         let cmd = alex.duet(["sync", "--json", "--timeout", "60"]).command();

@@ -545,14 +545,36 @@ impl SyncSession {
         self.closing.clone().unwrap_or_default()
     }
 
+    /// Whether this side takes changes to `journal` from the peer (what a [`Preloader`] loads
+    /// ahead).
+    pub fn accepts_changes(&self, journal: JournalId) -> bool {
+        self.share(journal).is_ok_and(|s| s.accept_changes)
+    }
+
     /// Answer one batch from the peer.
     pub fn handle(&mut self, docs: &mut Docs, batch: Batch) -> Result<Batch, SyncError> {
+        let mut preloader = docs.preloader();
+        preloader.push(docs, |journal| self.accepts_changes(journal), batch.0);
+        self.handle_received(docs, preloader.finish())
+    }
+
+    /// Answer one batch from the peer, as a [`Preloader`] received it.
+    pub fn handle_received(
+        &mut self,
+        docs: &mut Docs,
+        received: Received,
+    ) -> Result<Batch, SyncError> {
         let mut out = Vec::new();
+        let mut msgs: Vec<_> = received
+            .batch
+            .0
+            .into_iter()
+            .zip(received.preloaded)
+            .collect();
         // Volume messages before inventories: a volume the peer already
         // started is answered, not started a second time from our side
         // (which would make the peer send its document twice).
-        let mut msgs = batch.0;
-        msgs.sort_by_key(|m| match m {
+        msgs.sort_by_key(|(m, _)| match m {
             Msg::Devices { .. }
             | Msg::DevicesDigest { .. }
             | Msg::Addresses { .. }
@@ -565,11 +587,8 @@ impl SyncSession {
         // Automerge message, next to the full inventory that says it lacks them: those volumes
         // go whole as snapshots, as when this side starts them (answering the Automerge
         // messages would send every change, about three times the bytes).
-        let lacking = self.lacking(docs, &msgs);
-        let preloaded = docs.preload(&msgs, |journal| {
-            self.share(journal).is_ok_and(|s| s.accept_changes)
-        });
-        for (msg, preloaded) in msgs.into_iter().zip(preloaded) {
+        let lacking = self.lacking(docs, msgs.iter().map(|(m, _)| m));
+        for (msg, preloaded) in msgs {
             if let Msg::Volume {
                 journal, volume, ..
             } = &msg
@@ -600,10 +619,10 @@ impl SyncSession {
 
     /// The volumes a full inventory in `msgs` says the peer lacks, of a journal it may only
     /// receive from this side, with their heads digests here.
-    fn lacking(
+    fn lacking<'m>(
         &self,
         docs: &mut Docs,
-        msgs: &[Msg],
+        msgs: impl Iterator<Item = &'m Msg>,
     ) -> BTreeMap<(JournalId, VolumeId), HeadsDigest> {
         let mut out = BTreeMap::new();
         for msg in msgs {
@@ -1007,7 +1026,7 @@ pub fn prepare(
 }
 
 mod docs;
-pub use docs::{Adopted, Backend, Docs, Wants};
+pub use docs::{Adopted, Backend, Docs, Preloader, Received, Wants};
 
 mod wire;
 pub use wire::{decode_batch, decode_peer_state, encode_batch, encode_peer_state};

@@ -92,30 +92,22 @@ async fn send_batch<W: AsyncWrite + Unpin>(
     Ok(())
 }
 
-/// Read one whole batch; `None` when the stream ended cleanly before it.
-async fn recv_batch<R: AsyncRead + Unpin, F: FnMut(u64)>(
-    recv: &mut R,
-    timeout: Duration,
-    traffic: &mut Traffic,
-    progress: &mut F,
-) -> Result<Option<Batch>, SyncNetError> {
-    recv_batch_within(recv, timeout, traffic, progress, MAX_BATCH_BYTES).await
-}
-
-async fn recv_batch_within<R: AsyncRead + Unpin, F: FnMut(u64)>(
+/// Read one whole batch, handing `on_part` each frame's messages as the frame arrives; `false`
+/// when the stream ended cleanly before it.
+async fn recv_parts<R: AsyncRead + Unpin, F: FnMut(u64), P: FnMut(Vec<Msg>)>(
     recv: &mut R,
     timeout: Duration,
     traffic: &mut Traffic,
     progress: &mut F,
     max_batch: u64,
-) -> Result<Option<Batch>, SyncNetError> {
-    let mut msgs = Vec::new();
+    on_part: &mut P,
+) -> Result<bool, SyncNetError> {
     let mut first = true;
     let mut batch_bytes = 0u64;
     loop {
         let Some(frame) = read_frame(recv, MAX_FRAME, timeout).await? else {
             return if first {
-                Ok(None)
+                Ok(false)
             } else {
                 Err(SyncNetError::Closed)
             };
@@ -133,9 +125,9 @@ async fn recv_batch_within<R: AsyncRead + Unpin, F: FnMut(u64)>(
         let (&more, body) = frame
             .split_first()
             .ok_or(SyncError::Malformed("empty frame"))?;
-        msgs.extend(decode_batch(body)?.0);
+        on_part(decode_batch(body)?.0);
         match more {
-            0 => return Ok(Some(Batch(msgs))),
+            0 => return Ok(true),
             1 => continue,
             _ => return Err(SyncError::Malformed("frame flag").into()),
         }
@@ -203,19 +195,34 @@ where
         // only come after the peer has received all of them, which over a slow, lossy link
         // takes a while. Allow for that on top of the usual wait.
         let wait = timeout + in_flight(traffic.sent - before);
-        let incoming = recv_batch(recv, wait, &mut traffic, progress)
-            .await?
-            .ok_or(SyncNetError::Closed)?;
-        let got_empty = incoming.0.is_empty();
+        // The snapshots of a batch load while its later frames are still on their way.
+        let mut preloader = docs.preloader();
+        let takes = |journal| session.accepts_changes(journal);
+        let mut on_part = |part| preloader.push(docs, takes, part);
+        let got = recv_parts(
+            recv,
+            wait,
+            &mut traffic,
+            progress,
+            MAX_BATCH_BYTES,
+            &mut on_part,
+        );
+        if !got.await? {
+            return Err(SyncNetError::Closed);
+        }
+        let incoming = tokio::task::spawn_blocking(move || preloader.finish())
+            .await
+            .map_err(|_| SyncError::Malformed("a snapshot failed to load"))?;
+        let got_empty = incoming.batch().0.is_empty();
         if role == Role::Dialer && sent_empty && got_empty {
             let _ = send.shutdown().await;
             return Ok(traffic);
         }
-        prepare(session, Some(&incoming), docs, backend);
+        prepare(session, Some(incoming.batch()), docs, backend);
         let reply = if role == Role::Listener && traffic.sent == 0 {
-            session.answer_hello(docs, incoming)?
+            session.answer_hello(docs, incoming.into_batch())?
         } else {
-            session.handle(docs, incoming)?
+            session.handle_received(docs, incoming)?
         };
         if session.is_over() {
             // Both sides were level at hello. The dialer has heard so and hangs up; the
@@ -303,12 +310,13 @@ mod tests {
             }
         });
         let mut traffic = Traffic::default();
-        let result = recv_batch_within(
+        let result = recv_parts(
             &mut near,
             Duration::from_secs(5),
             &mut traffic,
             &mut |_| {},
             1024,
+            &mut |_| {},
         )
         .await;
         assert!(

@@ -55,7 +55,7 @@ pub struct Adopted {
     pub contents: Option<Contents>,
 }
 
-/// A snapshot loaded ahead of its message ([`Docs::preload`]).
+/// A snapshot loaded ahead of its message ([`Preloader`]).
 pub(crate) enum Preloaded {
     /// The loaded volume (boxed: an Automerge document is a few KiB before any heap).
     Loaded(Box<Volume>),
@@ -115,6 +115,169 @@ impl Preloaded {
 /// lets a volume received whole rest, and keeps it resting through the authorship check.
 pub(crate) fn all_signed(heads: &[ChangeHash], signed: Option<&BTreeSet<ChangeHash>>) -> bool {
     signed.is_none_or(|s| heads.iter().all(|h| s.contains(h)))
+}
+
+/// Threads that load snapshots ahead: the machine's cores, at most four.
+fn preload_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(4)
+}
+
+/// One snapshot loaded ahead; `None` if it does not load within [`PRELOAD_INFLATED`].
+fn preload_one(actor: [u8; 16], rest: bool, bytes: &[u8]) -> Option<Preloaded> {
+    let volume = Volume::load_within(actor, bytes, PRELOAD_INFLATED).ok()?;
+    // Reading the items is the other costly step of taking a volume in: done here too when
+    // the volume may rest.
+    Some(match rest {
+        true => {
+            let mut volume = volume;
+            Preloaded::Read {
+                journal: volume.journal(),
+                contents: volume.contents(),
+            }
+        }
+        false => Preloaded::Loaded(Box::new(volume)),
+    })
+}
+
+type Job = (usize, super::Msg);
+type Done = (usize, super::Msg, Option<Preloaded>);
+
+/// Loads the snapshots of a batch on threads of their own while the rest of the batch is
+/// still arriving: the driver hands it each frame's messages as they come
+/// ([`Preloader::push`]), and the session takes the batch with its loads
+/// ([`Preloader::finish`], [`super::SyncSession::handle_received`]). On a link slower than
+/// the loads, a first sync has read every volume when its last frame arrives, where loading
+/// them all began only then. Messages are moved to the threads and back, never copied.
+pub struct Preloader {
+    actor: [u8; 16],
+    rest: bool,
+    threads: usize,
+    /// Messages taken so far.
+    count: usize,
+    /// Messages not sent to a thread, with their place in the batch.
+    held: Vec<Job>,
+    /// The first snapshot to load ahead, until a second one starts the threads.
+    first: Option<Job>,
+    jobs: Option<std::sync::mpsc::Sender<Job>>,
+    workers: Vec<std::thread::JoinHandle<Vec<Done>>>,
+}
+
+/// A batch as it arrived, with what [`Preloader`] loaded of it.
+pub struct Received {
+    pub(crate) batch: super::Batch,
+    pub(crate) preloaded: Vec<Option<Preloaded>>,
+}
+
+impl Received {
+    pub fn batch(&self) -> &super::Batch {
+        &self.batch
+    }
+
+    pub fn into_batch(self) -> super::Batch {
+        self.batch
+    }
+}
+
+impl Preloader {
+    /// Takes the next messages of the batch. A snapshot `docs` would load ahead
+    /// ([`Docs::preloader`], of a journal `takes` accepts) goes to a loading thread once there
+    /// are two of them (the threads start then); everything else waits here.
+    pub fn push(&mut self, docs: &Docs, takes: impl Fn(JournalId) -> bool, msgs: Vec<super::Msg>) {
+        for msg in msgs {
+            let job = (self.count, msg);
+            self.count += 1;
+            if self.threads < 2 || docs.to_preload(&job.1, &takes).is_none() {
+                self.held.push(job);
+                continue;
+            }
+            if self.jobs.is_none() {
+                match self.first.take() {
+                    None => {
+                        self.first = Some(job);
+                        continue;
+                    }
+                    Some(first) => {
+                        self.start();
+                        self.send(first);
+                    }
+                }
+            }
+            self.send(job);
+        }
+    }
+
+    fn send(&mut self, job: Job) {
+        match &self.jobs {
+            Some(jobs) => {
+                if let Err(std::sync::mpsc::SendError(job)) = jobs.send(job) {
+                    self.held.push(job);
+                }
+            }
+            None => self.held.push(job),
+        }
+    }
+
+    fn start(&mut self) {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
+        let (actor, rest) = (self.actor, self.rest);
+        for _ in 0..self.threads {
+            let queue = queue.clone();
+            self.workers.push(std::thread::spawn(move || {
+                let mut done = Vec::new();
+                loop {
+                    let next = match queue.lock() {
+                        Ok(queue) => queue.recv(),
+                        Err(_) => break,
+                    };
+                    let Ok((place, msg)) = next else { break };
+                    let preloaded = match &msg {
+                        // A load that panics loses nothing: the message goes back unloaded.
+                        super::Msg::Snapshot { document, .. } => {
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                preload_one(actor, rest, document)
+                            }))
+                            .ok()
+                            .flatten()
+                        }
+                        _ => None,
+                    };
+                    done.push((place, msg, preloaded));
+                }
+                done
+            }));
+        }
+        self.jobs = Some(jobs);
+    }
+
+    /// Waits for the loads still running and hands over the batch, in the order it came, with
+    /// them. Blocks while a load runs: drivers call it where blocking is allowed.
+    pub fn finish(mut self) -> Received {
+        drop(self.jobs.take());
+        let mut all: Vec<Done> = Vec::with_capacity(self.count);
+        for worker in std::mem::take(&mut self.workers) {
+            // Loads are caught above; a worker that panicked elsewhere took messages with it.
+            all.extend(
+                worker
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+            );
+        }
+        all.extend(self.first.take().map(|(i, m)| (i, m, None)));
+        all.extend(
+            std::mem::take(&mut self.held)
+                .into_iter()
+                .map(|(i, m)| (i, m, None)),
+        );
+        all.sort_by_key(|(place, _, _)| *place);
+        let (msgs, preloaded) = all.into_iter().map(|(_, m, p)| (m, p)).unzip();
+        Received {
+            batch: super::Batch(msgs),
+            preloaded,
+        }
+    }
 }
 
 /// The most a snapshot loaded ahead may inflate to: several load at once, so each gets far
@@ -370,78 +533,49 @@ impl Docs {
         self.saved.get(&(journal, volume)).cloned()
     }
 
-    /// Loads the snapshots among `msgs` that [`Docs::adopt`] would load (of journals `takes`
-    /// accepts), spread over the machine's cores (at most four threads): loading them is most
-    /// of what a first sync costs the side that receives it. One entry per message, `None`
-    /// where nothing was loaded ahead (`adopt` then loads it itself, alone).
-    pub(crate) fn preload(
+    /// The bytes of `msg` to load ahead: a snapshot of a journal `takes` accepts, of a volume
+    /// [`Docs::adopt`] would load (neither loaded, adopted nor stored here).
+    fn to_preload<'m>(
         &self,
-        msgs: &[super::Msg],
-        takes: impl Fn(JournalId) -> bool,
-    ) -> Vec<Option<Preloaded>> {
-        let todo: Vec<(usize, &[u8])> = msgs
-            .iter()
-            .enumerate()
-            .filter_map(|(i, m)| match m {
-                super::Msg::Snapshot {
-                    journal,
-                    volume,
-                    document,
-                } if takes(*journal)
-                    && !self.docs.contains_key(&(*journal, *volume))
-                    && !self.adopted.contains_key(&(*journal, *volume))
-                    && !self.is_stored(*journal, *volume) =>
-                {
-                    Some((i, document.as_slice()))
-                }
-                _ => None,
-            })
-            .collect();
-        let mut out: Vec<Option<Preloaded>> = msgs.iter().map(|_| None).collect();
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(4);
-        if todo.len() < 2 || threads < 2 {
-            return out;
-        }
-        let (actor, rest) = (self.actor, self.rest);
-        let per_thread = todo.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = todo
-                .chunks(per_thread)
-                .map(|chunk| {
-                    scope.spawn(move || {
-                        chunk
-                            .iter()
-                            .map(|(i, bytes)| {
-                                // Reading the items is the other costly step of taking a
-                                // volume in: done here too when the volume may rest.
-                                let load = Volume::load_within(actor, bytes, PRELOAD_INFLATED);
-                                let preloaded = load.ok().map(|mut volume| match rest {
-                                    true => Preloaded::Read {
-                                        journal: volume.journal(),
-                                        contents: volume.contents(),
-                                    },
-                                    false => Preloaded::Loaded(Box::new(volume)),
-                                });
-                                (*i, preloaded)
-                            })
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            for worker in workers {
-                for (i, vol) in worker.join().expect("a snapshot load does not panic") {
-                    out[i] = vol;
-                }
+        msg: &'m super::Msg,
+        takes: &impl Fn(JournalId) -> bool,
+    ) -> Option<&'m [u8]> {
+        match msg {
+            super::Msg::Snapshot {
+                journal,
+                volume,
+                document,
+            } if takes(*journal)
+                && !self.docs.contains_key(&(*journal, *volume))
+                && !self.adopted.contains_key(&(*journal, *volume))
+                && !self.is_stored(*journal, *volume) =>
+            {
+                Some(document.as_slice())
             }
-        });
-        out
+            _ => None,
+        }
+    }
+
+    /// A [`Preloader`] for the next batch: it loads the snapshots [`Docs::adopt`] would load
+    /// (of journals the session takes changes to), spread over the machine's cores (at most
+    /// four threads). Loading them is most of what a first sync costs the side that receives
+    /// it; a snapshot not loaded ahead is loaded by `adopt` itself, alone.
+    pub fn preloader(&self) -> Preloader {
+        Preloader {
+            actor: self.actor,
+            rest: self.rest,
+            threads: preload_threads(),
+            count: 0,
+            held: Vec::new(),
+            first: None,
+            jobs: None,
+            workers: Vec::new(),
+        }
     }
 
     /// Takes a whole volume sent by the peer, if it is a volume of this journal under this id:
     /// merged into the document here, or kept as it came when the volume is new. `preloaded`
-    /// is its load, if [`Docs::preload`] made it. A new volume rests ([`Docs::resting`]) when
+    /// is its load, if a [`Preloader`] made it. A new volume rests ([`Docs::resting`]) when
     /// `signed` holds every one of its heads (`None`: no signature is asked of this journal).
     pub(crate) fn adopt(
         &mut self,

@@ -11,7 +11,7 @@ use super::*;
 use crate::id::{ItemId, JournalId, VolumeId};
 use crate::item::{Item, Kind};
 use crate::rng::SeededRng;
-use crate::volume::Volume;
+use crate::volume::{VOLUME_CAPACITY, Volume};
 
 /// Pass a batch through the wire encoding and, with chaos, drop, duplicate
 /// and reorder its messages.
@@ -300,6 +300,114 @@ fn state_round_trips() {
         state
     );
     assert!(!state.journals[&JA].agreed.is_empty());
+}
+
+/// `batch` as a driver receives it over the network: its messages in parts of one to `most`
+/// (frames), each handed to a [`Preloader`] as it comes.
+fn received_in_parts(docs: &Docs, session: &SyncSession, batch: Batch, most: usize) -> Received {
+    let mut preloader = docs.preloader();
+    let mut msgs = batch.0.into_iter().peekable();
+    let mut size = 1;
+    while msgs.peek().is_some() {
+        let part: Vec<Msg> = msgs.by_ref().take(size).collect();
+        preloader.push(docs, |j| session.accepts_changes(j), part);
+        size = size % most + 1;
+    }
+    preloader.finish()
+}
+
+#[test]
+fn a_batch_handed_over_in_parts_comes_back_whole_and_in_order_with_its_snapshots_loaded() {
+    let (a, b) = (peer(1), peer(2));
+    // Sam (b) receives whole volumes of Alex's journal (JA), between other messages; one of
+    // them is not a volume at all, one is of a journal Sam takes no changes to from Alex.
+    let session = SyncSession::new(shared(&b, &a), PeerState::default());
+    let snapshot = |journal, n: u8| Msg::Snapshot {
+        journal,
+        volume: VolumeId([n; 8]),
+        document: forged_volume(VolumeId([n; 8])).save(),
+    };
+    let batch = Batch(vec![
+        Msg::DevicesDigest { digest: [3; 32] },
+        snapshot(JA, 1),
+        Msg::Level,
+        snapshot(JA, 2),
+        Msg::Snapshot {
+            journal: JA,
+            volume: VolumeId([3; 8]),
+            document: b"not automerge".to_vec(),
+        },
+        snapshot(JB, 4),
+        snapshot(JA, 5),
+    ]);
+    let docs = Docs::default().resting();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for most in [1, 2, 7] {
+        let received = received_in_parts(&docs, &session, batch.clone(), most);
+        assert_eq!(received.batch(), &batch, "parts of at most {most}");
+        let loaded: Vec<bool> = received.preloaded.iter().map(Option::is_some).collect();
+        let expected = [false, true, false, true, false, false, true];
+        // On one core nothing loads ahead: the session loads each in turn, as it did.
+        let expected = expected.map(|e| e && cores >= 2);
+        assert_eq!(loaded, expected, "parts of at most {most}");
+    }
+    // One snapshot alone is left to the session (a thread would cost more than it saves).
+    let one = Batch(vec![snapshot(JA, 1), Msg::Level]);
+    let received = received_in_parts(&docs, &session, one.clone(), 1);
+    assert_eq!(received.batch(), &one);
+    assert!(received.preloaded.iter().all(Option::is_none));
+}
+
+#[test]
+fn a_batch_taken_as_received_in_parts_is_answered_as_when_taken_whole() {
+    // Alex's journal of three volumes reaches Sam whole, once through `handle` (loaded ahead
+    // all at once) and once through a Preloader fed frame by frame: same answer, same items.
+    let mut a = peer(1);
+    for n in 1..=(2 * VOLUME_CAPACITY as u64 + 5) {
+        a.mem.write(JA, n, 1);
+    }
+    let mut outcomes = Vec::new();
+    let mut loaded_ahead = 0;
+    for in_parts in [false, true] {
+        let mut b = peer(2);
+        let mut sa = SyncSession::new(shared(&a, &b), PeerState::default());
+        let mut sb = SyncSession::new(shared(&b, &a), PeerState::default());
+        let (mut da, mut db) = (Docs::default().resting(), Docs::default().resting());
+        prepare(&sa, None, &mut da, &mut a.mem);
+        prepare(&sb, None, &mut db, &mut b.mem);
+        let mut outgoing = sa.start(&mut da);
+        let mut answers = Vec::new();
+        for round in 0..20 {
+            let incoming = decode_batch(&encode_batch(&outgoing)).unwrap();
+            prepare(&sb, Some(&incoming), &mut db, &mut b.mem);
+            let reply = if round == 0 {
+                sb.answer_hello(&mut db, incoming).unwrap()
+            } else if in_parts {
+                let received = received_in_parts(&db, &sb, incoming, 2);
+                loaded_ahead += received.preloaded.iter().flatten().count();
+                sb.handle_received(&mut db, received).unwrap()
+            } else {
+                sb.handle(&mut db, incoming).unwrap()
+            };
+            answers.push(encode_batch(&reply));
+            if outgoing.0.is_empty() && reply.0.is_empty() {
+                break;
+            }
+            prepare(&sa, Some(&reply), &mut da, &mut a.mem);
+            outgoing = sa.handle(&mut da, reply).unwrap();
+            if sa.is_over() {
+                break;
+            }
+        }
+        sb.finish(&mut db);
+        b.mem.absorb(db);
+        outcomes.push((answers, b.mem.items(JA)));
+    }
+    assert_eq!(outcomes[1].1.len(), 2 * VOLUME_CAPACITY + 5);
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2 {
+        assert_eq!(loaded_ahead, 3, "every volume loaded ahead");
+    }
+    assert_eq!(outcomes[0], outcomes[1]);
 }
 
 #[test]
