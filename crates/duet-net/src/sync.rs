@@ -210,9 +210,13 @@ where
         if !got.await? {
             return Err(SyncNetError::Closed);
         }
-        let incoming = tokio::task::spawn_blocking(move || preloader.finish())
-            .await
-            .map_err(|_| SyncError::Malformed("a snapshot failed to load"))?;
+        // Waiting for loads still running blocks: off the async workers, and only then.
+        let incoming = match preloader.is_loading() {
+            true => tokio::task::spawn_blocking(move || preloader.finish())
+                .await
+                .map_err(|_| SyncError::Malformed("a snapshot failed to load"))?,
+            false => preloader.finish(),
+        };
         let got_empty = incoming.batch().0.is_empty();
         if role == Role::Dialer && sent_empty && got_empty {
             let _ = send.shutdown().await;

@@ -188,35 +188,34 @@ impl Preloader {
         for msg in msgs {
             let job = (self.count, msg);
             self.count += 1;
-            if self.threads < 2 || docs.to_preload(&job.1, &takes).is_none() {
+            if self.threads < 2 || !docs.loads_ahead(&job.1, &takes) {
                 self.held.push(job);
                 continue;
             }
             if self.jobs.is_none() {
-                match self.first.take() {
-                    None => {
-                        self.first = Some(job);
-                        continue;
-                    }
-                    Some(first) => {
-                        self.start();
-                        self.send(first);
-                    }
-                }
+                let Some(first) = self.first.take() else {
+                    self.first = Some(job);
+                    continue;
+                };
+                self.start();
+                self.send(first);
             }
             self.send(job);
         }
     }
 
+    /// Hands `job` to the loading threads; kept here, unloaded, if it cannot be.
     fn send(&mut self, job: Job) {
-        match &self.jobs {
-            Some(jobs) => {
-                if let Err(std::sync::mpsc::SendError(job)) = jobs.send(job) {
-                    self.held.push(job);
-                }
-            }
-            None => self.held.push(job),
-        }
+        let unsent = match &self.jobs {
+            Some(jobs) => jobs.send(job).err().map(|e| e.0),
+            None => Some(job),
+        };
+        self.held.extend(unsent);
+    }
+
+    /// Whether loads were started: [`Preloader::finish`] may then block.
+    pub fn is_loading(&self) -> bool {
+        !self.workers.is_empty()
     }
 
     fn start(&mut self) {
@@ -533,26 +532,19 @@ impl Docs {
         self.saved.get(&(journal, volume)).cloned()
     }
 
-    /// The bytes of `msg` to load ahead: a snapshot of a journal `takes` accepts, of a volume
+    /// Whether `msg` is to load ahead: a snapshot of a journal `takes` accepts, of a volume
     /// [`Docs::adopt`] would load (neither loaded, adopted nor stored here).
-    fn to_preload<'m>(
-        &self,
-        msg: &'m super::Msg,
-        takes: &impl Fn(JournalId) -> bool,
-    ) -> Option<&'m [u8]> {
+    fn loads_ahead(&self, msg: &super::Msg, takes: &impl Fn(JournalId) -> bool) -> bool {
         match msg {
             super::Msg::Snapshot {
-                journal,
-                volume,
-                document,
-            } if takes(*journal)
-                && !self.docs.contains_key(&(*journal, *volume))
-                && !self.adopted.contains_key(&(*journal, *volume))
-                && !self.is_stored(*journal, *volume) =>
-            {
-                Some(document.as_slice())
+                journal, volume, ..
+            } => {
+                takes(*journal)
+                    && !self.docs.contains_key(&(*journal, *volume))
+                    && !self.adopted.contains_key(&(*journal, *volume))
+                    && !self.is_stored(*journal, *volume)
             }
-            _ => None,
+            _ => false,
         }
     }
 
